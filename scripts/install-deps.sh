@@ -1,0 +1,18 @@
+#!/bin/sh
+# install-deps.sh - installs the Debian 12 packages r1 builds and tests with.
+# Idempotent: installs only what is missing. Uses sudo when not root.
+set -eu
+
+PACKAGES="build-essential cmake pkg-config libcmocka-dev libjansson-dev clang-14 libclang-rt-14-dev valgrind"
+
+missing=""
+for p in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "install-deps: installing$missing"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,30 @@
+#!/bin/sh
+# run.sh - `make run`: runs r1 on the configured model, or on the generated
+# placeholder when none is configured (and says so).
+#   usage: scripts/run.sh R1_BINARY [MODEL] PLACEHOLDER_PATH
+set -eu
+R1="$1"
+MODEL="${2:-}"
+PLACEHOLDER="$3"
+
+if [ -z "$MODEL" ]; then
+    if [ ! -f "$PLACEHOLDER" ]; then
+        mkdir -p "$(dirname "$PLACEHOLDER")"
+        "$R1" model gen --shape tiny --type q8_0 --seed 1 -o "$PLACEHOLDER"
+    fi
+    MODEL="$PLACEHOLDER"
+    cat >&2 <<MSG
+
+  *** No model configured: running a PLACEHOLDER model with random weights. ***
+  It has a real architecture (qwen2) but was never trained, so its output
+  means nothing. To run a real DeepSeek-R1 model, download a GGUF file
+  (for example DeepSeek-R1-Distill-Qwen-1.5B-Q4_K_M.gguf) and run:
+
+      make run MODEL=/path/to/model.gguf      (or set R1_MODEL)
+
+MSG
+fi
+
+"$R1" model info -m "$MODEL"
+echo "r1 run: generating 32 tokens from the prompt ids 1,2,3 (text prompts come with the tokenizer)" >&2
+"$R1" run -m "$MODEL" --tokens 1,2,3 -n 32 --temp 0

@@ -1,0 +1,44 @@
+#!/bin/sh
+# test.sh - `make test`: every test of the optimised build, then the unit
+# tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then a
+# one-line summary ("N passed, N failed") for CI.
+#   usage: scripts/test.sh BUILD_DIR ASAN_BUILD_DIR JOBS
+set -u
+BUILD="$1"
+ASAN_BUILD="$2"
+JOBS="$3"
+LOG=$(mktemp)
+trap 'rm -f "$LOG"' EXIT
+
+echo "== tests (Release build) =="
+(cd "$BUILD" && ctest --output-on-failure -j"$JOBS") 2>&1 | tee -a "$LOG"
+
+echo "== unit tests under ASan + UBSan =="
+cmake -S . -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Debug -DR1_SANITIZE=ON >/dev/null &&
+    cmake --build "$ASAN_BUILD" -j"$JOBS" >/dev/null &&
+    (cd "$ASAN_BUILD" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        ctest --output-on-failure -j"$JOBS" -E '^cli_') 2>&1 | tee -a "$LOG"
+[ -d "$ASAN_BUILD" ] || echo "The following tests FAILED: sanitizer build" >>"$LOG"
+
+# ctest prints "N tests failed out of M" per run; add them up.
+passed=0
+failed=0
+for line in $(grep -Eo '[0-9]+ tests failed out of [0-9]+' "$LOG" | sed -E 's/([0-9]+) tests failed out of ([0-9]+)/\1:\2/'); do
+    f=${line%%:*}
+    t=${line##*:}
+    failed=$((failed + f))
+    passed=$((passed + t - f))
+done
+if ! grep -q 'tests failed out of' "$LOG"; then failed=$((failed + 1)); fi
+# The reference tests skip (loudly) when the shared reference data is absent.
+skipped=0
+TESTDATA="${R1_TESTDATA:-../shared/testdata}"
+if [ ! -d "$TESTDATA/llm" ]; then
+    skipped=1
+    echo
+    echo "*** SKIPPED: reference tests: $TESTDATA/llm is missing, so the engine was NOT checked"
+    echo "*** against the reference logits. Set R1_TESTDATA to the shared/testdata folder. ***"
+fi
+echo
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

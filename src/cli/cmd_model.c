@@ -1,0 +1,107 @@
+/*
+ * cmd_model.c - `r1 model`: working with model files.
+ *
+ *   r1 model gen --shape NAME --type TYPE [--seed S] [-t THREADS] -o FILE.gguf
+ *       writes a random-weight model of a real model's shape (see
+ *       docs/MODEL-GEN.md); `r1 model gen --list` lists the shapes.
+ *   r1 model info -m FILE.gguf
+ *       checks a model file completely and prints what it holds.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "commands.h"
+#include "model/random_model.h"
+
+static void model_usage(void) {
+    fprintf(stderr,
+            "usage: r1 model gen --shape NAME --type f32|f16|q8_0|q4_0|q4_k_m|q6_k [--seed S]\n"
+            "                    [--arch ARCH] [-t THREADS] -o FILE.gguf\n"
+            "       r1 model gen --list\n"
+            "       r1 model info -m FILE.gguf\n");
+}
+
+static void list_shapes(void) {
+    for (const r1_model_shape *s = r1_model_shapes(); s->name; s++)
+        printf("%-22s %-6s vocab %6d  embd %5d  layers %3d  heads %2d/%d  ff %5d\n", s->name, s->arch,
+               s->n_vocab, s->n_embd, s->n_layer, s->n_head, s->n_head_kv, s->n_ff);
+}
+
+static int model_gen(int argc, char **argv) {
+    const char *shape_name = NULL, *type = "f16", *out = NULL, *arch = NULL;
+    uint64_t seed = 0;
+    int threads = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (strcmp(a, "--list") == 0) { list_shapes(); return 0; }
+        if (!(v = arg_value(argc, argv, &i))) return 2;
+        if (strcmp(a, "--shape") == 0) shape_name = v;
+        else if (strcmp(a, "--type") == 0) type = v;
+        else if (strcmp(a, "--arch") == 0) arch = v;
+        else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) out = v;
+        else if (strcmp(a, "--seed") == 0) { if (arg_u64(a, v, &seed)) return 2; }
+        else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) { if (arg_int(a, v, 1, 1024, &threads)) return 2; }
+        else { fprintf(stderr, "r1 model gen: unknown option '%s'\n", a); model_usage(); return 2; }
+    }
+    if (!shape_name || !out) {
+        fprintf(stderr, "r1 model gen: --shape and -o are required (shapes: r1 model gen --list)\n");
+        return 2;
+    }
+    const r1_model_shape *shape = r1_model_shape_find(shape_name);
+    if (!shape) {
+        fprintf(stderr, "r1 model gen: unknown shape '%s'; the shapes are:\n", shape_name);
+        list_shapes();
+        return 2;
+    }
+    if (arch && strcmp(arch, shape->arch) != 0) {
+        fprintf(stderr, "r1 model gen: shape '%s' is a %s model, not %s\n", shape->name, shape->arch, arch);
+        return 2;
+    }
+    r1_error err;
+    double t0 = cli_now();
+    if (r1_model_generate(shape, type, seed, out, threads, &err) != 0) {
+        fprintf(stderr, "r1 model gen: %s\n", err.message);
+        return 1;
+    }
+    fprintf(stderr, "r1 model gen: wrote %s (%s, %s, seed %llu) in %.1f s\n", out, shape->name, type,
+            (unsigned long long)seed, cli_now() - t0);
+    return 0;
+}
+
+static int model_info(int argc, char **argv) {
+    const char *path = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *v;
+        if (!(v = arg_value(argc, argv, &i))) return 2;
+        if (strcmp(argv[i - 1], "-m") == 0 || strcmp(argv[i - 1], "--model") == 0) path = v;
+        else { fprintf(stderr, "r1 model info: unknown option '%s'\n", argv[i - 1]); return 2; }
+    }
+    if (!path) { model_usage(); return 2; }
+    r1_model *model;
+    r1_error err;
+    if (r1_model_load(path, &model, &err) != 0) {
+        fprintf(stderr, "r1: %s\n", err.message);
+        return 1;
+    }
+    r1_model_info info;
+    r1_model_get_info(model, &info);
+    printf("{\"arch\": \"%s\", \"n_vocab\": %d, \"n_embd\": %d, \"n_layer\": %d, \"n_head\": %d, "
+           "\"n_head_kv\": %d, \"n_ctx_train\": %d, \"n_params\": %llu, \"weight_bytes\": %llu, "
+           "\"bytes_per_token\": %llu, \"bos_token\": %d, \"eos_token\": %d}\n",
+           info.arch, info.n_vocab, info.n_embd, info.n_layer, info.n_head, info.n_head_kv, info.n_ctx_train,
+           (unsigned long long)info.n_params, (unsigned long long)info.weight_bytes,
+           (unsigned long long)info.bytes_per_token, info.bos_token, info.eos_token);
+    r1_model_free(model);
+    return 0;
+}
+
+int cmd_model(int argc, char **argv) {
+    if (argc < 1) { model_usage(); return 2; }
+    if (strcmp(argv[0], "gen") == 0) return model_gen(argc - 1, argv + 1);
+    if (strcmp(argv[0], "info") == 0) return model_info(argc - 1, argv + 1);
+    fprintf(stderr, "r1 model: unknown sub-command '%s'\n", argv[0]);
+    model_usage();
+    return 2;
+}

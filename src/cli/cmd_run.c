@@ -1,0 +1,149 @@
+/*
+ * cmd_run.c - `r1 run`: generate tokens from a prompt of token ids.
+ *
+ *   r1 run -m MODEL.gguf --tokens 1,2,3 -n N [--temp T] [--top-k K]
+ *          [--top-p P] [--min-p M] [--repeat-penalty R] [--seed S]
+ *          [-t THREADS] [--exact] [--ignore-eos]
+ *
+ * Prints the generated ids on stdout as they come, space-separated, and a
+ * one-line summary (tokens, tokens/s) on stderr. Temperature 0 is greedy;
+ * a seeded run gives the same tokens every time.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "commands.h"
+
+typedef struct run_options {
+    const char *model_path;
+    int32_t *tokens;
+    int n_tokens;
+    int n_predict;
+    bool ignore_eos;
+    r1_context_params params;
+    r1_sampler_params sampling;
+} run_options;
+
+static void run_usage(void) {
+    fprintf(stderr,
+            "usage: r1 run -m MODEL.gguf --tokens 1,2,3 [-n N] [--temp T] [--top-k K] [--top-p P]\n"
+            "              [--min-p M] [--repeat-penalty R] [--repeat-last-n N] [--seed S]\n"
+            "              [-t THREADS] [--ctx-size N] [--exact] [--ignore-eos]\n");
+}
+
+static int parse_sampling_option(const char *a, const char *v, r1_sampler_params *s, bool *matched) {
+    *matched = true;
+    if (strcmp(a, "--temp") == 0) return arg_float(a, v, &s->temperature);
+    if (strcmp(a, "--top-k") == 0) return arg_int(a, v, 0, 1 << 24, &s->top_k);
+    if (strcmp(a, "--top-p") == 0) return arg_float(a, v, &s->top_p);
+    if (strcmp(a, "--min-p") == 0) return arg_float(a, v, &s->min_p);
+    if (strcmp(a, "--repeat-penalty") == 0) return arg_float(a, v, &s->repeat_penalty);
+    if (strcmp(a, "--repeat-last-n") == 0) return arg_int(a, v, 0, 1 << 20, &s->repeat_last_n);
+    if (strcmp(a, "--presence-penalty") == 0) return arg_float(a, v, &s->presence_penalty);
+    if (strcmp(a, "--frequency-penalty") == 0) return arg_float(a, v, &s->frequency_penalty);
+    if (strcmp(a, "--seed") == 0) return arg_u64(a, v, &s->seed);
+    *matched = false;
+    return 0;
+}
+
+static int parse_run_options(int argc, char **argv, run_options *o) {
+    o->params = r1_context_default_params();
+    o->sampling = r1_sampler_default_params();
+    o->n_predict = 32;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        bool matched;
+        if (strcmp(a, "--exact") == 0) { o->params.exact = true; continue; }
+        if (strcmp(a, "--ignore-eos") == 0) { o->ignore_eos = true; continue; }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { run_usage(); exit(0); }
+        if (!(v = arg_value(argc, argv, &i))) return -1;
+        if (parse_sampling_option(a, v, &o->sampling, &matched) != 0) return -1;
+        if (matched) continue;
+        if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) o->model_path = v;
+        else if (strcmp(a, "--tokens") == 0) { if (arg_token_list(a, v, &o->tokens, &o->n_tokens)) return -1; }
+        else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) { if (arg_int(a, v, 0, 1 << 24, &o->n_predict)) return -1; }
+        else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) { if (arg_int(a, v, 1, 1024, &o->params.n_threads)) return -1; }
+        else if (strcmp(a, "--ctx-size") == 0 || strcmp(a, "-c") == 0) { if (arg_int(a, v, 1, 1 << 24, &o->params.n_ctx)) return -1; }
+        else { fprintf(stderr, "r1 run: unknown option '%s'\n", a); run_usage(); return -1; }
+    }
+    if (!o->model_path || !o->tokens) {
+        fprintf(stderr, "r1 run: -m MODEL and --tokens are required\n");
+        run_usage();
+        return -1;
+    }
+    return 0;
+}
+
+static int prefill(r1_context *ctx, const run_options *o) {
+    int32_t *pos = malloc((size_t)o->n_tokens * sizeof(int32_t));
+    int32_t *seq = calloc((size_t)o->n_tokens, sizeof(int32_t));
+    int rc = pos && seq ? 0 : -1;
+    for (int i = 0; rc == 0 && i < o->n_tokens; i++) pos[i] = i;
+    r1_batch b = {o->n_tokens, o->tokens, pos, seq, NULL};
+    r1_error err;
+    if (rc == 0 && r1_decode(ctx, &b, &err) != 0) {
+        fprintf(stderr, "r1 run: %s\n", err.message);
+        rc = -1;
+    }
+    free(pos);
+    free(seq);
+    return rc;
+}
+
+/* Samples, prints and feeds back up to n_predict tokens. Returns how many
+ * were generated, or -1. */
+static int generate(r1_context *ctx, r1_sampler *sampler, const run_options *o, const r1_model_info *info) {
+    int generated = 0;
+    for (int k = 0; k < o->n_predict; k++) {
+        int32_t token = r1_sampler_sample(sampler, r1_get_logits(ctx, 0));
+        r1_sampler_accept(sampler, token);
+        printf(k ? " %d" : "%d", token);
+        fflush(stdout);
+        generated++;
+        if (!o->ignore_eos && token == info->eos_token) break;
+        if (k + 1 == o->n_predict) break;
+        int32_t pos = o->n_tokens + k, seq = 0;
+        r1_batch b = {1, &token, &pos, &seq, NULL};
+        r1_error err;
+        if (r1_decode(ctx, &b, &err) != 0) {
+            fprintf(stderr, "\nr1 run: %s\n", err.message);
+            return -1;
+        }
+    }
+    printf("\n");
+    return generated;
+}
+
+int cmd_run(int argc, char **argv) {
+    run_options o = {0};
+    if (parse_run_options(argc, argv, &o) != 0) {
+        free(o.tokens);
+        return 2;
+    }
+    if (o.params.n_ctx <= 0) o.params.n_ctx = o.n_tokens + o.n_predict + 1;
+    r1_model *model;
+    r1_context *ctx;
+    if (cli_open_model(o.model_path, &o.params, &model, &ctx) != 0) {
+        free(o.tokens);
+        return 1;
+    }
+    r1_model_info info;
+    r1_model_get_info(model, &info);
+    r1_sampler *sampler = r1_sampler_new(&o.sampling, info.n_vocab);
+    double t0 = cli_now();
+    int rc = sampler ? prefill(ctx, &o) : -1;
+    double t1 = cli_now();
+    int generated = rc == 0 ? generate(ctx, sampler, &o, &info) : -1;
+    double t2 = cli_now();
+    if (generated >= 0)
+        fprintf(stderr, "r1 run: prompt %d tokens in %.3f s (%.1f tokens/s); generated %d tokens in %.3f s "
+                "(%.1f tokens/s); kernels %s\n", o.n_tokens, t1 - t0, o.n_tokens / (t1 - t0), generated,
+                t2 - t1, generated > 1 ? (generated - 1) / (t2 - t1) : 0.0, r1_kernel_isa());
+    r1_sampler_free(sampler);
+    r1_context_free(ctx);
+    r1_model_free(model);
+    free(o.tokens);
+    return generated >= 0 ? 0 : 1;
+}

@@ -1,0 +1,42 @@
+/*
+ * main.c - the `r1` program: dispatches to a sub-command.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"run", cmd_run, "generate tokens from a prompt"},
+    {"eval", cmd_eval, "feed token ids, dump logits and greedy tokens (checks against references)"},
+    {"model", cmd_model, "model files: gen (random weights of a real shape), info"},
+};
+
+static void usage(void) {
+    fprintf(stderr, "r1 %s - serving DeepSeek-R1 models\n\nusage: r1 <command> [options]\n\n", r1_version());
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(stderr, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(stderr, "\nr1 <command> --help shows a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        usage();
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("r1 %s (kernels: %s)\n", r1_version(), r1_kernel_isa());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "r1: unknown command '%s'\n\n", argv[1]);
+    usage();
+    return 2;
+}

@@ -1,0 +1,51 @@
+/*
+ * context.h - the state of running a model: threads and kernels, the KV
+ * cache, and the activation buffers of one batch. (Public entry points are
+ * in r1.h; this is their internal side, shared with the forward functions.)
+ */
+#ifndef R1_MODEL_CONTEXT_H
+#define R1_MODEL_CONTEXT_H
+
+#include "r1.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+#include "tensor/matmul.h"
+
+/* Activation buffers for up to n_batch rows. */
+typedef struct r1_activations {
+    float *x;        /* [n][n_embd] the residual stream */
+    float *xn;       /* [n][n_embd] normed input of a sub-layer */
+    float *q;        /* [n][n_head * head_dim] */
+    float *k;        /* [n][n_head_kv * head_dim] */
+    float *v;        /* [n][n_head_kv * head_dim] */
+    float *attn;     /* [n][n_head * head_dim] attention output */
+    float *gate;     /* [n][n_ff] */
+    float *up;       /* [n][n_ff] */
+    float *scores;   /* [n_threads][n_ctx] attention weights, per thread */
+} r1_activations;
+
+struct r1_context {
+    r1_model *model;
+    r1_context_params params;
+    r1_compute compute;
+    r1_kv_cache cache;
+    r1_activations act;
+    float *logits;        /* [n_logits][n_vocab] of the last decode */
+    int n_logits;
+    int logits_capacity;  /* rows allocated */
+};
+
+/* One chunk of a batch (at most n_batch rows), already validated. */
+typedef struct r1_chunk {
+    int n;
+    const int32_t *token;
+    const int32_t *pos;
+    const int32_t *seq;
+    const int8_t *want_logits;  /* never NULL here */
+    float *logits;              /* where the flagged rows' logits go, in order */
+} r1_chunk;
+
+/* The llama/qwen2 forward pass over one chunk (llama.c). */
+int r1_llama_forward(r1_context *ctx, const r1_chunk *chunk, r1_error *err);
+
+#endif

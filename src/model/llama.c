@@ -1,0 +1,164 @@
+/*
+ * llama.c - the forward pass of the llama and qwen2 architectures
+ * (DeepSeek-R1-Distill-Llama and -Qwen), written in the order of the math.
+ *
+ * For each row of the chunk (token t at position p of sequence s):
+ *   x = embedding[t]
+ *   for each layer:
+ *     h = rmsnorm(x) * attn_norm
+ *     q, k, v = h Wq (+bq), h Wk (+bk), h Wv (+bv)         biases: qwen2
+ *     q, k = rope(q, p), rope(k, p)
+ *     cache[s][p] = (k, v)
+ *     a = softmax(q K^T / sqrt(head_dim)) V over positions <= p of s,
+ *         each group of n_head/n_head_kv query heads sharing one KV head
+ *     x = x + a Wo
+ *     h = rmsnorm(x) * ffn_norm
+ *     x = x + (silu(h Wgate) * (h Wup)) Wdown
+ *   logits = (rmsnorm(x) * output_norm) Woutput
+ * Every matrix product takes all rows of the chunk at once, so a weight is
+ * read once per chunk however many tokens or sequences it holds.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "model/context.h"
+#include "tensor/ops.h"
+
+static void embed_rows(r1_context *ctx, const r1_chunk *b) {
+    const r1_model *m = ctx->model;
+    for (int i = 0; i < b->n; i++)
+        r1_tensor_get_row(&ctx->compute, &m->token_embd, b->token[i], ctx->act.x + (long)i * m->hp.n_embd);
+}
+
+static void norm_rows(float *out, const float *x, const r1_tensor *weight, int n_rows, int dim, float eps) {
+    for (int i = 0; i < n_rows; i++)
+        r1_rmsnorm(out + (long)i * dim, x + (long)i * dim, weight->data, dim, eps);
+}
+
+static void add_bias_rows(float *y, const r1_tensor *bias, int n_rows) {
+    int dim = (int)bias->ne[0];
+    for (int i = 0; i < n_rows; i++) r1_add(y + (long)i * dim, bias->data, dim);
+}
+
+/* Projects the normed rows to q, k, v, adds biases, rotates q and k. */
+static int project_qkv(r1_context *ctx, const r1_llama_layer *l, const r1_chunk *b) {
+    const r1_hparams *hp = &ctx->model->hp;
+    r1_activations *a = &ctx->act;
+    int q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
+    if (r1_matmul(&ctx->compute, &l->wq, a->xn, b->n, a->q, q_dim) ||
+        r1_matmul(&ctx->compute, &l->wk, a->xn, b->n, a->k, kv_dim) ||
+        r1_matmul(&ctx->compute, &l->wv, a->xn, b->n, a->v, kv_dim))
+        return -1;
+    if (l->has_qkv_bias) {
+        add_bias_rows(a->q, &l->bq, b->n);
+        add_bias_rows(a->k, &l->bk, b->n);
+        add_bias_rows(a->v, &l->bv, b->n);
+    }
+    for (int i = 0; i < b->n; i++) {
+        r1_rope_apply(&hp->rope, a->q + (long)i * q_dim, hp->n_head, hp->head_dim, b->pos[i]);
+        r1_rope_apply(&hp->rope, a->k + (long)i * kv_dim, hp->n_head_kv, hp->head_dim, b->pos[i]);
+    }
+    return 0;
+}
+
+static void store_kv(r1_context *ctx, int layer, const r1_chunk *b) {
+    r1_kv_cache *c = &ctx->cache;
+    for (int i = 0; i < b->n; i++) {
+        size_t off = r1_kv_cache_offset(c, layer, b->seq[i], b->pos[i]);
+        memcpy(c->keys + off, ctx->act.k + (long)i * c->kv_dim, (size_t)c->kv_dim * sizeof(float));
+        memcpy(c->values + off, ctx->act.v + (long)i * c->kv_dim, (size_t)c->kv_dim * sizeof(float));
+    }
+}
+
+typedef struct attention_task {
+    r1_context *ctx;
+    const r1_chunk *chunk;
+    int layer;
+} attention_task;
+
+/* Causal attention of one query head of one row over its sequence's cache. */
+static void attend_one_head(r1_context *ctx, const r1_chunk *b, int layer, int row, int head, float *scores) {
+    const r1_hparams *hp = &ctx->model->hp;
+    const r1_kv_cache *c = &ctx->cache;
+    int hd = hp->head_dim, kv_head = head / (hp->n_head / hp->n_head_kv);
+    int n_pos = b->pos[row] + 1, seq = b->seq[row];
+    const float *q = ctx->act.q + ((long)row * hp->n_head + head) * hd;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int t = 0; t < n_pos; t++) {
+        const float *k = c->keys + r1_kv_cache_offset(c, layer, seq, t) + (long)kv_head * hd;
+        float dot = 0.0f;
+        for (int d = 0; d < hd; d++) dot += q[d] * k[d];
+        scores[t] = dot * scale;
+    }
+    r1_softmax(scores, n_pos);
+    float *out = ctx->act.attn + ((long)row * hp->n_head + head) * hd;
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int t = 0; t < n_pos; t++) {
+        const float *v = c->values + r1_kv_cache_offset(c, layer, seq, t) + (long)kv_head * hd;
+        float p = scores[t];
+        for (int d = 0; d < hd; d++) out[d] += p * v[d];
+    }
+}
+
+static void attention_task_run(void *arg, int thread, int n_threads) {
+    attention_task *t = arg;
+    int n_head = t->ctx->model->hp.n_head;
+    long begin, end;
+    r1_split_range((long)t->chunk->n * n_head, thread, n_threads, 1, &begin, &end);
+    float *scores = t->ctx->act.scores + (long)thread * t->ctx->params.n_ctx;
+    for (long job = begin; job < end; job++)
+        attend_one_head(t->ctx, t->chunk, t->layer, (int)(job / n_head), (int)(job % n_head), scores);
+}
+
+static int attention_block(r1_context *ctx, int il, const r1_chunk *b) {
+    const r1_hparams *hp = &ctx->model->hp;
+    const r1_llama_layer *l = &ctx->model->layers[il];
+    r1_activations *a = &ctx->act;
+    norm_rows(a->xn, a->x, &l->attn_norm, b->n, hp->n_embd, hp->rms_eps);
+    if (project_qkv(ctx, l, b) != 0) return -1;
+    store_kv(ctx, il, b);
+    attention_task task = {ctx, b, il};
+    r1_threadpool_run(ctx->compute.pool, attention_task_run, &task);
+    /* x += attn Wo, through xn as the product's output */
+    if (r1_matmul(&ctx->compute, &l->wo, a->attn, b->n, a->xn, hp->n_embd) != 0) return -1;
+    r1_add(a->x, a->xn, b->n * hp->n_embd);
+    return 0;
+}
+
+static int feed_forward_block(r1_context *ctx, int il, const r1_chunk *b) {
+    const r1_hparams *hp = &ctx->model->hp;
+    const r1_llama_layer *l = &ctx->model->layers[il];
+    r1_activations *a = &ctx->act;
+    norm_rows(a->xn, a->x, &l->ffn_norm, b->n, hp->n_embd, hp->rms_eps);
+    if (r1_matmul(&ctx->compute, &l->ffn_gate, a->xn, b->n, a->gate, hp->n_ff) ||
+        r1_matmul(&ctx->compute, &l->ffn_up, a->xn, b->n, a->up, hp->n_ff))
+        return -1;
+    r1_swiglu(a->gate, a->up, b->n * hp->n_ff);
+    if (r1_matmul(&ctx->compute, &l->ffn_down, a->gate, b->n, a->xn, hp->n_embd) != 0) return -1;
+    r1_add(a->x, a->xn, b->n * hp->n_embd);
+    return 0;
+}
+
+/* Final norm and output projection for the rows that asked for logits. */
+static int output_logits(r1_context *ctx, const r1_chunk *b) {
+    const r1_model *m = ctx->model;
+    int dim = m->hp.n_embd, n_out = 0;
+    for (int i = 0; i < b->n; i++) {
+        if (!b->want_logits[i]) continue;
+        r1_rmsnorm(ctx->act.xn + (long)n_out * dim, ctx->act.x + (long)i * dim, m->output_norm.data, dim,
+                   m->hp.rms_eps);
+        n_out++;
+    }
+    if (n_out == 0) return 0;
+    return r1_matmul(&ctx->compute, &m->output, ctx->act.xn, n_out, b->logits, m->hp.n_vocab);
+}
+
+int r1_llama_forward(r1_context *ctx, const r1_chunk *b, r1_error *err) {
+    embed_rows(ctx, b);
+    for (int il = 0; il < ctx->model->hp.n_layer; il++) {
+        if (attention_block(ctx, il, b) != 0 || feed_forward_block(ctx, il, b) != 0)
+            return r1_error_set(err, "out of memory for activation scratch in layer %d", il);
+    }
+    if (output_logits(ctx, b) != 0) return r1_error_set(err, "out of memory computing logits");
+    return 0;
+}

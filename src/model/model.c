@@ -1,0 +1,265 @@
+/*
+ * model.c - loading a GGUF model into an r1_model (see model.h).
+ *
+ * The order is: open the file, decide the architecture, read and check the
+ * hyper-parameters, then bind every tensor by name with its expected shape.
+ * All checks happen here so that the forward pass can trust the model.
+ */
+#include "model/model.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/kernels.h"
+
+/* ---- hyper-parameters ---- */
+
+/* Reads "<arch>.<suffix>" as a positive int; *out keeps def when the key is
+ * absent and def >= 0; a missing key without default is an error. */
+static int read_int_key(const gguf_file *f, const char *arch, const char *suffix, int def,
+                        int *out, r1_error *err) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    if (!gguf_find_kv(f, key)) {
+        if (def < 0) return r1_error_set(err, "missing metadata key '%s'", key);
+        *out = def;
+        return 0;
+    }
+    uint32_t v;
+    if (gguf_get_u32(f, key, &v, err) != 0) return -1;
+    if (v == 0 || v > (1u << 30)) return r1_error_set(err, "metadata key '%s' = %u is out of range", key, v);
+    *out = (int)v;
+    return 0;
+}
+
+static int read_float_key(const gguf_file *f, const char *arch, const char *suffix, float def,
+                          float *out, r1_error *err) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    if (!gguf_find_kv(f, key)) {
+        *out = def;
+        return 0;
+    }
+    return gguf_get_f32(f, key, out, err);
+}
+
+static int read_arch(const gguf_file *f, r1_hparams *hp, r1_error *err) {
+    gguf_string s;
+    if (gguf_get_string(f, "general.architecture", &s, err) != 0) return -1;
+    if (s.len >= sizeof hp->arch_name) s.len = sizeof hp->arch_name - 1;
+    memcpy(hp->arch_name, s.ptr, s.len);
+    hp->arch_name[s.len] = 0;
+    if (strcmp(hp->arch_name, "llama") == 0) hp->arch = R1_ARCH_LLAMA;
+    else if (strcmp(hp->arch_name, "qwen2") == 0) hp->arch = R1_ARCH_QWEN2;
+    else
+        return r1_error_set(err, "general.architecture '%s' is not supported (supported: llama, qwen2)",
+                            hp->arch_name);
+    return 0;
+}
+
+/* Linear RoPE scaling ("rope.scaling.type" = linear) divides positions by
+ * the factor; other scaling types are refused rather than run wrongly. */
+static int read_rope_scaling(const gguf_file *f, r1_hparams *hp, r1_error *err) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", hp->arch_name);
+    hp->rope.freq_scale = 1.0f;
+    if (!gguf_find_kv(f, key)) return 0;
+    gguf_string type;
+    if (gguf_get_string(f, key, &type, err) != 0) return -1;
+    if (type.len == 4 && memcmp(type.ptr, "none", 4) == 0) return 0;
+    if (!(type.len == 6 && memcmp(type.ptr, "linear", 6) == 0))
+        return r1_error_set(err, "metadata '%s' = '%.*s' is not supported for %s (only linear)", key,
+                            (int)type.len, type.ptr, hp->arch_name);
+    float factor;
+    if (read_float_key(f, hp->arch_name, "rope.scaling.factor", 1.0f, &factor, err) != 0) return -1;
+    if (!(factor > 0.0f)) return r1_error_set(err, "metadata '%s.rope.scaling.factor' must be > 0", hp->arch_name);
+    hp->rope.freq_scale = 1.0f / factor;
+    return 0;
+}
+
+/* A special token id from the tokenizer metadata, -1 when absent. */
+static int read_special_token(const gguf_file *f, const char *key, int32_t *out, r1_error *err) {
+    *out = -1;
+    if (!gguf_find_kv(f, key)) return 0;
+    uint32_t v;
+    if (gguf_get_u32(f, key, &v, err) != 0) return -1;
+    *out = v > INT32_MAX ? -1 : (int32_t)v;
+    return 0;
+}
+
+static int read_hparams(const gguf_file *f, r1_hparams *hp, r1_error *err) {
+    const char *a = hp->arch_name;
+    if (read_int_key(f, a, "embedding_length", -1, &hp->n_embd, err) != 0 ||
+        read_int_key(f, a, "block_count", -1, &hp->n_layer, err) != 0 ||
+        read_int_key(f, a, "feed_forward_length", -1, &hp->n_ff, err) != 0 ||
+        read_int_key(f, a, "attention.head_count", -1, &hp->n_head, err) != 0 ||
+        read_int_key(f, a, "attention.head_count_kv", hp->n_head, &hp->n_head_kv, err) != 0 ||
+        read_int_key(f, a, "context_length", 2048, &hp->n_ctx_train, err) != 0)
+        return -1;
+    if (hp->n_embd % hp->n_head != 0)
+        return r1_error_set(err, "%s.embedding_length %d is not a multiple of the head count %d", a,
+                            hp->n_embd, hp->n_head);
+    if (read_int_key(f, a, "attention.key_length", hp->n_embd / hp->n_head, &hp->head_dim, err) != 0)
+        return -1;
+    if (hp->n_head % hp->n_head_kv != 0)
+        return r1_error_set(err, "%s.attention.head_count %d is not a multiple of head_count_kv %d", a,
+                            hp->n_head, hp->n_head_kv);
+    if (read_special_token(f, "tokenizer.ggml.bos_token_id", &hp->bos_token, err) != 0 ||
+        read_special_token(f, "tokenizer.ggml.eos_token_id", &hp->eos_token, err) != 0)
+        return -1;
+    if (read_float_key(f, a, "attention.layer_norm_rms_epsilon", 1e-5f, &hp->rms_eps, err) != 0 ||
+        read_float_key(f, a, "rope.freq_base", 10000.0f, &hp->rope.freq_base, err) != 0)
+        return -1;
+    if (read_int_key(f, a, "rope.dimension_count", hp->head_dim, &hp->rope.n_dims, err) != 0) return -1;
+    if (hp->rope.n_dims > hp->head_dim || hp->rope.n_dims % 2 != 0)
+        return r1_error_set(err, "%s.rope.dimension_count %d must be even and <= the head size %d", a,
+                            hp->rope.n_dims, hp->head_dim);
+    hp->rope.mode = hp->arch == R1_ARCH_QWEN2 ? R1_ROPE_NEOX : R1_ROPE_NORMAL;
+    hp->rope.attn_factor = 1.0f;
+    return read_rope_scaling(f, hp, err);
+}
+
+/* ---- tensors ---- */
+
+/* Binds tensor `name` with the given shape (ne1 = 0 for a vector). Vectors
+ * (norms, biases) must be F32; matrices any format with kernels. */
+static int bind_tensor(const gguf_file *f, r1_tensor *t, const char *name, int64_t ne0, int64_t ne1,
+                       r1_error *err) {
+    const gguf_tensor *g = gguf_find_tensor(f, name);
+    if (!g) return r1_error_set(err, "missing tensor '%s'", name);
+    int want_dims = ne1 ? 2 : 1;
+    int64_t got1 = g->n_dims >= 2 ? g->ne[1] : 0;
+    if ((int)g->n_dims != want_dims || g->ne[0] != ne0 || got1 != ne1)
+        return r1_error_set(err, "tensor '%s' has shape [%" PRId64 ", %" PRId64 "] (%u dims), expected [%" PRId64
+                            ", %" PRId64 "]", name, g->ne[0], got1, g->n_dims, ne0, ne1);
+    if (!ne1 && g->type != R1_TYPE_F32)
+        return r1_error_set(err, "tensor '%s' is %s; r1 expects norm and bias vectors in f32", name,
+                            r1_type_get(g->type)->name);
+    const r1_format_kernels *k = &r1_kernels()->format[g->type];
+    if (ne1 && (!k->dot_f32 || !k->dequantize))
+        return r1_error_set(err, "tensor '%s' uses format %s, which r1 cannot use for weights", name,
+                            r1_type_get(g->type)->name);
+    t->name = g->name;
+    t->type = (r1_type)g->type;
+    t->n_dims = (int)g->n_dims;
+    for (int i = 0; i < 4; i++) t->ne[i] = g->ne[i];
+    t->data = g->data;
+    t->row_bytes = r1_row_bytes(t->type, t->ne[0]);
+    return 0;
+}
+
+static int bind_layer_tensor(const gguf_file *f, r1_tensor *t, int layer, const char *suffix, int64_t ne0,
+                             int64_t ne1, r1_error *err) {
+    char name[96];
+    snprintf(name, sizeof name, "blk.%d.%s", layer, suffix);
+    return bind_tensor(f, t, name, ne0, ne1, err);
+}
+
+static int bind_llama_layer(const r1_model *m, int il, r1_llama_layer *l, r1_error *err) {
+    const gguf_file *f = m->file;
+    const r1_hparams *hp = &m->hp;
+    int64_t q_dim = (int64_t)hp->n_head * hp->head_dim, kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
+    if (bind_layer_tensor(f, &l->attn_norm, il, "attn_norm.weight", hp->n_embd, 0, err) ||
+        bind_layer_tensor(f, &l->wq, il, "attn_q.weight", hp->n_embd, q_dim, err) ||
+        bind_layer_tensor(f, &l->wk, il, "attn_k.weight", hp->n_embd, kv_dim, err) ||
+        bind_layer_tensor(f, &l->wv, il, "attn_v.weight", hp->n_embd, kv_dim, err) ||
+        bind_layer_tensor(f, &l->wo, il, "attn_output.weight", q_dim, hp->n_embd, err) ||
+        bind_layer_tensor(f, &l->ffn_norm, il, "ffn_norm.weight", hp->n_embd, 0, err) ||
+        bind_layer_tensor(f, &l->ffn_gate, il, "ffn_gate.weight", hp->n_embd, hp->n_ff, err) ||
+        bind_layer_tensor(f, &l->ffn_up, il, "ffn_up.weight", hp->n_embd, hp->n_ff, err) ||
+        bind_layer_tensor(f, &l->ffn_down, il, "ffn_down.weight", hp->n_ff, hp->n_embd, err))
+        return -1;
+    char name[96];
+    snprintf(name, sizeof name, "blk.%d.attn_q.bias", il);
+    l->has_qkv_bias = gguf_find_tensor(f, name) != NULL;
+    if (hp->arch == R1_ARCH_QWEN2 && !l->has_qkv_bias)
+        return r1_error_set(err, "missing tensor '%s' (qwen2 has q/k/v biases)", name);
+    if (l->has_qkv_bias &&
+        (bind_layer_tensor(f, &l->bq, il, "attn_q.bias", q_dim, 0, err) ||
+         bind_layer_tensor(f, &l->bk, il, "attn_k.bias", kv_dim, 0, err) ||
+         bind_layer_tensor(f, &l->bv, il, "attn_v.bias", kv_dim, 0, err)))
+        return -1;
+    return 0;
+}
+
+static int bind_model_tensors(r1_model *m, r1_error *err) {
+    const gguf_file *f = m->file;
+    r1_hparams *hp = &m->hp;
+    const gguf_tensor *embd = gguf_find_tensor(f, "token_embd.weight");
+    if (!embd) return r1_error_set(err, "missing tensor 'token_embd.weight'");
+    if (embd->n_dims != 2 || embd->ne[1] < 1 || embd->ne[1] > (1 << 24))
+        return r1_error_set(err, "tensor 'token_embd.weight' must be 2-D with a vocabulary of 1..2^24 rows");
+    hp->n_vocab = (int)embd->ne[1];
+    if (hp->bos_token >= hp->n_vocab) hp->bos_token = -1;
+    if (hp->eos_token >= hp->n_vocab) hp->eos_token = -1;
+    if (bind_tensor(f, &m->token_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, err) ||
+        bind_tensor(f, &m->output_norm, "output_norm.weight", hp->n_embd, 0, err))
+        return -1;
+    m->tied_output = gguf_find_tensor(f, "output.weight") == NULL;
+    if (m->tied_output) m->output = m->token_embd;
+    else if (bind_tensor(f, &m->output, "output.weight", hp->n_embd, hp->n_vocab, err)) return -1;
+
+    /* Llama 3 stores its frequency-dependent RoPE scaling as a tensor. */
+    const gguf_tensor *freqs = gguf_find_tensor(f, "rope_freqs.weight");
+    if (freqs) {
+        if (freqs->type != R1_TYPE_F32 || freqs->n_dims != 1 || freqs->ne[0] != hp->rope.n_dims / 2)
+            return r1_error_set(err, "tensor 'rope_freqs.weight' must be f32 with %d values", hp->rope.n_dims / 2);
+        hp->rope.freq_factors = freqs->data;
+    }
+    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers) return r1_error_set(err, "out of memory");
+    for (int il = 0; il < hp->n_layer; il++)
+        if (bind_llama_layer(m, il, &m->layers[il], err) != 0) return -1;
+    return 0;
+}
+
+static void count_weights(r1_model *m) {
+    for (uint64_t i = 0; i < m->file->n_tensors; i++) {
+        const gguf_tensor *t = &m->file->tensors[i];
+        m->n_params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+        m->weight_bytes += t->size;
+    }
+}
+
+int r1_model_load(const char *path, r1_model **out, r1_error *err) {
+    *out = NULL;
+    r1_model *m = calloc(1, sizeof *m);
+    if (!m) return r1_error_set(err, "%s: out of memory", path);
+    if (gguf_open(path, &m->file, err) != 0) {
+        free(m);
+        return -1;
+    }
+    if (read_arch(m->file, &m->hp, err) != 0 || read_hparams(m->file, &m->hp, err) != 0 ||
+        bind_model_tensors(m, err) != 0) {
+        r1_error_prefix(err, "%s", path);
+        r1_model_free(m);
+        return -1;
+    }
+    count_weights(m);
+    *out = m;
+    return 0;
+}
+
+void r1_model_free(r1_model *m) {
+    if (!m) return;
+    gguf_close(m->file);
+    free(m->layers);
+    free(m);
+}
+
+uint64_t r1_model_bytes_per_token(const r1_model *m) {
+    uint64_t bytes = m->weight_bytes;
+    if (!m->tied_output) bytes -= (uint64_t)m->token_embd.row_bytes * (uint64_t)(m->hp.n_vocab - 1);
+    return bytes;
+}
+
+void r1_model_type_summary(const r1_model *m, char *out, size_t cap) {
+    int counts[R1_TYPE_COUNT] = {0};
+    for (uint64_t i = 0; i < m->file->n_tensors; i++) counts[m->file->tensors[i].type]++;
+    size_t n = 0;
+    out[0] = 0;
+    for (int t = 0; t < R1_TYPE_COUNT && n < cap; t++)
+        if (counts[t]) n += (size_t)snprintf(out + n, cap - n, "%s%s:%d", n ? " " : "", r1_type_get(t)->name, counts[t]);
+}

@@ -1,0 +1,65 @@
+/*
+ * kernels.h - the per-format kernels and how one set is chosen at run time.
+ *
+ * For every number format there are up to four kernels:
+ *   dequantize  row of that format -> float
+ *   quantize    float -> row of that format (reference quantizer; used by
+ *               `r1 model gen`, by tests, and for activations in Q8_0/Q8_K)
+ *   dot_f32     weight row . float vector (exact path: activations stay float)
+ *   dot_q       weight row . activation row already quantized to the type's
+ *               dot_type (Q8_0 or Q8_K): the fast integer path
+ * All lengths n are in values and are multiples of the format's block size.
+ *
+ * Three sets exist: scalar (the reference, plain C11, any CPU), avx2 and
+ * avx512. A NULL entry in a SIMD set means "use the scalar kernel"; the
+ * resolved set returned by r1_kernels() never has NULL entries for a kernel
+ * the scalar set provides. Tests compare every SIMD kernel with its scalar twin.
+ */
+#ifndef R1_TENSOR_KERNELS_H
+#define R1_TENSOR_KERNELS_H
+
+#include "tensor/types.h"
+
+typedef void (*r1_dequantize_fn)(const void *src, float *dst, int64_t n);
+typedef void (*r1_quantize_fn)(const float *src, void *dst, int64_t n);
+typedef float (*r1_dot_f32_fn)(const void *w, const float *x, int64_t n);
+typedef float (*r1_dot_q_fn)(const void *w, const void *xq, int64_t n);
+
+typedef struct r1_format_kernels {
+    r1_dequantize_fn dequantize;
+    r1_quantize_fn quantize;
+    r1_dot_f32_fn dot_f32;
+    r1_dot_q_fn dot_q;
+} r1_format_kernels;
+
+typedef enum r1_isa {
+    R1_ISA_SCALAR = 0,
+    R1_ISA_AVX2 = 1,
+    R1_ISA_AVX512 = 2,
+    R1_ISA_COUNT
+} r1_isa;
+
+typedef struct r1_kernel_set {
+    r1_isa isa;
+    const char *name; /* "scalar", "avx2", "avx512" */
+    r1_format_kernels format[R1_TYPE_COUNT];
+} r1_kernel_set;
+
+/* The raw tables, defined in quant_scalar.c, quant_avx2.c, quant_avx512.c.
+ * The SIMD tables may have NULL entries (not written yet, or no gain). */
+extern const r1_kernel_set r1_kernels_scalar_table;
+extern const r1_kernel_set r1_kernels_avx2_table;
+extern const r1_kernel_set r1_kernels_avx512_table;
+
+/* Whether this CPU can run the given ISA's kernels. */
+bool r1_isa_supported(r1_isa isa);
+
+/* A complete set for one ISA: SIMD entries, and the scalar kernel wherever
+ * the SIMD table has none. NULL if the CPU cannot run that ISA. */
+const r1_kernel_set *r1_kernels_for(r1_isa isa);
+
+/* The set used by the engine: the best ISA this CPU supports, unless the
+ * environment variable R1_ISA (scalar|avx2|avx512) asks for a lower one. */
+const r1_kernel_set *r1_kernels(void);
+
+#endif

@@ -1,0 +1,78 @@
+/* ops.c - RMS norm, RoPE, softmax, SwiGLU on float rows (see ops.h). */
+#include "tensor/ops.h"
+
+#include <math.h>
+
+void r1_rmsnorm(float *out, const float *x, const float *weight, int n, float eps) {
+    double sum = 0.0; /* double: a long row of squares loses little */
+    for (int i = 0; i < n; i++) sum += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(sum / n + eps));
+    if (weight)
+        for (int i = 0; i < n; i++) out[i] = x[i] * scale * weight[i];
+    else
+        for (int i = 0; i < n; i++) out[i] = x[i] * scale;
+}
+
+/* YaRN's dimension index at which a rotation completes n_rot turns over the
+ * original context. */
+static float yarn_corr_dim(int n_dims, int n_ctx_orig, float n_rot, float base) {
+    return n_dims * logf(n_ctx_orig / (n_rot * 2.0f * (float)M_PI)) / (2.0f * logf(base));
+}
+
+/* The angle and magnitude for rotary pair i0/2 at position pos. */
+static void rope_angle(const r1_rope *rope, int i0, int32_t pos, float *cos_out, float *sin_out) {
+    float theta_extrap = (float)pos * powf(rope->freq_base, -(float)i0 / (float)rope->n_dims);
+    if (rope->freq_factors) theta_extrap /= rope->freq_factors[i0 / 2];
+    float theta_interp = rope->freq_scale * theta_extrap;
+    float theta = theta_interp;
+    float mscale = rope->attn_factor;
+    if (rope->ext_factor != 0.0f) {
+        float low = floorf(yarn_corr_dim(rope->n_dims, rope->n_ctx_orig, rope->beta_fast, rope->freq_base));
+        float high = ceilf(yarn_corr_dim(rope->n_dims, rope->n_ctx_orig, rope->beta_slow, rope->freq_base));
+        if (low < 0) low = 0;
+        if (high > rope->n_dims - 1) high = (float)(rope->n_dims - 1);
+        float y = ((float)i0 / 2 - low) / fmaxf(0.001f, high - low);
+        float ramp = 1.0f - fminf(1.0f, fmaxf(0.0f, y));
+        float mix = ramp * rope->ext_factor;
+        theta = theta_interp * (1 - mix) + theta_extrap * mix;
+        mscale *= 1.0f + 0.1f * logf(1.0f / rope->freq_scale);
+    }
+    *cos_out = cosf(theta) * mscale;
+    *sin_out = sinf(theta) * mscale;
+}
+
+void r1_rope_apply(const r1_rope *rope, float *x, int n_heads, int head_dim, int32_t pos) {
+    int half = rope->n_dims / 2;
+    for (int i0 = 0; i0 < rope->n_dims; i0 += 2) {
+        float c, s;
+        rope_angle(rope, i0, pos, &c, &s);
+        for (int h = 0; h < n_heads; h++) {
+            float *head = x + (long)h * head_dim;
+            int a = rope->mode == R1_ROPE_NEOX ? i0 / 2 : i0;
+            int b = rope->mode == R1_ROPE_NEOX ? i0 / 2 + half : i0 + 1;
+            float x0 = head[a], x1 = head[b];
+            head[a] = x0 * c - x1 * s;
+            head[b] = x0 * s + x1 * c;
+        }
+    }
+}
+
+void r1_softmax(float *x, int n) {
+    float max = -INFINITY;
+    for (int i = 0; i < n; i++) max = x[i] > max ? x[i] : max;
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    float inv = 1.0f / sum;
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+void r1_swiglu(float *gate, const float *up, int n) {
+    for (int i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+void r1_add(float *y, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += x[i];
+}

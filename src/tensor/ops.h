@@ -1,0 +1,48 @@
+/*
+ * ops.h - the element-wise and row-wise operations of a transformer layer,
+ * on float32 activations: RMS norm, rotary position embedding, softmax,
+ * SwiGLU. They are cheap next to the matrix products, so they are written
+ * as plain loops that the compiler vectorises.
+ */
+#ifndef R1_TENSOR_OPS_H
+#define R1_TENSOR_OPS_H
+
+#include <stdint.h>
+
+/* out = x / sqrt(mean(x^2) + eps) * weight (weight may be NULL: no scaling). */
+void r1_rmsnorm(float *out, const float *x, const float *weight, int n, float eps);
+
+/* How a head's dimensions are paired for rotation. */
+typedef enum r1_rope_mode {
+    R1_ROPE_NORMAL = 0, /* adjacent pairs (2i, 2i+1): llama, deepseek2 */
+    R1_ROPE_NEOX = 2    /* split halves (i, i + d/2): qwen2 */
+} r1_rope_mode;
+
+/* The per-model rotary embedding settings. */
+typedef struct r1_rope {
+    r1_rope_mode mode;
+    int n_dims;               /* rotated dimensions per head (<= head_dim) */
+    float freq_base;
+    float freq_scale;         /* 1 / linear scaling factor */
+    const float *freq_factors;/* n_dims/2 divisors of theta (Llama 3 "rope_freqs"), or NULL */
+    /* YaRN (ext_factor > 0): blend of interpolated and extrapolated angles */
+    float ext_factor;
+    float attn_factor;        /* multiplies cos and sin */
+    float beta_fast, beta_slow;
+    int n_ctx_orig;
+} r1_rope;
+
+/* Rotates n_heads heads of head_dim values, stored one after another in x,
+ * for position pos. */
+void r1_rope_apply(const r1_rope *rope, float *x, int n_heads, int head_dim, int32_t pos);
+
+/* In-place softmax of n values. */
+void r1_softmax(float *x, int n);
+
+/* gate[i] = silu(gate[i]) * up[i] */
+void r1_swiglu(float *gate, const float *up, int n);
+
+/* y[i] += x[i] */
+void r1_add(float *y, const float *x, int n);
+
+#endif

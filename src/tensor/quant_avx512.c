@@ -1,0 +1,779 @@
+/*
+ * quant_avx512.c - the AVX-512 kernel set (F, BW, DQ, VL, VNNI, F16C).
+ *
+ * dot_q, the decode hot path, runs on VNNI: a weight block is unpacked to
+ * unsigned bytes u = q + offset (nibbles are unsigned already), dpbusd
+ * multiplies them with the signed 8-bit activations four at a time, and the
+ * offset is taken back out through the activations' sums (a second dpbusd
+ * with a constant for Q8_0 activations, the stored bsums for Q8_K). The
+ * 32-wide formats put two blocks in one 512-bit register; every block ends
+ * in its own 8 lanes, so blocks are scaled lane-wise and the only horizontal
+ * reduction is at the end of the row.
+ *
+ * The quantizers produce exactly the bytes of the scalar ones, and the
+ * dequantizers exactly their floats (same operations in the same order, no
+ * fused multiply-add). dot_f32 of the quantized formats dequantizes 256
+ * values at a time into a small buffer and dots that.
+ *
+ * The code only runs after the run-time CPU check (dispatch.c). Off x86-64
+ * the table is empty, so every kernel falls back to scalar.
+ */
+#include "tensor/kernels.h"
+
+#if defined(__x86_64__)
+
+#include "tensor/fp16.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Hardware conversion; exact, like r1_half_to_f32. */
+static inline float half_to_f32(r1_half h) { return _cvtsh_ss(h); }
+
+static inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* 32 bytes from a, then 32 bytes from b. */
+static inline __m512i load_2x32_bytes(const void *a, const void *b) {
+    __m256i lo = _mm256_loadu_si256((const __m256i *)a);
+    __m256i hi = _mm256_loadu_si256((const __m256i *)b);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+/* Lanes 0..7 get a, lanes 8..15 get b: one scale per block of a pair. */
+static inline __m512 pair_scales(float a, float b) {
+    return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
+}
+
+/* Lanes 0..7 get v[a], lanes 8..15 get v[b]. */
+static inline __m512i spread_pair(__m512i v, int a, int b) {
+    __m512i index = _mm512_inserti64x4(_mm512_set1_epi32(a), _mm256_set1_epi32(b), 1);
+    return _mm512_permutexvar_epi32(index, v);
+}
+
+/* ------------------------------------------- dot_q: the 32-wide formats */
+
+/*
+ * The 16 nibble bytes of two blocks (Q4_0 .. Q5_1 layout) as 64 bytes in
+ * value order: value j of block a in byte j, of block b in byte 32 + j.
+ * Each block's bytes are loaded twice; the second copy gives the high
+ * nibbles, which are values 16..31.
+ */
+static inline __m512i unpack_nibbles_pair(const uint8_t *qa, const uint8_t *qb) {
+    __m256i a2 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qa));
+    __m256i b2 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qb));
+    __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(a2), b2, 1);
+    both = _mm512_mask_srli_epi16(both, 0xFF00FF00u, both, 4);
+    return _mm512_and_si512(both, _mm512_set1_epi8(0x0F));
+}
+
+/* Adds 16 to the bytes whose fifth bit is set (Q5 formats: bit j of qh is
+ * the fifth bit of value j). */
+static inline __m512i add_fifth_bits_pair(__m512i u, const uint8_t *qha, const uint8_t *qhb) {
+    uint32_t ha, hb;
+    memcpy(&ha, qha, 4);
+    memcpy(&hb, qhb, 4);
+    __mmask64 set = (__mmask64)ha | ((__mmask64)hb << 32);
+    return _mm512_mask_add_epi8(u, set, u, _mm512_set1_epi8(16));
+}
+
+/* Per lane: sum of u*x - offset*x over its four bytes, i.e. the dot product
+ * of the signed values q = u - offset with x. */
+static inline __m512i dot_minus_offset(__m512i u, __m512i x, char offset) {
+    __m512i zero = _mm512_setzero_si512();
+    __m512i ux = _mm512_dpbusd_epi32(zero, u, x);
+    __m512i ox = _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(offset), x);
+    return _mm512_sub_epi32(ux, ox);
+}
+
+/* Per lane: sum of x over its four bytes. */
+static inline __m512i sum_bytes(__m512i x) {
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), x);
+}
+
+/*
+ * One step of a 32-wide dot_q: blocks ia and ib of the weight row against
+ * the same blocks of the activations, added to acc in the lanes selected
+ * (all 16, or 0..7 when ia == ib is the odd last block).
+ */
+typedef __m512 (*pair_dot_fn)(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
+                              __m512 acc, __mmask16 lanes);
+
+static inline float dot_q8_0_row(const void *w, const void *xq, int64_t n, pair_dot_fn pair_dot) {
+    const r1_block_q8_0 *x = xq;
+    int64_t nb = n / R1_QK;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 4 <= nb; i += 4) {
+        acc0 = pair_dot(w, x, i, i + 1, acc0, 0xFFFF);
+        acc1 = pair_dot(w, x, i + 2, i + 3, acc1, 0xFFFF);
+    }
+    if (i + 2 <= nb) {
+        acc0 = pair_dot(w, x, i, i + 1, acc0, 0xFFFF);
+        i += 2;
+    }
+    if (i < nb) acc1 = pair_dot(w, x, i, i, acc1, 0x00FF);
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+/* Weight blocks with x = q * d, q = u - offset. */
+static inline __m512 scaled_pair(__m512i u, __m512i xq, char offset, float scale_a, float scale_b,
+                                 __m512 acc, __mmask16 lanes) {
+    __m512i sums = dot_minus_offset(u, xq, offset);
+    return _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(sums), pair_scales(scale_a, scale_b), acc,
+                                 lanes);
+}
+
+/* Weight blocks with x = u * d + m: the m part needs the activation sums. */
+static inline __m512 scaled_min_pair(__m512i u, __m512i xq, float d_a, float d_b, float m_a,
+                                     float m_b, __m512 acc, __mmask16 lanes) {
+    __m512i ux = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xq);
+    acc = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(ux), pair_scales(d_a, d_b), acc, lanes);
+    return _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(sum_bytes(xq)), pair_scales(m_a, m_b), acc,
+                                 lanes);
+}
+
+static __m512 q4_0_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
+                            __m512 acc, __mmask16 lanes) {
+    const r1_block_q4_0 *a = (const r1_block_q4_0 *)w + ia, *b = (const r1_block_q4_0 *)w + ib;
+    __m512i u = unpack_nibbles_pair(a->qs, b->qs);
+    __m512i xq = load_2x32_bytes(x[ia].qs, x[ib].qs);
+    float sa = half_to_f32(a->d) * half_to_f32(x[ia].d);
+    float sb = half_to_f32(b->d) * half_to_f32(x[ib].d);
+    return scaled_pair(u, xq, 8, sa, sb, acc, lanes);
+}
+
+static __m512 q4_1_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
+                            __m512 acc, __mmask16 lanes) {
+    const r1_block_q4_1 *a = (const r1_block_q4_1 *)w + ia, *b = (const r1_block_q4_1 *)w + ib;
+    __m512i u = unpack_nibbles_pair(a->qs, b->qs);
+    __m512i xq = load_2x32_bytes(x[ia].qs, x[ib].qs);
+    float dxa = half_to_f32(x[ia].d), dxb = half_to_f32(x[ib].d);
+    return scaled_min_pair(u, xq, half_to_f32(a->d) * dxa, half_to_f32(b->d) * dxb,
+                           half_to_f32(a->m) * dxa, half_to_f32(b->m) * dxb, acc, lanes);
+}
+
+static __m512 q5_0_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
+                            __m512 acc, __mmask16 lanes) {
+    const r1_block_q5_0 *a = (const r1_block_q5_0 *)w + ia, *b = (const r1_block_q5_0 *)w + ib;
+    __m512i u = add_fifth_bits_pair(unpack_nibbles_pair(a->qs, b->qs), a->qh, b->qh);
+    __m512i xq = load_2x32_bytes(x[ia].qs, x[ib].qs);
+    float sa = half_to_f32(a->d) * half_to_f32(x[ia].d);
+    float sb = half_to_f32(b->d) * half_to_f32(x[ib].d);
+    return scaled_pair(u, xq, 16, sa, sb, acc, lanes);
+}
+
+static __m512 q5_1_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
+                            __m512 acc, __mmask16 lanes) {
+    const r1_block_q5_1 *a = (const r1_block_q5_1 *)w + ia, *b = (const r1_block_q5_1 *)w + ib;
+    __m512i u = add_fifth_bits_pair(unpack_nibbles_pair(a->qs, b->qs), a->qh, b->qh);
+    __m512i xq = load_2x32_bytes(x[ia].qs, x[ib].qs);
+    float dxa = half_to_f32(x[ia].d), dxb = half_to_f32(x[ib].d);
+    return scaled_min_pair(u, xq, half_to_f32(a->d) * dxa, half_to_f32(b->d) * dxb,
+                           half_to_f32(a->m) * dxa, half_to_f32(b->m) * dxb, acc, lanes);
+}
+
+/* Signed weights: flipping the sign bit gives u = q + 128, exact for every
+ * byte including -128. */
+static __m512 q8_0_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
+                            __m512 acc, __mmask16 lanes) {
+    const r1_block_q8_0 *a = (const r1_block_q8_0 *)w + ia, *b = (const r1_block_q8_0 *)w + ib;
+    __m512i u = _mm512_xor_si512(load_2x32_bytes(a->qs, b->qs), _mm512_set1_epi8((char)0x80));
+    __m512i xq = load_2x32_bytes(x[ia].qs, x[ib].qs);
+    float sa = half_to_f32(a->d) * half_to_f32(x[ia].d);
+    float sb = half_to_f32(b->d) * half_to_f32(x[ib].d);
+    return scaled_pair(u, xq, (char)0x80, sa, sb, acc, lanes);
+}
+
+static float q4_0_dot_q(const void *w, const void *xq, int64_t n) {
+    return dot_q8_0_row(w, xq, n, q4_0_pair_dot);
+}
+static float q4_1_dot_q(const void *w, const void *xq, int64_t n) {
+    return dot_q8_0_row(w, xq, n, q4_1_pair_dot);
+}
+static float q5_0_dot_q(const void *w, const void *xq, int64_t n) {
+    return dot_q8_0_row(w, xq, n, q5_0_pair_dot);
+}
+static float q5_1_dot_q(const void *w, const void *xq, int64_t n) {
+    return dot_q8_0_row(w, xq, n, q5_1_pair_dot);
+}
+static float q8_0_dot_q(const void *w, const void *xq, int64_t n) {
+    return dot_q8_0_row(w, xq, n, q8_0_pair_dot);
+}
+
+/* ------------------------------------------------- dot_q: the K-quants */
+
+/*
+ * Scales of a K-quant sub-block product. dpbusd leaves each lane's sum of
+ * four products in an int32 that fits int16 for these formats (at most
+ * 4 * 63 * 128 = 32256), so dpwssd against lanes holding (scale, 0) as
+ * int16 pairs multiplies by the scale and accumulates in one instruction;
+ * the sign-extension half meets the 0.
+ */
+static inline __m512i add_scaled(__m512i acc, __m512i u, __m512i x, __m512i lane_scales) {
+    __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, x);
+    return _mm512_dpwssd_epi32(acc, dot, lane_scales);
+}
+
+/* The 8 six-bit scales and 8 six-bit mins packed in 12 bytes (Q4_K, Q5_K),
+ * one per byte, sub-block j in byte j. Sub-blocks 0..3 keep their low six
+ * bits in bytes 0..7; 4..7 split theirs over bytes 8..11 (low four) and the
+ * top two bits of bytes 0..7. */
+static inline void unpack_k_scales(const uint8_t packed[12], uint64_t *scales, uint64_t *mins) {
+    uint32_t w0, w1, w2;
+    memcpy(&w0, packed, 4);
+    memcpy(&w1, packed + 4, 4);
+    memcpy(&w2, packed + 8, 4);
+    uint32_t scales_lo = w0 & 0x3f3f3f3fu;
+    uint32_t mins_lo = w1 & 0x3f3f3f3fu;
+    uint32_t scales_hi = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    uint32_t mins_hi = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+    *scales = scales_lo | (uint64_t)scales_hi << 32;
+    *mins = mins_lo | (uint64_t)mins_hi << 32;
+}
+
+/* Eight bytes, zero-extended to the low eight int32 lanes. */
+static inline __m512i bytes_to_lanes(uint64_t bytes) {
+    return _mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)bytes));
+}
+
+/* sum_j mins[j] * (bsums[2j] + bsums[2j+1]): the min part of a Q4_K/Q5_K
+ * super-block, 8 int32 lanes. */
+static inline __m256i mins_times_bsums(uint64_t mins, const int16_t bsums[16]) {
+    __m256i sums16 = _mm256_loadu_si256((const __m256i *)bsums);
+    __m256i pair_sums = _mm256_madd_epi16(sums16, _mm256_set1_epi16(1));
+    __m256i mins32 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mins));
+    return _mm256_mullo_epi32(pair_sums, mins32);
+}
+
+/*
+ * Q4_K / Q5_K: the 4-bit values of 64-byte half h (bytes 64h..64h+63) are
+ * sub-blocks 4h, 4h+2 (low nibbles) and 4h+1, 4h+3 (high nibbles), each 32
+ * values; qh (Q5_K) holds the fifth bit of sub-block s in bit s of byte l.
+ * `fifth` is NULL for Q4_K.
+ */
+static inline __m512i q45_k_half(const uint8_t *qs, const uint8_t *qh, const int8_t *xqs, int h,
+                                 __m512i scales32, __m512i acc) {
+    const __m512i nibble = _mm512_set1_epi8(0x0F);
+    __m512i q = _mm512_loadu_si512(qs + 64 * h);
+    __m512i lo = _mm512_and_si512(q, nibble);
+    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), nibble);
+    if (qh) {
+        __m512i bits = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh));
+        __m512i sixteen = _mm512_set1_epi8(16);
+        __m512i sel_lo = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (4 * h))),
+                                            _mm256_set1_epi8((char)(1 << (4 * h + 2))), 1);
+        __m512i sel_hi = _mm512_inserti64x4(_mm512_set1_epi8((char)(2 << (4 * h))),
+                                            _mm256_set1_epi8((char)(2 << (4 * h + 2))), 1);
+        lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(bits, sel_lo), lo, sixteen);
+        hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(bits, sel_hi), hi, sixteen);
+    }
+    const int8_t *x = xqs + 128 * h;
+    int s = 4 * h;
+    acc = add_scaled(acc, lo, load_2x32_bytes(x, x + 64), spread_pair(scales32, s, s + 2));
+    return add_scaled(acc, hi, load_2x32_bytes(x + 32, x + 96), spread_pair(scales32, s + 1, s + 3));
+}
+
+/* Adds d * sum(scale * q * xq) to acc and dmin * sum(min * bsum) to acc_min. */
+static inline void q45_k_superblock(r1_half d, r1_half dmin, const uint8_t scales_packed[12],
+                                    const uint8_t *qs, const uint8_t *qh, const r1_block_q8_k *x,
+                                    __m512 *acc, __m256 *acc_min) {
+    uint64_t scales, mins;
+    unpack_k_scales(scales_packed, &scales, &mins);
+    __m512i scales32 = bytes_to_lanes(scales);
+    __m512i sums = q45_k_half(qs, qh, x->qs, 0, scales32, _mm512_setzero_si512());
+    sums = q45_k_half(qs, qh, x->qs, 1, scales32, sums);
+    __m256i min_sums = mins_times_bsums(mins, x->bsums);
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_set1_ps(half_to_f32(d) * x->d), *acc);
+    *acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(min_sums),
+                               _mm256_set1_ps(half_to_f32(dmin) * x->d), *acc_min);
+}
+
+static float q4_k_dot_q(const void *w, const void *xq, int64_t n) {
+    const r1_block_q4_k *wb = w;
+    const r1_block_q8_k *xb = xq;
+    __m512 acc = _mm512_setzero_ps();
+    __m256 acc_min = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / R1_QK_K; i++)
+        q45_k_superblock(wb[i].d, wb[i].dmin, wb[i].scales, wb[i].qs, NULL, &xb[i], &acc, &acc_min);
+    return _mm512_reduce_add_ps(acc) - hsum256(acc_min);
+}
+
+static float q5_k_dot_q(const void *w, const void *xq, int64_t n) {
+    const r1_block_q5_k *wb = w;
+    const r1_block_q8_k *xb = xq;
+    __m512 acc = _mm512_setzero_ps();
+    __m256 acc_min = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / R1_QK_K; i++)
+        q45_k_superblock(wb[i].d, wb[i].dmin, wb[i].scales, wb[i].qs, wb[i].qh, &xb[i], &acc,
+                         &acc_min);
+    return _mm512_reduce_add_ps(acc) - hsum256(acc_min);
+}
+
+/*
+ * Q6_K: values 128c + 32k + l (chunk c, quarter k, l < 32) have low bits in
+ * the low (k < 2) or high nibble of ql[64c + 32(k & 1) + l] and high bits at
+ * bit 2k of qh[32c + l]; u = low | high << 4 is q + 32. One 64-byte load of
+ * ql yields quarters 0,1 (low nibbles) and 2,3 (high nibbles), each run of
+ * 64 values in order. The high bits are moved to bits 4..5 by 16-bit shifts
+ * whose cross-byte spill lands outside the 0x30 mask.
+ */
+static inline __m512i q6_k_chunk(const r1_block_q6_k *w, const int8_t *xqs, int c,
+                                 __m512i scales32, __m512i acc) {
+    const __m512i nibble = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
+    __m512i ql = _mm512_loadu_si512(w->ql + 64 * c);
+    __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w->qh + 32 * c)));
+    __m512i up_lo = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    __m512i down_hi = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
+    __m512i high_lo = _mm512_sllv_epi16(qh, up_lo);
+    __m512i high_hi = _mm512_srlv_epi16(qh, down_hi);
+    /* 0xEA: (a & b) | c */
+    __m512i u_lo = _mm512_ternarylogic_epi32(high_lo, bits45, _mm512_and_si512(ql, nibble), 0xEA);
+    __m512i u_hi = _mm512_ternarylogic_epi32(
+        high_hi, bits45, _mm512_and_si512(_mm512_srli_epi16(ql, 4), nibble), 0xEA);
+    /* 16-value sub-blocks: lane l of a 64-value run belongs to sub-block l / 4 */
+    const __m512i quads = _mm512_srli_epi32(
+        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2);
+    __m512i first = _mm512_set1_epi32(8 * c);
+    __m512i sc_lo = _mm512_permutexvar_epi32(_mm512_add_epi32(quads, first), scales32);
+    __m512i sc_hi = _mm512_permutexvar_epi32(
+        _mm512_add_epi32(quads, _mm512_add_epi32(first, _mm512_set1_epi32(4))), scales32);
+    const int8_t *x = xqs + 128 * c;
+    acc = add_scaled(acc, u_lo, _mm512_loadu_si512(x), sc_lo);
+    return add_scaled(acc, u_hi, _mm512_loadu_si512(x + 64), sc_hi);
+}
+
+static float q6_k_dot_q(const void *w, const void *xq, int64_t n) {
+    const r1_block_q6_k *wb = w;
+    const r1_block_q8_k *xb = xq;
+    __m512 acc = _mm512_setzero_ps();
+    __m256 acc_offset = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / R1_QK_K; i++) {
+        __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)wb[i].scales));
+        /* zero-extended so each lane is the int16 pair (scale, 0) */
+        __m512i scales32 = _mm512_cvtepu16_epi32(scales16);
+        __m512i sums = q6_k_chunk(&wb[i], xb[i].qs, 0, scales32, _mm512_setzero_si512());
+        sums = q6_k_chunk(&wb[i], xb[i].qs, 1, scales32, sums);
+        /* u = q + 32: take away 32 * sum(scale * bsum) */
+        __m256i bsums = _mm256_loadu_si256((const __m256i *)xb[i].bsums);
+        __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales16), 5);
+        float d = half_to_f32(wb[i].d) * xb[i].d;
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_set1_ps(d), acc);
+        acc_offset = _mm256_fmadd_ps(_mm256_cvtepi32_ps(offset), _mm256_set1_ps(d), acc_offset);
+    }
+    return _mm512_reduce_add_ps(acc) - hsum256(acc_offset);
+}
+
+/* -------------------------------------------------------------- quantize */
+
+/* roundf: to nearest, halves away from zero. |x| - trunc|x| is exact. */
+static inline __m512i round_half_away(__m512 v) {
+    __m512 mag = _mm512_abs_ps(v);
+    __m512 whole = _mm512_roundscale_ps(mag, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __mmask16 up = _mm512_cmp_ps_mask(_mm512_sub_ps(mag, whole), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    whole = _mm512_mask_add_ps(whole, up, whole, _mm512_set1_ps(1.0f));
+    __m512i r = _mm512_cvttps_epi32(whole);
+    __mmask16 negative = _mm512_movepi32_mask(_mm512_castps_si512(v));
+    return _mm512_mask_sub_epi32(r, negative, _mm512_setzero_si512(), r);
+}
+
+/* Q8_0: d = amax / 127 stored as half, q = roundf(x / d) via x * (1/d). */
+static void q8_0_quantize(const float *src, void *dst, int64_t n) {
+    r1_block_q8_0 *y = dst;
+    for (int64_t b = 0; b < n / R1_QK; b++, src += R1_QK) {
+        __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        float d = amax / 127.0f;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = r1_f32_to_half(d);
+        __m512 vid = _mm512_set1_ps(id);
+        __m128i q0 = _mm512_cvtepi32_epi8(round_half_away(_mm512_mul_ps(v0, vid)));
+        __m128i q1 = _mm512_cvtepi32_epi8(round_half_away(_mm512_mul_ps(v1, vid)));
+        _mm_storeu_si128((__m128i *)y[b].qs, q0);
+        _mm_storeu_si128((__m128i *)(y[b].qs + 16), q1);
+    }
+}
+
+/* The first of the values with the largest magnitude (0 if all are zero).
+ * NaNs are passed over, as the scalar `fabsf(x) > amax` does. */
+static float largest_magnitude(const float *x, int count) {
+    __m512 amax = _mm512_setzero_ps();
+    for (int i = 0; i < count; i += 16) /* max_ps returns its second operand for NaN */
+        amax = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), amax);
+    float top = _mm512_reduce_max_ps(amax);
+    if (top == 0.0f) return 0.0f;
+    __m512 vtop = _mm512_set1_ps(top);
+    for (int i = 0; i < count; i += 16) {
+        __mmask16 hit = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + i)), vtop, _CMP_EQ_OQ);
+        if (hit) return x[i + __builtin_ctz(hit)];
+    }
+    return 0.0f;
+}
+
+/* Q8_K: iscale = -127 / max (max: the signed value of largest magnitude),
+ * q = min(127, nearest-even(x * iscale)), d = 1 / iscale, bsums of 16. */
+static void q8_k_quantize(const float *src, void *dst, int64_t n) {
+    r1_block_q8_k *y = dst;
+    for (int64_t b = 0; b < n / R1_QK_K; b++, src += R1_QK_K) {
+        float max = largest_magnitude(src, R1_QK_K);
+        if (max == 0.0f) {
+            memset(&y[b], 0, sizeof y[b]);
+            continue;
+        }
+        float iscale = -127.0f / max;
+        __m512 vscale = _mm512_set1_ps(iscale);
+        for (int g = 0; g < R1_QK_K / 16; g++) {
+            __m512 v = _mm512_mul_ps(_mm512_loadu_ps(src + 16 * g), vscale);
+            __m512i q = _mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            q = _mm512_min_epi32(q, _mm512_set1_epi32(127));
+            _mm_storeu_si128((__m128i *)(y[b].qs + 16 * g), _mm512_cvtepi32_epi8(q));
+            y[b].bsums[g] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+        y[b].d = 1.0f / iscale;
+    }
+}
+
+/* ------------------------------------------------------------ dequantize */
+
+static void f16_dequantize(const void *src, float *dst, int64_t n) {
+    const r1_half *h = src;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i))));
+    if (i < n) {
+        __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail, h + i));
+        _mm512_mask_storeu_ps(dst + i, tail, v);
+    }
+}
+
+/* bf16 is the top half of a float. */
+static inline __m512 bf16_to_f32(__m256i h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+static void bf16_dequantize(const void *src, float *dst, int64_t n) {
+    const uint16_t *h = src;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, bf16_to_f32(_mm256_loadu_si256((const __m256i *)(h + i))));
+    if (i < n) {
+        __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(dst + i, tail, bf16_to_f32(_mm256_maskz_loadu_epi16(tail, h + i)));
+    }
+}
+
+/* 16 nibble bytes as 32 int32: low nibbles (values 0..15), high (16..31). */
+static inline void nibbles_to_lanes(const uint8_t qs[16], __m512i *lo, __m512i *hi) {
+    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qs));
+    *lo = _mm512_and_si512(v, _mm512_set1_epi32(0x0F));
+    *hi = _mm512_srli_epi32(v, 4);
+}
+
+/* Fifth bits (bit j of qh -> value j) as 16 added to lanes. */
+static inline void add_fifth_bits(const uint8_t qh[4], __m512i *lo, __m512i *hi) {
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    __m512i sixteen = _mm512_set1_epi32(16);
+    *lo = _mm512_mask_add_epi32(*lo, (__mmask16)(h & 0xFFFF), *lo, sixteen);
+    *hi = _mm512_mask_add_epi32(*hi, (__mmask16)(h >> 16), *hi, sixteen);
+}
+
+/* y = (float)q * d for 32 values of one block. */
+static inline void store_scaled(float *y, __m512i lo, __m512i hi, float d) {
+    __m512 vd = _mm512_set1_ps(d);
+    _mm512_storeu_ps(y, _mm512_mul_ps(_mm512_cvtepi32_ps(lo), vd));
+    _mm512_storeu_ps(y + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(hi), vd));
+}
+
+/* y = (float)q * d + m for 32 values of one block. */
+static inline void store_scaled_min(float *y, __m512i lo, __m512i hi, float d, float m) {
+    __m512 vd = _mm512_set1_ps(d), vm = _mm512_set1_ps(m);
+    _mm512_storeu_ps(y, _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(lo), vd), vm));
+    _mm512_storeu_ps(y + 16, _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(hi), vd), vm));
+}
+
+static void q4_0_dequantize(const void *src, float *dst, int64_t n) {
+    const r1_block_q4_0 *b = src;
+    const __m512i eight = _mm512_set1_epi32(8);
+    for (int64_t i = 0; i < n / R1_QK; i++, dst += R1_QK) {
+        __m512i lo, hi;
+        nibbles_to_lanes(b[i].qs, &lo, &hi);
+        store_scaled(dst, _mm512_sub_epi32(lo, eight), _mm512_sub_epi32(hi, eight),
+                     half_to_f32(b[i].d));
+    }
+}
+
+static void q4_1_dequantize(const void *src, float *dst, int64_t n) {
+    const r1_block_q4_1 *b = src;
+    for (int64_t i = 0; i < n / R1_QK; i++, dst += R1_QK) {
+        __m512i lo, hi;
+        nibbles_to_lanes(b[i].qs, &lo, &hi);
+        store_scaled_min(dst, lo, hi, half_to_f32(b[i].d), half_to_f32(b[i].m));
+    }
+}
+
+static void q5_0_dequantize(const void *src, float *dst, int64_t n) {
+    const r1_block_q5_0 *b = src;
+    const __m512i sixteen = _mm512_set1_epi32(16);
+    for (int64_t i = 0; i < n / R1_QK; i++, dst += R1_QK) {
+        __m512i lo, hi;
+        nibbles_to_lanes(b[i].qs, &lo, &hi);
+        add_fifth_bits(b[i].qh, &lo, &hi);
+        store_scaled(dst, _mm512_sub_epi32(lo, sixteen), _mm512_sub_epi32(hi, sixteen),
+                     half_to_f32(b[i].d));
+    }
+}
+
+static void q5_1_dequantize(const void *src, float *dst, int64_t n) {
+    const r1_block_q5_1 *b = src;
+    for (int64_t i = 0; i < n / R1_QK; i++, dst += R1_QK) {
+        __m512i lo, hi;
+        nibbles_to_lanes(b[i].qs, &lo, &hi);
+        add_fifth_bits(b[i].qh, &lo, &hi);
+        store_scaled_min(dst, lo, hi, half_to_f32(b[i].d), half_to_f32(b[i].m));
+    }
+}
+
+static void q8_0_dequantize(const void *src, float *dst, int64_t n) {
+    const r1_block_q8_0 *b = src;
+    for (int64_t i = 0; i < n / R1_QK; i++, dst += R1_QK) {
+        __m512i lo = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b[i].qs));
+        __m512i hi = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b[i].qs + 16)));
+        store_scaled(dst, lo, hi, half_to_f32(b[i].d));
+    }
+}
+
+/* 32 values (sub-block) as d * q - m, q given as bytes in lanes. */
+static inline void store_k_subblock(float *y, __m512i lo, __m512i hi, float d, float m) {
+    __m512 vd = _mm512_set1_ps(d), vm = _mm512_set1_ps(m);
+    _mm512_storeu_ps(y, _mm512_sub_ps(_mm512_mul_ps(vd, _mm512_cvtepi32_ps(lo)), vm));
+    _mm512_storeu_ps(y + 16, _mm512_sub_ps(_mm512_mul_ps(vd, _mm512_cvtepi32_ps(hi)), vm));
+}
+
+/* Q4_K / Q5_K super-block: sub-block s gets d * scale_s * q - dmin * min_s.
+ * qh is NULL for Q4_K. */
+static void q45_k_dequantize_superblock(r1_half dh, r1_half dminh, const uint8_t packed[12],
+                                        const uint8_t *qs, const uint8_t *qh, float *y) {
+    uint64_t scales, mins;
+    unpack_k_scales(packed, &scales, &mins);
+    float d = half_to_f32(dh), dmin = half_to_f32(dminh);
+    const __m512i nibble = _mm512_set1_epi32(0x0F), sixteen = _mm512_set1_epi32(16);
+    __m512i bits_lo = _mm512_setzero_si512(), bits_hi = _mm512_setzero_si512();
+    if (qh) {
+        bits_lo = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qh));
+        bits_hi = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + 16)));
+    }
+    for (int s = 0; s < 8; s++) {
+        /* sub-block s: nibble (s & 1) of bytes 32 * (s / 2) .. + 31 */
+        const uint8_t *q = qs + 32 * (s / 2);
+        int shift = 4 * (s & 1);
+        __m512i lo = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)q));
+        __m512i hi = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + 16)));
+        lo = _mm512_and_si512(_mm512_srli_epi32(lo, (unsigned)shift), nibble);
+        hi = _mm512_and_si512(_mm512_srli_epi32(hi, (unsigned)shift), nibble);
+        if (qh) {
+            __m512i bit = _mm512_set1_epi32(1 << s);
+            lo = _mm512_mask_add_epi32(lo, _mm512_test_epi32_mask(bits_lo, bit), lo, sixteen);
+            hi = _mm512_mask_add_epi32(hi, _mm512_test_epi32_mask(bits_hi, bit), hi, sixteen);
+        }
+        float ds = d * (float)(uint8_t)(scales >> (8 * s));
+        float ms = dmin * (float)(uint8_t)(mins >> (8 * s));
+        store_k_subblock(y + 32 * s, lo, hi, ds, ms);
+    }
+}
+
+static void q4_k_dequantize(const void *src, float *dst, int64_t n) {
+    const r1_block_q4_k *b = src;
+    for (int64_t i = 0; i < n / R1_QK_K; i++)
+        q45_k_dequantize_superblock(b[i].d, b[i].dmin, b[i].scales, b[i].qs, NULL,
+                                    dst + i * R1_QK_K);
+}
+
+static void q5_k_dequantize(const void *src, float *dst, int64_t n) {
+    const r1_block_q5_k *b = src;
+    for (int64_t i = 0; i < n / R1_QK_K; i++)
+        q45_k_dequantize_superblock(b[i].d, b[i].dmin, b[i].scales, b[i].qs, b[i].qh,
+                                    dst + i * R1_QK_K);
+}
+
+/* Q6_K: value v = (d * scale[v / 16]) * (u - 32), layout as in q6_k_chunk. */
+static void q6_k_dequantize_superblock(const r1_block_q6_k *b, float *y) {
+    float d = half_to_f32(b->d);
+    const __m512i nibble = _mm512_set1_epi32(0x0F), three = _mm512_set1_epi32(3);
+    const __m512i thirty_two = _mm512_set1_epi32(32);
+    for (int c = 0; c < 2; c++) {
+        for (int k = 0; k < 4; k++) {
+            for (int half = 0; half < 2; half++) { /* l = 16 * half .. + 15 */
+                int l = 16 * half;
+                const uint8_t *ql = b->ql + 64 * c + 32 * (k & 1) + l;
+                __m512i low = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)ql));
+                low = _mm512_and_si512(_mm512_srli_epi32(low, (unsigned)(4 * (k >> 1))), nibble);
+                const uint8_t *qh = b->qh + 32 * c + l;
+                __m512i high = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qh));
+                high = _mm512_and_si512(_mm512_srli_epi32(high, (unsigned)(2 * k)), three);
+                __m512i q = _mm512_sub_epi32(_mm512_or_si512(low, _mm512_slli_epi32(high, 4)),
+                                             thirty_two);
+                int v = 128 * c + 32 * k + l;
+                float ds = d * (float)b->scales[v / 16];
+                _mm512_storeu_ps(y + v, _mm512_mul_ps(_mm512_set1_ps(ds), _mm512_cvtepi32_ps(q)));
+            }
+        }
+    }
+}
+
+static void q6_k_dequantize(const void *src, float *dst, int64_t n) {
+    const r1_block_q6_k *b = src;
+    for (int64_t i = 0; i < n / R1_QK_K; i++) q6_k_dequantize_superblock(&b[i], dst + i * R1_QK_K);
+}
+
+/* --------------------------------------------------------------- dot_f32 */
+
+static float f32_dot_f32(const void *w, const float *x, int64_t n) {
+    const float *a = w;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(x + i), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(x + i + 16), acc1);
+        acc2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(x + i + 32), acc2);
+        acc3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(x + i + 48), acc3);
+    }
+    for (; i + 16 <= n; i += 16)
+        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(x + i), acc0);
+    if (i < n) {
+        __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
+        acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a + i), _mm512_maskz_loadu_ps(tail, x + i),
+                               acc1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+}
+
+static float f16_dot_f32(const void *w, const float *x, int64_t n) {
+    const r1_half *h = w;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i)));
+        __m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i + 16)));
+        acc0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + i), acc0);
+        acc1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + i + 16), acc1);
+    }
+    for (; i < n; i += 16) {
+        int64_t left = n - i < 16 ? n - i : 16;
+        __mmask16 part = (__mmask16)((1u << left) - 1);
+        __m512 wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(part, h + i));
+        acc0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(part, x + i), acc0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+/* bf16 weights are widened exactly; dpbf16 would round x to bf16 too. */
+static float bf16_dot_f32(const void *w, const float *x, int64_t n) {
+    const uint16_t *h = w;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 w0 = bf16_to_f32(_mm256_loadu_si256((const __m256i *)(h + i)));
+        __m512 w1 = bf16_to_f32(_mm256_loadu_si256((const __m256i *)(h + i + 16)));
+        acc0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + i), acc0);
+        acc1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + i + 16), acc1);
+    }
+    for (; i < n; i += 16) {
+        int64_t left = n - i < 16 ? n - i : 16;
+        __mmask16 part = (__mmask16)((1u << left) - 1);
+        __m512 wv = bf16_to_f32(_mm256_maskz_loadu_epi16(part, h + i));
+        acc0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(part, x + i), acc0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+/* Quantized weights: dequantize 256 values at a time (8 blocks of 32, or
+ * one super-block) into a buffer that stays in L1, then multiply. */
+enum { TILE = 256 };
+
+static inline float dot_f32_by_tiles(r1_dequantize_fn dequantize, int64_t block_size,
+                                     size_t block_bytes, const void *w, const float *x, int64_t n) {
+    _Alignas(64) float tile[TILE];
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    for (int64_t start = 0; start < n; start += TILE) {
+        int64_t len = n - start < TILE ? n - start : TILE; /* a multiple of 32 */
+        dequantize((const uint8_t *)w + (size_t)(start / block_size) * block_bytes, tile, len);
+        for (int64_t i = 0; i < len; i += 32) {
+            acc0 = _mm512_fmadd_ps(_mm512_load_ps(tile + i), _mm512_loadu_ps(x + start + i), acc0);
+            acc1 = _mm512_fmadd_ps(_mm512_load_ps(tile + i + 16), _mm512_loadu_ps(x + start + i + 16),
+                                   acc1);
+        }
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+static float q4_0_dot_f32(const void *w, const float *x, int64_t n) {
+    return dot_f32_by_tiles(q4_0_dequantize, R1_QK, sizeof(r1_block_q4_0), w, x, n);
+}
+static float q4_1_dot_f32(const void *w, const float *x, int64_t n) {
+    return dot_f32_by_tiles(q4_1_dequantize, R1_QK, sizeof(r1_block_q4_1), w, x, n);
+}
+static float q5_0_dot_f32(const void *w, const float *x, int64_t n) {
+    return dot_f32_by_tiles(q5_0_dequantize, R1_QK, sizeof(r1_block_q5_0), w, x, n);
+}
+static float q5_1_dot_f32(const void *w, const float *x, int64_t n) {
+    return dot_f32_by_tiles(q5_1_dequantize, R1_QK, sizeof(r1_block_q5_1), w, x, n);
+}
+static float q8_0_dot_f32(const void *w, const float *x, int64_t n) {
+    return dot_f32_by_tiles(q8_0_dequantize, R1_QK, sizeof(r1_block_q8_0), w, x, n);
+}
+static float q4_k_dot_f32(const void *w, const float *x, int64_t n) {
+    return dot_f32_by_tiles(q4_k_dequantize, R1_QK_K, sizeof(r1_block_q4_k), w, x, n);
+}
+static float q5_k_dot_f32(const void *w, const float *x, int64_t n) {
+    return dot_f32_by_tiles(q5_k_dequantize, R1_QK_K, sizeof(r1_block_q5_k), w, x, n);
+}
+static float q6_k_dot_f32(const void *w, const float *x, int64_t n) {
+    return dot_f32_by_tiles(q6_k_dequantize, R1_QK_K, sizeof(r1_block_q6_k), w, x, n);
+}
+
+/* ----------------------------------------------------------------- table */
+
+const r1_kernel_set r1_kernels_avx512_table = {
+    .isa = R1_ISA_AVX512,
+    .name = "avx512",
+    .format = {
+        [R1_TYPE_F32] = {.dot_f32 = f32_dot_f32},
+        [R1_TYPE_F16] = {.dequantize = f16_dequantize, .dot_f32 = f16_dot_f32},
+        [R1_TYPE_BF16] = {.dequantize = bf16_dequantize, .dot_f32 = bf16_dot_f32},
+        [R1_TYPE_Q4_0] = {.dequantize = q4_0_dequantize, .dot_f32 = q4_0_dot_f32,
+                          .dot_q = q4_0_dot_q},
+        [R1_TYPE_Q4_1] = {.dequantize = q4_1_dequantize, .dot_f32 = q4_1_dot_f32,
+                          .dot_q = q4_1_dot_q},
+        [R1_TYPE_Q5_0] = {.dequantize = q5_0_dequantize, .dot_f32 = q5_0_dot_f32,
+                          .dot_q = q5_0_dot_q},
+        [R1_TYPE_Q5_1] = {.dequantize = q5_1_dequantize, .dot_f32 = q5_1_dot_f32,
+                          .dot_q = q5_1_dot_q},
+        [R1_TYPE_Q8_0] = {.dequantize = q8_0_dequantize, .quantize = q8_0_quantize,
+                          .dot_f32 = q8_0_dot_f32, .dot_q = q8_0_dot_q},
+        [R1_TYPE_Q4_K] = {.dequantize = q4_k_dequantize, .dot_f32 = q4_k_dot_f32,
+                          .dot_q = q4_k_dot_q},
+        [R1_TYPE_Q5_K] = {.dequantize = q5_k_dequantize, .dot_f32 = q5_k_dot_f32,
+                          .dot_q = q5_k_dot_q},
+        [R1_TYPE_Q6_K] = {.dequantize = q6_k_dequantize, .dot_f32 = q6_k_dot_f32,
+                          .dot_q = q6_k_dot_q},
+        [R1_TYPE_Q8_K] = {.quantize = q8_k_quantize},
+    },
+};
+
+#else /* not x86-64: no AVX-512, every kernel is the scalar one */
+
+const r1_kernel_set r1_kernels_avx512_table = {
+    .isa = R1_ISA_AVX512,
+    .name = "avx512",
+};
+
+#endif
