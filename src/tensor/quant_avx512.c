@@ -27,6 +27,11 @@
 #include <immintrin.h>
 #include <string.h>
 
+/* For the per-pair and per-super-block steps of the dot products: gcc would
+ * otherwise call them out of line (and through a pointer), losing the hoisted
+ * constants and the overlap between steps. */
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
 /* ---------------------------------------------------------------- helpers */
 
 /* Hardware conversion; exact, like r1_half_to_f32. */
@@ -38,6 +43,9 @@ static inline float hsum256(__m256 v) {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
+
+/* Mask of lanes 0 .. count-1 (count <= 16), for row tails. */
+static inline __mmask16 first_lanes(int64_t count) { return (__mmask16)((1u << count) - 1); }
 
 /* 32 bytes from a, then 32 bytes from b. */
 static inline __m512i load_2x32_bytes(const void *a, const void *b) {
@@ -105,7 +113,7 @@ static inline __m512i sum_bytes(__m512i x) {
 typedef __m512 (*pair_dot_fn)(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
                               __m512 acc, __mmask16 lanes);
 
-static inline float dot_q8_0_row(const void *w, const void *xq, int64_t n, pair_dot_fn pair_dot) {
+static ALWAYS_INLINE float dot_q8_0_row(const void *w, const void *xq, int64_t n, pair_dot_fn pair_dot) {
     const r1_block_q8_0 *x = xq;
     int64_t nb = n / R1_QK;
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
@@ -139,7 +147,7 @@ static inline __m512 scaled_min_pair(__m512i u, __m512i xq, float d_a, float d_b
                                  lanes);
 }
 
-static __m512 q4_0_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
+static ALWAYS_INLINE __m512 q4_0_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
                             __m512 acc, __mmask16 lanes) {
     const r1_block_q4_0 *a = (const r1_block_q4_0 *)w + ia, *b = (const r1_block_q4_0 *)w + ib;
     __m512i u = unpack_nibbles_pair(a->qs, b->qs);
@@ -149,7 +157,7 @@ static __m512 q4_0_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, i
     return scaled_pair(u, xq, 8, sa, sb, acc, lanes);
 }
 
-static __m512 q4_1_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
+static ALWAYS_INLINE __m512 q4_1_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
                             __m512 acc, __mmask16 lanes) {
     const r1_block_q4_1 *a = (const r1_block_q4_1 *)w + ia, *b = (const r1_block_q4_1 *)w + ib;
     __m512i u = unpack_nibbles_pair(a->qs, b->qs);
@@ -159,7 +167,7 @@ static __m512 q4_1_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, i
                            half_to_f32(a->m) * dxa, half_to_f32(b->m) * dxb, acc, lanes);
 }
 
-static __m512 q5_0_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
+static ALWAYS_INLINE __m512 q5_0_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
                             __m512 acc, __mmask16 lanes) {
     const r1_block_q5_0 *a = (const r1_block_q5_0 *)w + ia, *b = (const r1_block_q5_0 *)w + ib;
     __m512i u = add_fifth_bits_pair(unpack_nibbles_pair(a->qs, b->qs), a->qh, b->qh);
@@ -169,7 +177,7 @@ static __m512 q5_0_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, i
     return scaled_pair(u, xq, 16, sa, sb, acc, lanes);
 }
 
-static __m512 q5_1_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
+static ALWAYS_INLINE __m512 q5_1_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
                             __m512 acc, __mmask16 lanes) {
     const r1_block_q5_1 *a = (const r1_block_q5_1 *)w + ia, *b = (const r1_block_q5_1 *)w + ib;
     __m512i u = add_fifth_bits_pair(unpack_nibbles_pair(a->qs, b->qs), a->qh, b->qh);
@@ -181,7 +189,7 @@ static __m512 q5_1_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, i
 
 /* Signed weights: flipping the sign bit gives u = q + 128, exact for every
  * byte including -128. */
-static __m512 q8_0_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
+static ALWAYS_INLINE __m512 q8_0_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
                             __m512 acc, __mmask16 lanes) {
     const r1_block_q8_0 *a = (const r1_block_q8_0 *)w + ia, *b = (const r1_block_q8_0 *)w + ib;
     __m512i u = _mm512_xor_si512(load_2x32_bytes(a->qs, b->qs), _mm512_set1_epi8((char)0x80));
@@ -255,10 +263,10 @@ static inline __m256i mins_times_bsums(uint64_t mins, const int16_t bsums[16]) {
 /*
  * Q4_K / Q5_K: the 4-bit values of 64-byte half h (bytes 64h..64h+63) are
  * sub-blocks 4h, 4h+2 (low nibbles) and 4h+1, 4h+3 (high nibbles), each 32
- * values; qh (Q5_K) holds the fifth bit of sub-block s in bit s of byte l.
- * `fifth` is NULL for Q4_K.
+ * values; qh (Q5_K) holds the fifth bit of sub-block s in bit s of byte l,
+ * and is NULL for Q4_K.
  */
-static inline __m512i q45_k_half(const uint8_t *qs, const uint8_t *qh, const int8_t *xqs, int h,
+static ALWAYS_INLINE __m512i q45_k_half(const uint8_t *qs, const uint8_t *qh, const int8_t *xqs, int h,
                                  __m512i scales32, __m512i acc) {
     const __m512i nibble = _mm512_set1_epi8(0x0F);
     __m512i q = _mm512_loadu_si512(qs + 64 * h);
@@ -281,7 +289,7 @@ static inline __m512i q45_k_half(const uint8_t *qs, const uint8_t *qh, const int
 }
 
 /* Adds d * sum(scale * q * xq) to acc and dmin * sum(min * bsum) to acc_min. */
-static inline void q45_k_superblock(r1_half d, r1_half dmin, const uint8_t scales_packed[12],
+static ALWAYS_INLINE void q45_k_superblock(r1_half d, r1_half dmin, const uint8_t scales_packed[12],
                                     const uint8_t *qs, const uint8_t *qh, const r1_block_q8_k *x,
                                     __m512 *acc, __m256 *acc_min) {
     uint64_t scales, mins;
@@ -324,7 +332,7 @@ static float q5_k_dot_q(const void *w, const void *xq, int64_t n) {
  * 64 values in order. The high bits are moved to bits 4..5 by 16-bit shifts
  * whose cross-byte spill lands outside the 0x30 mask.
  */
-static inline __m512i q6_k_chunk(const r1_block_q6_k *w, const int8_t *xqs, int c,
+static ALWAYS_INLINE __m512i q6_k_chunk(const r1_block_q6_k *w, const int8_t *xqs, int c,
                                  __m512i scales32, __m512i acc) {
     const __m512i nibble = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
     __m512i ql = _mm512_loadu_si512(w->ql + 64 * c);
@@ -368,6 +376,27 @@ static float q6_k_dot_q(const void *w, const void *xq, int64_t n) {
         acc_offset = _mm256_fmadd_ps(_mm256_cvtepi32_ps(offset), _mm256_set1_ps(d), acc_offset);
     }
     return _mm512_reduce_add_ps(acc) - hsum256(acc_offset);
+}
+
+/* Q8_K weights (signed): u = q + 128 by the sign bit; the 128 * sum(x)
+ * comes from the activation bsums. */
+static float q8_k_dot_q(const void *w, const void *xq, int64_t n) {
+    const r1_block_q8_k *wb = w;
+    const r1_block_q8_k *xb = xq;
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n / R1_QK_K; i++) {
+        __m512i sums = _mm512_setzero_si512();
+        for (int k = 0; k < R1_QK_K; k += 64) {
+            __m512i u = _mm512_xor_si512(_mm512_loadu_si512(wb[i].qs + k), flip);
+            sums = _mm512_dpbusd_epi32(sums, u, _mm512_loadu_si512(xb[i].qs + k));
+        }
+        /* 16 bsums into 16 lanes, times 128 */
+        __m512i bsums = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)xb[i].bsums));
+        sums = _mm512_sub_epi32(sums, _mm512_slli_epi32(bsums, 7));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_set1_ps(wb[i].d * xb[i].d), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
 }
 
 /* -------------------------------------------------------------- quantize */
@@ -441,15 +470,78 @@ static void q8_k_quantize(const float *src, void *dst, int64_t n) {
 
 /* ------------------------------------------------------------ dequantize */
 
+/* 16 halves to floats. The hardware quiets signalling NaNs; the scalar
+ * conversion keeps every NaN's bits, so NaN lanes (rare) are rebuilt. */
+static inline __m512 f16_to_f32(__m256i h) {
+    __m512 f = _mm512_cvtph_ps(h);
+    __m256i magnitude = _mm256_and_si256(h, _mm256_set1_epi16(0x7fff));
+    __mmask16 nan = _mm256_cmpgt_epi16_mask(magnitude, _mm256_set1_epi16(0x7c00));
+    if (nan) {
+        __m512i h32 = _mm512_cvtepu16_epi32(h);
+        __m512i sign = _mm512_slli_epi32(_mm512_and_si512(h32, _mm512_set1_epi32(0x8000)), 16);
+        __m512i mant = _mm512_slli_epi32(_mm512_and_si512(h32, _mm512_set1_epi32(0x3ff)), 13);
+        __m512i bits = _mm512_or_si512(_mm512_or_si512(sign, mant), _mm512_set1_epi32(0x7f800000));
+        f = _mm512_mask_mov_ps(f, nan, _mm512_castsi512_ps(bits));
+    }
+    return f;
+}
+
+/* 16 floats to halves, nearest even. The hardware keeps NaN payloads; the
+ * scalar conversion makes every NaN sign | 0x7e00. */
+static inline __m256i f32_to_f16(__m512 v) {
+    __m256i h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    if (nan) {
+        __m256i top = _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(v), 16));
+        __m256i quiet = _mm256_or_si256(_mm256_and_si256(top, _mm256_set1_epi16((short)0x8000)),
+                                        _mm256_set1_epi16(0x7e00));
+        h = _mm256_mask_mov_epi16(h, nan, quiet);
+    }
+    return h;
+}
+
+/* 16 floats to bf16, nearest even on the bits as r1_f32_to_bf16 does (the
+ * bf16 conversion instruction would flush subnormals); NaNs are quieted. */
+static inline __m256i f32_to_bf16(__m512 v) {
+    __m512i x = _mm512_castps_si512(v);
+    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1));
+    __m512i rounded = _mm512_srli_epi32(
+        _mm512_add_epi32(_mm512_add_epi32(x, _mm512_set1_epi32(0x7fff)), odd), 16);
+    __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(0x40));
+    return _mm512_cvtepi32_epi16(_mm512_mask_mov_epi32(rounded, nan, quiet));
+}
+
 static void f16_dequantize(const void *src, float *dst, int64_t n) {
     const r1_half *h = src;
     int64_t i = 0;
     for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i))));
+        _mm512_storeu_ps(dst + i, f16_to_f32(_mm256_loadu_si256((const __m256i *)(h + i))));
     if (i < n) {
-        __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
-        __m512 v = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail, h + i));
-        _mm512_mask_storeu_ps(dst + i, tail, v);
+        __mmask16 tail = first_lanes(n - i);
+        _mm512_mask_storeu_ps(dst + i, tail, f16_to_f32(_mm256_maskz_loadu_epi16(tail, h + i)));
+    }
+}
+
+static void f16_quantize(const float *src, void *dst, int64_t n) {
+    r1_half *h = dst;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(h + i), f32_to_f16(_mm512_loadu_ps(src + i)));
+    if (i < n) {
+        __mmask16 tail = first_lanes(n - i);
+        _mm256_mask_storeu_epi16(h + i, tail, f32_to_f16(_mm512_maskz_loadu_ps(tail, src + i)));
+    }
+}
+
+static void bf16_quantize(const float *src, void *dst, int64_t n) {
+    uint16_t *h = dst;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(h + i), f32_to_bf16(_mm512_loadu_ps(src + i)));
+    if (i < n) {
+        __mmask16 tail = first_lanes(n - i);
+        _mm256_mask_storeu_epi16(h + i, tail, f32_to_bf16(_mm512_maskz_loadu_ps(tail, src + i)));
     }
 }
 
@@ -464,7 +556,7 @@ static void bf16_dequantize(const void *src, float *dst, int64_t n) {
     for (; i + 16 <= n; i += 16)
         _mm512_storeu_ps(dst + i, bf16_to_f32(_mm256_loadu_si256((const __m256i *)(h + i))));
     if (i < n) {
-        __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 tail = first_lanes(n - i);
         _mm512_mask_storeu_ps(dst + i, tail, bf16_to_f32(_mm256_maskz_loadu_epi16(tail, h + i)));
     }
 }
@@ -547,6 +639,17 @@ static void q8_0_dequantize(const void *src, float *dst, int64_t n) {
         __m512i lo = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b[i].qs));
         __m512i hi = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b[i].qs + 16)));
         store_scaled(dst, lo, hi, half_to_f32(b[i].d));
+    }
+}
+
+static void q8_k_dequantize(const void *src, float *dst, int64_t n) {
+    const r1_block_q8_k *b = src;
+    for (int64_t i = 0; i < n / R1_QK_K; i++) {
+        __m512 d = _mm512_set1_ps(b[i].d);
+        for (int k = 0; k < R1_QK_K; k += 16) {
+            __m512i q = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b[i].qs + k)));
+            _mm512_storeu_ps(dst + i * R1_QK_K + k, _mm512_mul_ps(d, _mm512_cvtepi32_ps(q)));
+        }
     }
 }
 
@@ -649,7 +752,7 @@ static float f32_dot_f32(const void *w, const float *x, int64_t n) {
     for (; i + 16 <= n; i += 16)
         acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(x + i), acc0);
     if (i < n) {
-        __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 tail = first_lanes(n - i);
         acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a + i), _mm512_maskz_loadu_ps(tail, x + i),
                                acc1);
     }
@@ -667,8 +770,7 @@ static float f16_dot_f32(const void *w, const float *x, int64_t n) {
         acc1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + i + 16), acc1);
     }
     for (; i < n; i += 16) {
-        int64_t left = n - i < 16 ? n - i : 16;
-        __mmask16 part = (__mmask16)((1u << left) - 1);
+        __mmask16 part = first_lanes(n - i < 16 ? n - i : 16);
         __m512 wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(part, h + i));
         acc0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(part, x + i), acc0);
     }
@@ -687,8 +789,7 @@ static float bf16_dot_f32(const void *w, const float *x, int64_t n) {
         acc1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + i + 16), acc1);
     }
     for (; i < n; i += 16) {
-        int64_t left = n - i < 16 ? n - i : 16;
-        __mmask16 part = (__mmask16)((1u << left) - 1);
+        __mmask16 part = first_lanes(n - i < 16 ? n - i : 16);
         __m512 wv = bf16_to_f32(_mm256_maskz_loadu_epi16(part, h + i));
         acc0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(part, x + i), acc0);
     }
@@ -699,7 +800,7 @@ static float bf16_dot_f32(const void *w, const float *x, int64_t n) {
  * one super-block) into a buffer that stays in L1, then multiply. */
 enum { TILE = 256 };
 
-static inline float dot_f32_by_tiles(r1_dequantize_fn dequantize, int64_t block_size,
+static ALWAYS_INLINE float dot_f32_by_tiles(r1_dequantize_fn dequantize, int64_t block_size,
                                      size_t block_bytes, const void *w, const float *x, int64_t n) {
     _Alignas(64) float tile[TILE];
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
@@ -739,6 +840,9 @@ static float q5_k_dot_f32(const void *w, const float *x, int64_t n) {
 static float q6_k_dot_f32(const void *w, const float *x, int64_t n) {
     return dot_f32_by_tiles(q6_k_dequantize, R1_QK_K, sizeof(r1_block_q6_k), w, x, n);
 }
+static float q8_k_dot_f32(const void *w, const float *x, int64_t n) {
+    return dot_f32_by_tiles(q8_k_dequantize, R1_QK_K, sizeof(r1_block_q8_k), w, x, n);
+}
 
 /* ----------------------------------------------------------------- table */
 
@@ -747,8 +851,10 @@ const r1_kernel_set r1_kernels_avx512_table = {
     .name = "avx512",
     .format = {
         [R1_TYPE_F32] = {.dot_f32 = f32_dot_f32},
-        [R1_TYPE_F16] = {.dequantize = f16_dequantize, .dot_f32 = f16_dot_f32},
-        [R1_TYPE_BF16] = {.dequantize = bf16_dequantize, .dot_f32 = bf16_dot_f32},
+        [R1_TYPE_F16] = {.dequantize = f16_dequantize, .quantize = f16_quantize,
+                         .dot_f32 = f16_dot_f32},
+        [R1_TYPE_BF16] = {.dequantize = bf16_dequantize, .quantize = bf16_quantize,
+                          .dot_f32 = bf16_dot_f32},
         [R1_TYPE_Q4_0] = {.dequantize = q4_0_dequantize, .dot_f32 = q4_0_dot_f32,
                           .dot_q = q4_0_dot_q},
         [R1_TYPE_Q4_1] = {.dequantize = q4_1_dequantize, .dot_f32 = q4_1_dot_f32,
@@ -765,7 +871,8 @@ const r1_kernel_set r1_kernels_avx512_table = {
                           .dot_q = q5_k_dot_q},
         [R1_TYPE_Q6_K] = {.dequantize = q6_k_dequantize, .dot_f32 = q6_k_dot_f32,
                           .dot_q = q6_k_dot_q},
-        [R1_TYPE_Q8_K] = {.quantize = q8_k_quantize},
+        [R1_TYPE_Q8_K] = {.dequantize = q8_k_dequantize, .quantize = q8_k_quantize,
+                          .dot_f32 = q8_k_dot_f32, .dot_q = q8_k_dot_q},
     },
 };
 

@@ -1,0 +1,199 @@
+/*
+ * test_context.c - batches, sequences and the paged KV cache, on a small
+ * generated model: a batch gives the same logits as feeding tokens one by
+ * one; several sequences in one batch give the same logits as each alone;
+ * truncating a sequence and feeding it again reproduces its logits; and
+ * malformed batches are refused with a message, leaving the context usable.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model/random_model.h"
+#include "r1.h"
+#include "testutil.h"
+
+static char model_path[256];
+static r1_model *model;
+static int n_vocab;
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(model_path, sizeof model_path, "/tmp/r1-test-context-%d.gguf", (int)getpid());
+    r1_error err;
+    if (r1_model_generate(r1_model_shape_find("tiny-llama"), "q4_k_m", 3, model_path, 2, &err) != 0 ||
+        r1_model_load(model_path, &model, &err) != 0) {
+        fprintf(stderr, "%s\n", err.message);
+        return -1;
+    }
+    r1_model_info info;
+    r1_model_get_info(model, &info);
+    n_vocab = info.n_vocab;
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    r1_model_free(model);
+    unlink(model_path);
+    return 0;
+}
+
+static r1_context *new_context(int n_seq, int n_ctx, int n_batch) {
+    r1_context_params p = r1_context_default_params();
+    p.n_threads = 2;
+    p.n_seq_max = n_seq;
+    p.n_ctx = n_ctx;
+    p.n_batch = n_batch;
+    r1_context *ctx;
+    r1_error err;
+    if (r1_context_new(model, &p, &ctx, &err) != 0) fail_msg("%s", err.message);
+    return ctx;
+}
+
+static float max_abs_diff(const float *a, const float *b, int n) {
+    float worst = 0;
+    for (int i = 0; i < n; i++) worst = fmaxf(worst, fabsf(a[i] - b[i]));
+    return worst;
+}
+
+static const int32_t prompt[] = {5, 77, 300, 12, 9, 401, 250, 33, 7, 8, 99, 100, 101, 4, 18, 260, 261, 3, 2};
+#define N_PROMPT ((int)(sizeof prompt / sizeof prompt[0]))
+
+/* Feeds prompt[0..n) to seq as one batch; copies every row's logits. */
+static void feed(r1_context *ctx, int seq, int start, int n, float *logits_out) {
+    int32_t pos[64], seqs[64];
+    int8_t want[64];
+    for (int i = 0; i < n; i++) pos[i] = start + i, seqs[i] = seq, want[i] = 1;
+    r1_batch b = {n, prompt + start, pos, seqs, want};
+    r1_error err;
+    if (r1_decode(ctx, &b, &err) != 0) fail_msg("%s", err.message);
+    for (int i = 0; i < n; i++) memcpy(logits_out + (long)i * n_vocab, r1_get_logits(ctx, i), n_vocab * sizeof(float));
+}
+
+static void test_batch_equals_one_by_one(void **state) {
+    (void)state;
+    float *batched = malloc(sizeof(float) * N_PROMPT * n_vocab), *single = malloc(sizeof(float) * N_PROMPT * n_vocab);
+    r1_context *a = new_context(1, 64, 512), *b = new_context(1, 64, 512), *c = new_context(1, 64, 4);
+    feed(a, 0, 0, N_PROMPT, batched);
+    for (int i = 0; i < N_PROMPT; i++) feed(b, 0, i, 1, single + (long)i * n_vocab);
+    assert_true(max_abs_diff(batched, single, N_PROMPT * n_vocab) < 1e-4f);
+    feed(c, 0, 0, N_PROMPT, single); /* split into chunks of 4 rows */
+    assert_true(max_abs_diff(batched, single, N_PROMPT * n_vocab) < 1e-4f);
+    assert_int_equal(r1_seq_length(a, 0), N_PROMPT);
+    r1_context_free(a);
+    r1_context_free(b);
+    r1_context_free(c);
+    free(batched);
+    free(single);
+}
+
+/* Three sequences of different lengths decoded together, interleaved. */
+static void test_sequences_are_independent(void **state) {
+    (void)state;
+    int lengths[3] = {N_PROMPT, 7, 12};
+    float *alone[3];
+    for (int s = 0; s < 3; s++) {
+        alone[s] = malloc(sizeof(float) * N_PROMPT * n_vocab);
+        r1_context *ctx = new_context(1, 64, 512);
+        feed(ctx, 0, 0, lengths[s], alone[s]);
+        r1_context_free(ctx);
+    }
+    r1_context *ctx = new_context(3, 3 * 64, 512);
+    int32_t tokens[64], pos[64], seqs[64];
+    int n = 0;
+    for (int i = 0; i < N_PROMPT; i++)
+        for (int s = 0; s < 3; s++)
+            if (i < lengths[s]) tokens[n] = prompt[i], pos[n] = i, seqs[n] = s, n++;
+    int8_t want[64];
+    memset(want, 1, sizeof want);
+    r1_batch b = {n, tokens, pos, seqs, want};
+    r1_error err;
+    if (r1_decode(ctx, &b, &err) != 0) fail_msg("%s", err.message);
+    for (int row = 0; row < n; row++)
+        assert_true(max_abs_diff(r1_get_logits(ctx, row), alone[seqs[row]] + (long)pos[row] * n_vocab, n_vocab) < 1e-4f);
+    r1_context_free(ctx);
+    for (int s = 0; s < 3; s++) free(alone[s]);
+}
+
+static void test_truncate_and_refeed(void **state) {
+    (void)state;
+    float *first = malloc(sizeof(float) * N_PROMPT * n_vocab), *again = malloc(sizeof(float) * N_PROMPT * n_vocab);
+    r1_context *ctx = new_context(1, 32, 512); /* 2 blocks of 16 */
+    feed(ctx, 0, 0, N_PROMPT, first);
+    r1_seq_truncate(ctx, 0, 5);
+    assert_int_equal(r1_seq_length(ctx, 0), 5);
+    feed(ctx, 0, 5, N_PROMPT - 5, again);
+    assert_true(max_abs_diff(first + 5L * n_vocab, again, (N_PROMPT - 5) * n_vocab) < 1e-4f);
+    r1_seq_truncate(ctx, 0, 0);
+    feed(ctx, 0, 0, N_PROMPT, again);
+    assert_true(max_abs_diff(first, again, N_PROMPT * n_vocab) < 1e-4f);
+    r1_context_free(ctx);
+    free(first);
+    free(again);
+}
+
+static void expect_refused(r1_context *ctx, r1_batch *b, const char *needle) {
+    r1_error err;
+    assert_int_equal(r1_decode(ctx, b, &err), -1);
+    if (!strstr(err.message, needle)) fail_msg("message '%s' lacks '%s'", err.message, needle);
+}
+
+static void test_bad_batches_are_refused(void **state) {
+    (void)state;
+    r1_context *ctx = new_context(2, 32, 512);
+    int32_t token = 1, pos = 0, seq = 0;
+    r1_batch b = {1, &token, &pos, &seq, NULL};
+    token = n_vocab;
+    expect_refused(ctx, &b, "outside the vocabulary");
+    token = -1;
+    expect_refused(ctx, &b, "outside the vocabulary");
+    token = 1, seq = 2;
+    expect_refused(ctx, &b, "sequence 2 is outside");
+    seq = 0, pos = 3;
+    expect_refused(ctx, &b, "does not continue its cache");
+    r1_batch empty = {0, &token, &pos, &seq, NULL};
+    expect_refused(ctx, &empty, "empty batch");
+    /* the cache holds 32 positions: 40 do not fit */
+    int32_t tokens[40], poss[40], seqs[40] = {0};
+    for (int i = 0; i < 40; i++) tokens[i] = 1, poss[i] = i;
+    r1_batch big = {40, tokens, poss, seqs, NULL};
+    expect_refused(ctx, &big, "beyond the context size");
+    /* still usable after all that */
+    pos = 0;
+    r1_error err;
+    assert_int_equal(r1_decode(ctx, &b, &err), 0);
+    assert_non_null(r1_get_logits(ctx, 0));
+    assert_null(r1_get_logits(ctx, 1));
+    r1_context_free(ctx);
+}
+
+/* Two sequences share the block pool: filling one leaves no room. */
+static void test_cache_full(void **state) {
+    (void)state;
+    r1_context *ctx = new_context(2, 32, 512);
+    int32_t tokens[32], pos[32], seqs[32] = {0};
+    for (int i = 0; i < 32; i++) tokens[i] = 1, pos[i] = i;
+    r1_batch b = {32, tokens, pos, seqs, NULL};
+    r1_error err;
+    assert_int_equal(r1_decode(ctx, &b, &err), 0);
+    int32_t t = 1, p = 0, s = 1;
+    r1_batch other = {1, &t, &p, &s, NULL};
+    expect_refused(ctx, &other, "KV cache full");
+    r1_seq_truncate(ctx, 0, 0);
+    assert_int_equal(r1_decode(ctx, &other, &err), 0);
+    r1_context_free(ctx);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batch_equals_one_by_one),
+        cmocka_unit_test(test_sequences_are_independent),
+        cmocka_unit_test(test_truncate_and_refeed),
+        cmocka_unit_test(test_bad_batches_are_refused),
+        cmocka_unit_test(test_cache_full),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
