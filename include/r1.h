@@ -60,6 +60,7 @@ typedef struct r1_model_info {
     uint64_t n_params;
     uint64_t weight_bytes;     /* all tensor data */
     uint64_t bytes_per_token;  /* weight bytes read to decode one token */
+    const char *file_type;     /* general.file_type by name: "Q4_K_M", "F16", ... or "unknown" */
     int32_t bos_token;         /* from the tokenizer metadata; -1 if none */
     int32_t eos_token;
 } r1_model_info;

@@ -87,10 +87,10 @@ static int model_info(int argc, char **argv) {
     }
     r1_model_info info;
     r1_model_get_info(model, &info);
-    printf("{\"arch\": \"%s\", \"n_vocab\": %d, \"n_embd\": %d, \"n_layer\": %d, \"n_head\": %d, "
+    printf("{\"arch\": \"%s\", \"file_type\": \"%s\", \"n_vocab\": %d, \"n_embd\": %d, \"n_layer\": %d, \"n_head\": %d, "
            "\"n_head_kv\": %d, \"n_ctx_train\": %d, \"n_params\": %llu, \"weight_bytes\": %llu, "
            "\"bytes_per_token\": %llu, \"bos_token\": %d, \"eos_token\": %d}\n",
-           info.arch, info.n_vocab, info.n_embd, info.n_layer, info.n_head, info.n_head_kv, info.n_ctx_train,
+           info.arch, info.file_type, info.n_vocab, info.n_embd, info.n_layer, info.n_head, info.n_head_kv, info.n_ctx_train,
            (unsigned long long)info.n_params, (unsigned long long)info.weight_bytes,
            (unsigned long long)info.bytes_per_token, info.bos_token, info.eos_token);
     r1_model_free(model);

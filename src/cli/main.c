@@ -15,6 +15,7 @@ typedef struct command {
 static const command commands[] = {
     {"run", cmd_run, "generate tokens from a prompt"},
     {"eval", cmd_eval, "feed token ids, dump logits and greedy tokens (checks against references)"},
+    {"bench", cmd_bench, "measure prefill, decode and batched decode speed against the memory-bandwidth floor"},
     {"model", cmd_model, "model files: gen (random weights of a real shape), info"},
 };
 

@@ -173,6 +173,7 @@ void r1_model_get_info(const r1_model *m, r1_model_info *info) {
     info->n_params = m->n_params;
     info->weight_bytes = m->weight_bytes;
     info->bytes_per_token = r1_model_bytes_per_token(m);
+    info->file_type = m->hp.file_type;
     info->bos_token = m->hp.bos_token;
     info->eos_token = m->hp.eos_token;
 }

@@ -174,8 +174,9 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type,
 typedef int (*gguf_fill_fn)(void *user, int index, void *dst, uint64_t size, r1_error *err);
 
 /* Writes the file: header, metadata, tensor table, padding, data (each
- * tensor aligned, filled by `fill`). Creates/truncates path; on failure the
- * partial file is removed. */
+ * tensor aligned, filled by `fill`). Creates/replaces path; the file is
+ * written under a temporary name beside it and renamed into place, so on
+ * failure the partial file is removed and an old file at path is kept. */
 int gguf_writer_write_file(gguf_writer *w, const char *path, gguf_fill_fn fill,
                            void *user, r1_error *err);
 

@@ -11,7 +11,8 @@
  *
  * The output file is sized (and its blocks reserved) up front and mapped
  * shared, so the fill callback writes straight into the page cache: no
- * copy, no buffer, multi-GB files at memory speed.
+ * copy, no buffer, multi-GB files at memory speed. It is written under a
+ * temporary name and renamed into place when complete.
  *
  * The setters return nothing (building a writer is straight-line code), so
  * the first thing that goes wrong in one (out of memory, a bad alignment)
@@ -569,13 +570,28 @@ static int write_mapped(gguf_writer *w, const file_layout *l, int fd, const char
     return rc;
 }
 
+/* The output is built under a temporary name beside path and renamed over
+ * it at the end: nobody sees a half-written model, a failed write leaves any
+ * old file intact, and a file can be rewritten in place while the source is
+ * still mapped (the mapping keeps the old inode alive). */
 int gguf_writer_write_file(gguf_writer *w, const char *path, gguf_fill_fn fill, void *user, r1_error *err) {
     file_layout l;
     if (prepare(w, &l, err) != 0) return r1_error_prefix(err, "%s", path);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return r1_error_set(err, "%s: cannot create: %s", path, strerror(errno));
-    int rc = write_mapped(w, &l, fd, path, fill, user, err);
-    if (close(fd) != 0 && rc == 0) rc = r1_error_set(err, "%s: cannot close: %s", path, strerror(errno));
-    if (rc != 0) unlink(path);
+    size_t tmp_size = strlen(path) + 32;
+    char *tmp = malloc(tmp_size);
+    if (!tmp) return r1_error_set(err, "%s: out of memory", path);
+    snprintf(tmp, tmp_size, "%s.tmp-%ld", path, (long)getpid());
+    int rc = -1;
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        r1_error_set(err, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+    } else {
+        rc = write_mapped(w, &l, fd, path, fill, user, err);
+        if (close(fd) != 0 && rc == 0) rc = r1_error_set(err, "%s: cannot close: %s", path, strerror(errno));
+        if (rc == 0 && rename(tmp, path) != 0)
+            rc = r1_error_set(err, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
+        if (rc != 0) unlink(tmp);
+    }
+    free(tmp);
     return rc;
 }

@@ -79,6 +79,21 @@ static int read_rope_scaling(const gguf_file *f, r1_hparams *hp, r1_error *err) 
     return 0;
 }
 
+/* general.file_type as the name quantizers use (llama.cpp's numbering). */
+static const char *file_type_name(const gguf_file *f) {
+    static const char *names[] = {
+        [0] = "F32", [1] = "F16", [2] = "Q4_0", [3] = "Q4_1", [7] = "Q8_0", [8] = "Q5_0",
+        [9] = "Q5_1", [10] = "Q2_K", [11] = "Q3_K_S", [12] = "Q3_K_M", [13] = "Q3_K_L",
+        [14] = "Q4_K_S", [15] = "Q4_K_M", [16] = "Q5_K_S", [17] = "Q5_K_M", [18] = "Q6_K",
+        [32] = "BF16",
+    };
+    uint32_t t;
+    if (!gguf_find_kv(f, "general.file_type") || gguf_get_u32(f, "general.file_type", &t, NULL) != 0 ||
+        t >= sizeof names / sizeof names[0] || !names[t])
+        return "unknown";
+    return names[t];
+}
+
 /* A special token id from the tokenizer metadata, -1 when absent. */
 static int read_special_token(const gguf_file *f, const char *key, int32_t *out, r1_error *err) {
     *out = -1;
@@ -106,6 +121,7 @@ static int read_hparams(const gguf_file *f, r1_hparams *hp, r1_error *err) {
     if (hp->n_head % hp->n_head_kv != 0)
         return r1_error_set(err, "%s.attention.head_count %d is not a multiple of head_count_kv %d", a,
                             hp->n_head, hp->n_head_kv);
+    hp->file_type = file_type_name(f);
     if (read_special_token(f, "tokenizer.ggml.bos_token_id", &hp->bos_token, err) != 0 ||
         read_special_token(f, "tokenizer.ggml.eos_token_id", &hp->eos_token, err) != 0)
         return -1;

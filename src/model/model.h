@@ -34,6 +34,7 @@ typedef struct r1_hparams {
     int head_dim;          /* per head, for q and k (and v) */
     int n_ff;
     int n_ctx_train;
+    const char *file_type; /* general.file_type as a name, e.g. "Q4_K_M" */
     int32_t bos_token;     /* tokenizer.ggml.bos_token_id, or -1 */
     int32_t eos_token;
     float rms_eps;

@@ -26,7 +26,21 @@
 
 /* ------------------------------------------------------------- helpers */
 
+/* The short fixed-count loops over 4 vectors (or 2 halves, 4 chunks) carry
+ * "#pragma GCC unroll" (gcc and clang both honour it): gcc -O2 does not
+ * unroll them by itself, and rolled up they keep their vectors on the
+ * stack and build shuffle masks in general registers - half the speed. */
+
 static inline float half_to_float(r1_half h) { return _cvtsh_ss(h); }
+
+/* A half in all 8 lanes: fewer instructions than converting a scalar and
+ * broadcasting it, which matters once per 32-value block. */
+static inline __m256 broadcast_half(r1_half h) { return _mm256_cvtph_ps(_mm_set1_epi16((short)h)); }
+
+/* dw * dx in all lanes, the product the scalar code rounds. */
+static inline __m256 block_scale(r1_half dw, r1_half dx) {
+    return _mm256_mul_ps(broadcast_half(dw), broadcast_half(dx));
+}
 
 static inline float hsum_ps(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -48,10 +62,10 @@ static inline __m128i load_128(const void *p) { return _mm_loadu_si128((const __
 /* 16 packed nibbles -> 32 bytes: byte j < 16 is the low nibble of qs[j],
  * byte j >= 16 the high nibble of qs[j - 16] (the Q4_0/Q4_1/Q5 layout). */
 static inline __m256i nibbles_to_bytes(const uint8_t qs[16]) {
-    const __m128i packed = load_128(qs);
-    const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(packed),
-                                                 _mm_srli_epi16(packed, 4), 1);
-    return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+    /* the same 16 bytes in both lanes; the upper lane shifted down by 4 */
+    const __m256i both = _mm256_broadcastsi128_si256(load_128(qs));
+    const __m256i shifted = _mm256_srlv_epi32(both, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4));
+    return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0f));
 }
 
 /* 32 bits -> 32 bytes, 0xff where bit j of the little-endian word is set. */
@@ -98,27 +112,32 @@ static inline void bytes_to_floats(__m256i q, __m256 out[4]) {
 /* y = q * d, rounded once per value as the scalar code does. */
 static inline void scale_floats(__m256 v[4], float d) {
     const __m256 dv = _mm256_set1_ps(d);
+    #pragma GCC unroll 4
     for (int k = 0; k < 4; k++) v[k] = _mm256_mul_ps(v[k], dv);
 }
 
 /* y = q * d + m with two roundings (mul, then add), as the scalar code does. */
 static inline void scale_add_floats(__m256 v[4], float d, float m) {
     const __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(m);
+    #pragma GCC unroll 4
     for (int k = 0; k < 4; k++) v[k] = _mm256_add_ps(_mm256_mul_ps(v[k], dv), mv);
 }
 
 /* y = d * q - m with two roundings, the Q4_K/Q5_K order. */
 static inline void scale_sub_floats(__m256 v[4], float d, float m) {
     const __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(m);
+    #pragma GCC unroll 4
     for (int k = 0; k < 4; k++) v[k] = _mm256_sub_ps(_mm256_mul_ps(dv, v[k]), mv);
 }
 
 static inline void store_floats(float *dst, const __m256 v[4]) {
+    #pragma GCC unroll 4
     for (int k = 0; k < 4; k++) _mm256_storeu_ps(dst + 8 * k, v[k]);
 }
 
 /* acc[k] += w[k] * x[8k .. 8k+7]: four independent chains. */
 static inline void fma_floats(__m256 acc[4], const __m256 w[4], const float *x) {
+    #pragma GCC unroll 4
     for (int k = 0; k < 4; k++) acc[k] = _mm256_fmadd_ps(w[k], _mm256_loadu_ps(x + 8 * k), acc[k]);
 }
 
@@ -127,6 +146,7 @@ static inline float hsum_4(const __m256 acc[4]) {
 }
 
 static inline void zero_4(__m256 acc[4]) {
+    #pragma GCC unroll 4
     for (int k = 0; k < 4; k++) acc[k] = _mm256_setzero_ps();
 }
 
@@ -185,6 +205,7 @@ static float dot_f32_f32(const void *w, const float *x, int64_t n) {
     zero_4(acc);
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
+        #pragma GCC unroll 4
         for (int k = 0; k < 4; k++)
             acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(wf + i + 8 * k), _mm256_loadu_ps(x + i + 8 * k), acc[k]);
     }
@@ -200,6 +221,7 @@ static float dot_f32_f16(const void *w, const float *x, int64_t n) {
     zero_4(acc);
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
+        #pragma GCC unroll 4
         for (int k = 0; k < 4; k++)
             acc[k] = _mm256_fmadd_ps(load_f16x8(h + i + 8 * k), _mm256_loadu_ps(x + i + 8 * k), acc[k]);
     }
@@ -215,6 +237,7 @@ static float dot_f32_bf16(const void *w, const float *x, int64_t n) {
     zero_4(acc);
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
+        #pragma GCC unroll 4
         for (int k = 0; k < 4; k++)
             acc[k] = _mm256_fmadd_ps(load_bf16x8(h + i + 8 * k), _mm256_loadu_ps(x + i + 8 * k), acc[k]);
     }
@@ -392,8 +415,7 @@ static float dot_f32_q8_0(const void *w, const float *x, int64_t n) {
 static inline __m256 q4_0_block_dot(const r1_block_q4_0 *w, const r1_block_q8_0 *x, __m256 acc) {
     const __m256i q = _mm256_sub_epi8(nibbles_to_bytes(w->qs), _mm256_set1_epi8(8));
     const __m256i sum = dot_i8_signed(q, load_256(x->qs));
-    const float d = half_to_float(w->d) * half_to_float(x->d);
-    return _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sum), acc);
+    return _mm256_fmadd_ps(block_scale(w->d, x->d), _mm256_cvtepi32_ps(sum), acc);
 }
 
 static float dot_q_q4_0(const void *w, const void *xq, int64_t n) {
@@ -414,15 +436,15 @@ static float dot_q_q4_0(const void *w, const void *xq, int64_t n) {
 static inline __m256i q8_0_byte_sum(__m256i x) { return dot_u8_i8(_mm256_set1_epi8(1), x); }
 
 /* Weights with a min: w = q*d + m, so w.x = d*dx*sum(q*qx) + m*dx*sum(qx). */
-static inline __m256 with_min_block_dot(__m256i q, float d, float m, const r1_block_q8_0 *x, __m256 acc) {
+static inline __m256 with_min_block_dot(__m256i q, r1_half d, r1_half m, const r1_block_q8_0 *x, __m256 acc) {
     const __m256i qx = load_256(x->qs);
-    const float dx = half_to_float(x->d);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(dot_u8_i8(q, qx)), acc);
-    return _mm256_fmadd_ps(_mm256_set1_ps(m * dx), _mm256_cvtepi32_ps(q8_0_byte_sum(qx)), acc);
+    const __m256 dx = broadcast_half(x->d);
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(broadcast_half(d), dx), _mm256_cvtepi32_ps(dot_u8_i8(q, qx)), acc);
+    return _mm256_fmadd_ps(_mm256_mul_ps(broadcast_half(m), dx), _mm256_cvtepi32_ps(q8_0_byte_sum(qx)), acc);
 }
 
 static inline __m256 q4_1_block_dot(const r1_block_q4_1 *w, const r1_block_q8_0 *x, __m256 acc) {
-    return with_min_block_dot(nibbles_to_bytes(w->qs), half_to_float(w->d), half_to_float(w->m), x, acc);
+    return with_min_block_dot(nibbles_to_bytes(w->qs), w->d, w->m, x, acc);
 }
 
 static float dot_q_q4_1(const void *w, const void *xq, int64_t n) {
@@ -441,8 +463,7 @@ static float dot_q_q4_1(const void *w, const void *xq, int64_t n) {
 
 static inline __m256 q5_0_block_dot(const r1_block_q5_0 *w, const r1_block_q8_0 *x, __m256 acc) {
     const __m256i sum = dot_i8_signed(q5_0_signed_bytes(w), load_256(x->qs));
-    const float d = half_to_float(w->d) * half_to_float(x->d);
-    return _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sum), acc);
+    return _mm256_fmadd_ps(block_scale(w->d, x->d), _mm256_cvtepi32_ps(sum), acc);
 }
 
 static float dot_q_q5_0(const void *w, const void *xq, int64_t n) {
@@ -460,7 +481,7 @@ static float dot_q_q5_0(const void *w, const void *xq, int64_t n) {
 }
 
 static inline __m256 q5_1_block_dot(const r1_block_q5_1 *w, const r1_block_q8_0 *x, __m256 acc) {
-    return with_min_block_dot(q5_1_bytes(w), half_to_float(w->d), half_to_float(w->m), x, acc);
+    return with_min_block_dot(q5_1_bytes(w), w->d, w->m, x, acc);
 }
 
 static float dot_q_q5_1(const void *w, const void *xq, int64_t n) {
@@ -479,8 +500,7 @@ static float dot_q_q5_1(const void *w, const void *xq, int64_t n) {
 
 static inline __m256 q8_0_block_dot(const r1_block_q8_0 *w, const r1_block_q8_0 *x, __m256 acc) {
     const __m256i sum = dot_i8_signed(load_256(w->qs), load_256(x->qs));
-    const float d = half_to_float(w->d) * half_to_float(x->d);
-    return _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sum), acc);
+    return _mm256_fmadd_ps(block_scale(w->d, x->d), _mm256_cvtepi32_ps(sum), acc);
 }
 
 static float dot_q_q8_0(const void *w, const void *xq, int64_t n) {
@@ -526,6 +546,7 @@ static void quantize_q8_0_block(const float *x, r1_block_q8_0 *b) {
     const __m256 sign_bit = _mm256_set1_ps(-0.0f);
     __m256 v[4];
     __m256 amax = _mm256_setzero_ps();
+    #pragma GCC unroll 4
     for (int k = 0; k < 4; k++) {
         v[k] = _mm256_loadu_ps(x + 8 * k);
         amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, v[k]));
@@ -535,6 +556,7 @@ static void quantize_q8_0_block(const float *x, r1_block_q8_0 *b) {
     b->d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
     const __m256 idv = _mm256_set1_ps(id);
     __m256i q[4];
+    #pragma GCC unroll 4
     for (int k = 0; k < 4; k++) q[k] = _mm256_cvtps_epi32(round_half_away(_mm256_mul_ps(v[k], idv)));
     _mm256_storeu_si256((__m256i *)b->qs, pack_i32_to_i8(q));
 }
@@ -577,7 +599,8 @@ static void store_group_sums(const __m256i group4[8], int16_t bsums[16]) {
 
 /* ggml's reference: the largest-magnitude value (sign kept) maps to -127;
  * q = nearest with ties to even (the default MXCSR mode, as the scalar's
- * magic-number rounding), clamped at 127; d = 1/iscale. */
+ * magic-number rounding), clamped at 127 (by the saturating packs: only
+ * -max can round up to 128); d = 1/iscale. */
 static void quantize_q8_k_block(const float *x, r1_block_q8_k *b) {
     const __m256 sign_bit = _mm256_set1_ps(-0.0f);
     __m256 amax = _mm256_setzero_ps();
@@ -590,13 +613,13 @@ static void quantize_q8_k_block(const float *x, r1_block_q8_k *b) {
     }
     const float iscale = -127.0f / first_with_magnitude(x, abs_max);
     const __m256 iscale_v = _mm256_set1_ps(iscale);
-    const __m256i top = _mm256_set1_epi32(127);
     __m256i group4[8];
     for (int c = 0; c < 8; c++) {
         __m256i q[4];
+        #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
             const __m256 scaled = _mm256_mul_ps(iscale_v, _mm256_loadu_ps(x + 32 * c + 8 * k));
-            q[k] = _mm256_min_epi32(_mm256_cvtps_epi32(scaled), top);
+            q[k] = _mm256_cvtps_epi32(scaled);
         }
         const __m256i bytes = pack_i32_to_i8(q);
         _mm256_storeu_si256((__m256i *)(b->qs + 32 * c), bytes);
@@ -640,10 +663,12 @@ static inline void q5_k_chunk_bytes(const r1_block_q5_k *b, __m256i qh, int c, _
 static void q4_k_block_floats(const r1_block_q4_k *b, float *dst, __m256 acc[4], const float *x) {
     const float d = half_to_float(b->d), dmin = half_to_float(b->dmin);
     const k4_scales s = k4_unpack(b->scales);
+    #pragma GCC unroll 4
     for (int c = 0; c < 4; c++) {
         __m256i lo, hi;
         __m256 v[4];
         k4_chunk_bytes(b->qs + 32 * c, &lo, &hi);
+        #pragma GCC unroll 4
         for (int half = 0; half < 2; half++) {
             const int j = 2 * c + half;
             bytes_to_floats(half ? hi : lo, v);
@@ -658,10 +683,12 @@ static void q5_k_block_floats(const r1_block_q5_k *b, float *dst, __m256 acc[4],
     const float d = half_to_float(b->d), dmin = half_to_float(b->dmin);
     const k4_scales s = k4_unpack(b->scales);
     const __m256i qh = load_256(b->qh);
+    #pragma GCC unroll 4
     for (int c = 0; c < 4; c++) {
         __m256i lo, hi;
         __m256 v[4];
         q5_k_chunk_bytes(b, qh, c, &lo, &hi);
+        #pragma GCC unroll 4
         for (int half = 0; half < 2; half++) {
             const int j = 2 * c + half;
             bytes_to_floats(half ? hi : lo, v);
@@ -734,6 +761,7 @@ static float dot_q_q4_k(const void *w, const void *xq, int64_t n) {
         const k4_scales s = k4_unpack(wb[i].scales);
         const __m256i scales16 = k4_scales16(&s);
         __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+        #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             __m256i lo, hi;
             k4_chunk_bytes(wb[i].qs + 32 * c, &lo, &hi);
@@ -758,6 +786,7 @@ static float dot_q_q5_k(const void *w, const void *xq, int64_t n) {
         const __m256i scales16 = k4_scales16(&s);
         const __m256i qh = load_256(wb[i].qh);
         __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+        #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             __m256i lo, hi;
             q5_k_chunk_bytes(wb + i, qh, c, &lo, &hi);
@@ -800,9 +829,11 @@ static inline void q6_k_half_bytes(const r1_block_q6_k *b, int h, __m256i q[4]) 
 static void q6_k_block_floats(const r1_block_q6_k *b, float *dst, __m256 acc[4], const float *x) {
     const float d = half_to_float(b->d);
     const __m256i offset = _mm256_set1_epi8(32);
+    #pragma GCC unroll 4
     for (int h = 0; h < 2; h++) {
         __m256i q[4];
         q6_k_half_bytes(b, h, q);
+        #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
             const int first = 128 * h + 32 * k; /* value index; sub-block first / 16 */
             __m256 v[4];
@@ -849,10 +880,12 @@ static float dot_q_q6_k(const void *w, const void *xq, int64_t n) {
         const __m128i scales8 = load_128(wb[i].scales);
         const __m256i offset_sum = _mm256_madd_epi16(_mm256_cvtepi8_epi16(scales8), load_256(xb[i].bsums));
         __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+        #pragma GCC unroll 4
         for (int h = 0; h < 2; h++) {
             __m256i q[4];
             q6_k_half_bytes(wb + i, h, q);
             const int8_t *qx = xb[i].qs + 128 * h;
+            #pragma GCC unroll 4
             for (int k = 0; k < 4; k += 2) {
                 const __m256i p0 = _mm256_maddubs_epi16(q[k], load_256(qx + 32 * k));
                 const __m256i p1 = _mm256_maddubs_epi16(q[k + 1], load_256(qx + 32 * k + 32));

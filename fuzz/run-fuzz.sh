@@ -1,0 +1,26 @@
+#!/bin/sh
+# run-fuzz.sh - builds the GGUF fuzz harness (clang-14, ASan+UBSan) and runs
+# it for a number of seconds (default 600) in one process, niced, starting from
+# fuzz/corpus-gguf plus the reference GGUF files cut to 64 KB (in a temp
+# folder; nothing is added to the committed corpus). Findings (crash-*,
+# leak-*, timeout-*) land in the build-fuzz folder.
+#   usage: fuzz/run-fuzz.sh [seconds] [testdata-dir]
+set -eu
+seconds=${1:-600}
+root=$(cd "$(dirname "$0")/.." && pwd)
+testdata=${2:-$root/../shared/testdata}
+build=$root/build-fuzz
+
+cmake -S "$root" -B "$build" -DR1_FUZZ=ON -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=Debug >/dev/null
+nice cmake --build "$build" --target fuzz_gguf -j1
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/corpus"
+for f in "$testdata"/llm/*.gguf; do
+    [ -f "$f" ] && head -c 65536 "$f" >"$work/corpus/$(basename "$f")"
+done
+
+cd "$build"
+nice -n 19 ./fuzz_gguf -max_total_time="$seconds" -max_len=65536 \
+    -print_final_stats=1 "$work/corpus" "$root/fuzz/corpus-gguf"
