@@ -660,68 +660,77 @@ static inline void q5_k_chunk_bytes(const r1_block_q5_k *b, __m256i qh, int c, _
     *hi = _mm256_or_si256(*hi, fifth_bit(qh, 2 * c + 1));
 }
 
-static void q4_k_block_floats(const r1_block_q4_k *b, float *dst, __m256 acc[4], const float *x) {
-    const float d = half_to_float(b->d), dmin = half_to_float(b->dmin);
-    const k4_scales s = k4_unpack(b->scales);
-    #pragma GCC unroll 4
-    for (int c = 0; c < 4; c++) {
-        __m256i lo, hi;
-        __m256 v[4];
-        k4_chunk_bytes(b->qs + 32 * c, &lo, &hi);
-        #pragma GCC unroll 4
-        for (int half = 0; half < 2; half++) {
-            const int j = 2 * c + half;
-            bytes_to_floats(half ? hi : lo, v);
-            scale_sub_floats(v, d * (float)k4_scale(&s, j), dmin * (float)k4_min(&s, j));
-            if (dst) store_floats(dst + 32 * j, v);
-            else fma_floats(acc, v, x + 32 * j);
-        }
-    }
+/* The 32 floats of sub-block j (0..7), exactly as the scalar dequantize:
+ * d*scale_j and dmin*min_j rounded first, then (d*scale_j)*q - dmin*min_j. */
+static inline void k4_sub_floats(__m256i q, const k4_scales *s, float d, float dmin, int j, __m256 v[4]) {
+    bytes_to_floats(q, v);
+    scale_sub_floats(v, d * (float)k4_scale(s, j), dmin * (float)k4_min(s, j));
 }
 
-static void q5_k_block_floats(const r1_block_q5_k *b, float *dst, __m256 acc[4], const float *x) {
-    const float d = half_to_float(b->d), dmin = half_to_float(b->dmin);
-    const k4_scales s = k4_unpack(b->scales);
-    const __m256i qh = load_256(b->qh);
-    #pragma GCC unroll 4
-    for (int c = 0; c < 4; c++) {
-        __m256i lo, hi;
-        __m256 v[4];
-        q5_k_chunk_bytes(b, qh, c, &lo, &hi);
-        #pragma GCC unroll 4
-        for (int half = 0; half < 2; half++) {
-            const int j = 2 * c + half;
-            bytes_to_floats(half ? hi : lo, v);
-            scale_sub_floats(v, d * (float)k4_scale(&s, j), dmin * (float)k4_min(&s, j));
-            if (dst) store_floats(dst + 32 * j, v);
-            else fma_floats(acc, v, x + 32 * j);
-        }
-    }
+/* Nibbles of sub-block j: low ones for even j, high ones for odd j. */
+static inline __m256i k4_sub_nibbles(const uint8_t *qs, int j) {
+    const __m256i q = load_256(qs + 32 * (j / 2));
+    return _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(4 * (j % 2))), _mm256_set1_epi8(0x0f));
+}
+
+static inline void q4_k_sub_floats(const r1_block_q4_k *b, const k4_scales *s, int j, __m256 v[4]) {
+    k4_sub_floats(k4_sub_nibbles(b->qs, j), s, half_to_float(b->d), half_to_float(b->dmin), j, v);
+}
+
+static inline void q5_k_sub_floats(const r1_block_q5_k *b, const k4_scales *s, int j, __m256 v[4]) {
+    const __m256i q = _mm256_or_si256(k4_sub_nibbles(b->qs, j), fifth_bit(load_256(b->qh), j));
+    k4_sub_floats(q, s, half_to_float(b->d), half_to_float(b->dmin), j, v);
 }
 
 static void dequantize_q4_k(const void *src, float *dst, int64_t n) {
     const r1_block_q4_k *b = src;
-    for (int64_t i = 0; i < n / R1_QK_K; i++) q4_k_block_floats(b + i, dst + i * R1_QK_K, NULL, NULL);
+    __m256 v[4];
+    for (int64_t i = 0; i < n / R1_QK_K; i++) {
+        const k4_scales s = k4_unpack(b[i].scales);
+        for (int j = 0; j < 8; j++) {
+            q4_k_sub_floats(b + i, &s, j, v);
+            store_floats(dst + i * R1_QK_K + 32 * j, v);
+        }
+    }
 }
 
 static float dot_f32_q4_k(const void *w, const float *x, int64_t n) {
     const r1_block_q4_k *b = w;
-    __m256 acc[4];
+    __m256 acc[4], v[4];
     zero_4(acc);
-    for (int64_t i = 0; i < n / R1_QK_K; i++) q4_k_block_floats(b + i, NULL, acc, x + i * R1_QK_K);
+    for (int64_t i = 0; i < n / R1_QK_K; i++) {
+        const k4_scales s = k4_unpack(b[i].scales);
+        for (int j = 0; j < 8; j++) {
+            q4_k_sub_floats(b + i, &s, j, v);
+            fma_floats(acc, v, x + i * R1_QK_K + 32 * j);
+        }
+    }
     return hsum_4(acc);
 }
 
 static void dequantize_q5_k(const void *src, float *dst, int64_t n) {
     const r1_block_q5_k *b = src;
-    for (int64_t i = 0; i < n / R1_QK_K; i++) q5_k_block_floats(b + i, dst + i * R1_QK_K, NULL, NULL);
+    __m256 v[4];
+    for (int64_t i = 0; i < n / R1_QK_K; i++) {
+        const k4_scales s = k4_unpack(b[i].scales);
+        for (int j = 0; j < 8; j++) {
+            q5_k_sub_floats(b + i, &s, j, v);
+            store_floats(dst + i * R1_QK_K + 32 * j, v);
+        }
+    }
 }
 
 static float dot_f32_q5_k(const void *w, const float *x, int64_t n) {
     const r1_block_q5_k *b = w;
-    __m256 acc[4];
+    __m256 acc[4], v[4];
     zero_4(acc);
-    for (int64_t i = 0; i < n / R1_QK_K; i++) q5_k_block_floats(b + i, NULL, acc, x + i * R1_QK_K);
+    for (int64_t i = 0; i < n / R1_QK_K; i++) {
+        const k4_scales s = k4_unpack(b[i].scales);
+        for (int j = 0; j < 8; j++) {
+            q5_k_sub_floats(b + i, &s, j, v);
+            fma_floats(acc, v, x + i * R1_QK_K + 32 * j);
+        }
+    }
     return hsum_4(acc);
 }
 
@@ -824,42 +833,47 @@ static inline void q6_k_half_bytes(const r1_block_q6_k *b, int h, __m256i q[4]) 
     q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), mask), top3);
 }
 
-/* Sixteen sub-blocks of 16 values, each with an int8 scale; the float is
- * (d * scale) * (q - 32), the scalar's order. */
-static void q6_k_block_floats(const r1_block_q6_k *b, float *dst, __m256 acc[4], const float *x) {
+/* The 32 floats of quarter j (0..7; half j/4, quarter j%4 of that half),
+ * sub-blocks 2j and 2j+1 of 16 values, each with an int8 scale; the float
+ * is (d * scale) * (q - 32), the scalar's order. */
+static inline void q6_k_quarter_floats(const r1_block_q6_k *b, int j, __m256 v[4]) {
+    const int h = j / 4, k = j % 4;
+    const __m256i ql = load_256(b->ql + 64 * h + 32 * (k % 2));
+    const __m256i qh = load_256(b->qh + 32 * h);
+    const __m256i low = _mm256_and_si256(_mm256_srl_epi16(ql, _mm_cvtsi32_si128(4 * (k / 2))), _mm256_set1_epi8(0x0f));
+    const __m256i top = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * k)), _mm256_set1_epi8(0x03));
+    const __m256i q = _mm256_or_si256(low, _mm256_slli_epi16(top, 4));
+    bytes_to_floats(_mm256_sub_epi8(q, _mm256_set1_epi8(32)), v);
     const float d = half_to_float(b->d);
-    const __m256i offset = _mm256_set1_epi8(32);
-    #pragma GCC unroll 4
-    for (int h = 0; h < 2; h++) {
-        __m256i q[4];
-        q6_k_half_bytes(b, h, q);
-        #pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            const int first = 128 * h + 32 * k; /* value index; sub-block first / 16 */
-            __m256 v[4];
-            bytes_to_floats(_mm256_sub_epi8(q[k], offset), v);
-            const __m256 d0 = _mm256_set1_ps(d * (float)b->scales[first / 16]);
-            const __m256 d1 = _mm256_set1_ps(d * (float)b->scales[first / 16 + 1]);
-            v[0] = _mm256_mul_ps(d0, v[0]);
-            v[1] = _mm256_mul_ps(d0, v[1]);
-            v[2] = _mm256_mul_ps(d1, v[2]);
-            v[3] = _mm256_mul_ps(d1, v[3]);
-            if (dst) store_floats(dst + first, v);
-            else fma_floats(acc, v, x + first);
-        }
-    }
+    const __m256 d0 = _mm256_set1_ps(d * (float)b->scales[2 * j]);
+    const __m256 d1 = _mm256_set1_ps(d * (float)b->scales[2 * j + 1]);
+    v[0] = _mm256_mul_ps(d0, v[0]);
+    v[1] = _mm256_mul_ps(d0, v[1]);
+    v[2] = _mm256_mul_ps(d1, v[2]);
+    v[3] = _mm256_mul_ps(d1, v[3]);
 }
 
 static void dequantize_q6_k(const void *src, float *dst, int64_t n) {
     const r1_block_q6_k *b = src;
-    for (int64_t i = 0; i < n / R1_QK_K; i++) q6_k_block_floats(b + i, dst + i * R1_QK_K, NULL, NULL);
+    __m256 v[4];
+    for (int64_t i = 0; i < n / R1_QK_K; i++) {
+        for (int j = 0; j < 8; j++) {
+            q6_k_quarter_floats(b + i, j, v);
+            store_floats(dst + i * R1_QK_K + 32 * j, v);
+        }
+    }
 }
 
 static float dot_f32_q6_k(const void *w, const float *x, int64_t n) {
     const r1_block_q6_k *b = w;
-    __m256 acc[4];
+    __m256 acc[4], v[4];
     zero_4(acc);
-    for (int64_t i = 0; i < n / R1_QK_K; i++) q6_k_block_floats(b + i, NULL, acc, x + i * R1_QK_K);
+    for (int64_t i = 0; i < n / R1_QK_K; i++) {
+        for (int j = 0; j < 8; j++) {
+            q6_k_quarter_floats(b + i, j, v);
+            fma_floats(acc, v, x + i * R1_QK_K + 32 * j);
+        }
+    }
     return hsum_4(acc);
 }
 

@@ -55,14 +55,18 @@ static inline __m512i load_2x32_bytes(const void *a, const void *b) {
 }
 
 /* Lanes 0..7 get a, lanes 8..15 get b: one scale per block of a pair. */
-static inline __m512 pair_scales(float a, float b) {
+static inline __m512 pair_of(float a, float b) {
     return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
+}
+
+/* Permute index: lanes 0..7 take lane a, lanes 8..15 lane b. */
+static inline __m512i lane_pair_index(int a, int b) {
+    return _mm512_inserti64x4(_mm512_set1_epi32(a), _mm256_set1_epi32(b), 1);
 }
 
 /* Lanes 0..7 get v[a], lanes 8..15 get v[b]. */
 static inline __m512i spread_pair(__m512i v, int a, int b) {
-    __m512i index = _mm512_inserti64x4(_mm512_set1_epi32(a), _mm256_set1_epi32(b), 1);
-    return _mm512_permutexvar_epi32(index, v);
+    return _mm512_permutexvar_epi32(lane_pair_index(a, b), v);
 }
 
 /* ------------------------------------------- dot_q: the 32-wide formats */
@@ -106,113 +110,166 @@ static inline __m512i sum_bytes(__m512i x) {
 }
 
 /*
+ * Block scales. Every 32-wide format starts with its half d, and those with
+ * a minimum (Q4_1, Q5_1) have the half m right after. Per pair of blocks the
+ * products need d_w * d_x in the lanes of each block, and the activation
+ * sums m_w * d_x.
+ */
+typedef struct {
+    __m512 d, m;
+} pair_scales;
+
+/*
+ * A half field at byte `field` of 4 consecutive blocks `stride` bytes apart,
+ * in words 0..3: one word permute over two 64-byte loads, bytes [0, 64) and
+ * [second, second + 64). Both loads stay inside the 4 blocks (4 * stride is
+ * 72..136 here), and together they cover every field (the last ends by byte
+ * 104). Converting one by one would cost two instructions per half.
+ */
+static ALWAYS_INLINE __m128i halves_of_4_blocks(const uint8_t *p, int stride, int field) {
+    int second = 4 * stride - 64 < 64 ? 4 * stride - 64 : 64;
+    short word[4];
+    for (int k = 0; k < 4; k++) {
+        int at = k * stride + field;
+        word[k] = (short)(at + 2 <= 64 ? at / 2 : 32 + (at - second) / 2);
+    }
+    __m512i index = _mm512_zextsi128_si512(_mm_setr_epi16(word[0], word[1], word[2], word[3], 0, 0, 0, 0));
+    __m512i first_bytes = _mm512_loadu_si512(p), second_bytes = _mm512_loadu_si512(p + second);
+    return _mm512_castsi512_si128(_mm512_permutex2var_epi16(first_bytes, index, second_bytes));
+}
+
+/* Scales of blocks i..i+3 as two pairs. */
+static ALWAYS_INLINE void quad_scales(const uint8_t *w, int stride, bool has_min,
+                                      const r1_block_q8_0 *x, pair_scales *first,
+                                      pair_scales *second) {
+    __m128i wd = halves_of_4_blocks(w, stride, 0);
+    __m128i wm = has_min ? halves_of_4_blocks(w, stride, 2) : wd;
+    __m128i xd = halves_of_4_blocks((const uint8_t *)x, (int)sizeof *x, 0);
+    /* lanes 0..3: d_w * d_x, lanes 4..7: m_w * d_x */
+    __m256 products = _mm256_mul_ps(_mm256_cvtph_ps(_mm_unpacklo_epi64(wd, wm)),
+                                    _mm256_cvtph_ps(_mm_unpacklo_epi64(xd, xd)));
+    __m512 all = _mm512_zextps256_ps512(products);
+    first->d = _mm512_permutexvar_ps(lane_pair_index(0, 1), all);
+    second->d = _mm512_permutexvar_ps(lane_pair_index(2, 3), all);
+    first->m = has_min ? _mm512_permutexvar_ps(lane_pair_index(4, 5), all) : first->d;
+    second->m = has_min ? _mm512_permutexvar_ps(lane_pair_index(6, 7), all) : second->d;
+}
+
+/* Scales of blocks ia and ib, one at a time (row tails). */
+static inline pair_scales single_pair_scales(const uint8_t *w, int stride, const r1_block_q8_0 *x,
+                                             int64_t ia, int64_t ib) {
+    r1_half wda, wdb, wma, wmb;
+    memcpy(&wda, w + ia * stride, 2);
+    memcpy(&wdb, w + ib * stride, 2);
+    memcpy(&wma, w + ia * stride + 2, 2); /* unused by formats without m */
+    memcpy(&wmb, w + ib * stride + 2, 2);
+    float dxa = half_to_f32(x[ia].d), dxb = half_to_f32(x[ib].d);
+    pair_scales s;
+    s.d = pair_of(half_to_f32(wda) * dxa, half_to_f32(wdb) * dxb);
+    s.m = pair_of(half_to_f32(wma) * dxa, half_to_f32(wmb) * dxb);
+    return s;
+}
+
+/*
  * One step of a 32-wide dot_q: blocks ia and ib of the weight row against
  * the same blocks of the activations, added to acc in the lanes selected
  * (all 16, or 0..7 when ia == ib is the odd last block).
  */
 typedef __m512 (*pair_dot_fn)(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
-                              __m512 acc, __mmask16 lanes);
+                              pair_scales scales, __m512 acc, __mmask16 lanes);
 
-static ALWAYS_INLINE float dot_q8_0_row(const void *w, const void *xq, int64_t n, pair_dot_fn pair_dot) {
+static ALWAYS_INLINE float dot_q8_0_row(const void *w, const void *xq, int64_t n, int stride,
+                                        bool has_min, pair_dot_fn pair_dot) {
+    const uint8_t *wbytes = w;
     const r1_block_q8_0 *x = xq;
     int64_t nb = n / R1_QK;
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 4 <= nb; i += 4) {
-        acc0 = pair_dot(w, x, i, i + 1, acc0, 0xFFFF);
-        acc1 = pair_dot(w, x, i + 2, i + 3, acc1, 0xFFFF);
+        pair_scales first, second;
+        quad_scales(wbytes + i * stride, stride, has_min, x + i, &first, &second);
+        acc0 = pair_dot(w, x, i, i + 1, first, acc0, 0xFFFF);
+        acc1 = pair_dot(w, x, i + 2, i + 3, second, acc1, 0xFFFF);
     }
-    if (i + 2 <= nb) {
-        acc0 = pair_dot(w, x, i, i + 1, acc0, 0xFFFF);
-        i += 2;
+    for (; i < nb; i += 2) {
+        int64_t ib = i + 1 < nb ? i + 1 : i;
+        pair_scales scales = single_pair_scales(wbytes, stride, x, i, ib);
+        acc0 = pair_dot(w, x, i, ib, scales, acc0, ib > i ? 0xFFFF : 0x00FF);
     }
-    if (i < nb) acc1 = pair_dot(w, x, i, i, acc1, 0x00FF);
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
 /* Weight blocks with x = q * d, q = u - offset. */
-static inline __m512 scaled_pair(__m512i u, __m512i xq, char offset, float scale_a, float scale_b,
+static inline __m512 scaled_pair(__m512i u, __m512i xq, char offset, pair_scales scales,
                                  __m512 acc, __mmask16 lanes) {
     __m512i sums = dot_minus_offset(u, xq, offset);
-    return _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(sums), pair_scales(scale_a, scale_b), acc,
-                                 lanes);
+    return _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(sums), scales.d, acc, lanes);
 }
 
 /* Weight blocks with x = u * d + m: the m part needs the activation sums. */
-static inline __m512 scaled_min_pair(__m512i u, __m512i xq, float d_a, float d_b, float m_a,
-                                     float m_b, __m512 acc, __mmask16 lanes) {
+static inline __m512 scaled_min_pair(__m512i u, __m512i xq, pair_scales scales, __m512 acc,
+                                     __mmask16 lanes) {
     __m512i ux = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xq);
-    acc = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(ux), pair_scales(d_a, d_b), acc, lanes);
-    return _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(sum_bytes(xq)), pair_scales(m_a, m_b), acc,
-                                 lanes);
+    acc = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(ux), scales.d, acc, lanes);
+    return _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(sum_bytes(xq)), scales.m, acc, lanes);
 }
 
-static ALWAYS_INLINE __m512 q4_0_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
-                            __m512 acc, __mmask16 lanes) {
+static ALWAYS_INLINE __m512 q4_0_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia,
+                                          int64_t ib, pair_scales scales, __m512 acc,
+                                          __mmask16 lanes) {
     const r1_block_q4_0 *a = (const r1_block_q4_0 *)w + ia, *b = (const r1_block_q4_0 *)w + ib;
     __m512i u = unpack_nibbles_pair(a->qs, b->qs);
-    __m512i xq = load_2x32_bytes(x[ia].qs, x[ib].qs);
-    float sa = half_to_f32(a->d) * half_to_f32(x[ia].d);
-    float sb = half_to_f32(b->d) * half_to_f32(x[ib].d);
-    return scaled_pair(u, xq, 8, sa, sb, acc, lanes);
+    return scaled_pair(u, load_2x32_bytes(x[ia].qs, x[ib].qs), 8, scales, acc, lanes);
 }
 
-static ALWAYS_INLINE __m512 q4_1_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
-                            __m512 acc, __mmask16 lanes) {
+static ALWAYS_INLINE __m512 q4_1_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia,
+                                          int64_t ib, pair_scales scales, __m512 acc,
+                                          __mmask16 lanes) {
     const r1_block_q4_1 *a = (const r1_block_q4_1 *)w + ia, *b = (const r1_block_q4_1 *)w + ib;
     __m512i u = unpack_nibbles_pair(a->qs, b->qs);
-    __m512i xq = load_2x32_bytes(x[ia].qs, x[ib].qs);
-    float dxa = half_to_f32(x[ia].d), dxb = half_to_f32(x[ib].d);
-    return scaled_min_pair(u, xq, half_to_f32(a->d) * dxa, half_to_f32(b->d) * dxb,
-                           half_to_f32(a->m) * dxa, half_to_f32(b->m) * dxb, acc, lanes);
+    return scaled_min_pair(u, load_2x32_bytes(x[ia].qs, x[ib].qs), scales, acc, lanes);
 }
 
-static ALWAYS_INLINE __m512 q5_0_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
-                            __m512 acc, __mmask16 lanes) {
+static ALWAYS_INLINE __m512 q5_0_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia,
+                                          int64_t ib, pair_scales scales, __m512 acc,
+                                          __mmask16 lanes) {
     const r1_block_q5_0 *a = (const r1_block_q5_0 *)w + ia, *b = (const r1_block_q5_0 *)w + ib;
     __m512i u = add_fifth_bits_pair(unpack_nibbles_pair(a->qs, b->qs), a->qh, b->qh);
-    __m512i xq = load_2x32_bytes(x[ia].qs, x[ib].qs);
-    float sa = half_to_f32(a->d) * half_to_f32(x[ia].d);
-    float sb = half_to_f32(b->d) * half_to_f32(x[ib].d);
-    return scaled_pair(u, xq, 16, sa, sb, acc, lanes);
+    return scaled_pair(u, load_2x32_bytes(x[ia].qs, x[ib].qs), 16, scales, acc, lanes);
 }
 
-static ALWAYS_INLINE __m512 q5_1_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
-                            __m512 acc, __mmask16 lanes) {
+static ALWAYS_INLINE __m512 q5_1_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia,
+                                          int64_t ib, pair_scales scales, __m512 acc,
+                                          __mmask16 lanes) {
     const r1_block_q5_1 *a = (const r1_block_q5_1 *)w + ia, *b = (const r1_block_q5_1 *)w + ib;
     __m512i u = add_fifth_bits_pair(unpack_nibbles_pair(a->qs, b->qs), a->qh, b->qh);
-    __m512i xq = load_2x32_bytes(x[ia].qs, x[ib].qs);
-    float dxa = half_to_f32(x[ia].d), dxb = half_to_f32(x[ib].d);
-    return scaled_min_pair(u, xq, half_to_f32(a->d) * dxa, half_to_f32(b->d) * dxb,
-                           half_to_f32(a->m) * dxa, half_to_f32(b->m) * dxb, acc, lanes);
+    return scaled_min_pair(u, load_2x32_bytes(x[ia].qs, x[ib].qs), scales, acc, lanes);
 }
 
 /* Signed weights: flipping the sign bit gives u = q + 128, exact for every
  * byte including -128. */
-static ALWAYS_INLINE __m512 q8_0_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
-                            __m512 acc, __mmask16 lanes) {
+static ALWAYS_INLINE __m512 q8_0_pair_dot(const void *w, const r1_block_q8_0 *x, int64_t ia,
+                                          int64_t ib, pair_scales scales, __m512 acc,
+                                          __mmask16 lanes) {
     const r1_block_q8_0 *a = (const r1_block_q8_0 *)w + ia, *b = (const r1_block_q8_0 *)w + ib;
     __m512i u = _mm512_xor_si512(load_2x32_bytes(a->qs, b->qs), _mm512_set1_epi8((char)0x80));
-    __m512i xq = load_2x32_bytes(x[ia].qs, x[ib].qs);
-    float sa = half_to_f32(a->d) * half_to_f32(x[ia].d);
-    float sb = half_to_f32(b->d) * half_to_f32(x[ib].d);
-    return scaled_pair(u, xq, (char)0x80, sa, sb, acc, lanes);
+    return scaled_pair(u, load_2x32_bytes(x[ia].qs, x[ib].qs), (char)0x80, scales, acc, lanes);
 }
 
 static float q4_0_dot_q(const void *w, const void *xq, int64_t n) {
-    return dot_q8_0_row(w, xq, n, q4_0_pair_dot);
+    return dot_q8_0_row(w, xq, n, (int)sizeof(r1_block_q4_0), false, q4_0_pair_dot);
 }
 static float q4_1_dot_q(const void *w, const void *xq, int64_t n) {
-    return dot_q8_0_row(w, xq, n, q4_1_pair_dot);
+    return dot_q8_0_row(w, xq, n, (int)sizeof(r1_block_q4_1), true, q4_1_pair_dot);
 }
 static float q5_0_dot_q(const void *w, const void *xq, int64_t n) {
-    return dot_q8_0_row(w, xq, n, q5_0_pair_dot);
+    return dot_q8_0_row(w, xq, n, (int)sizeof(r1_block_q5_0), false, q5_0_pair_dot);
 }
 static float q5_1_dot_q(const void *w, const void *xq, int64_t n) {
-    return dot_q8_0_row(w, xq, n, q5_1_pair_dot);
+    return dot_q8_0_row(w, xq, n, (int)sizeof(r1_block_q5_1), true, q5_1_pair_dot);
 }
 static float q8_0_dot_q(const void *w, const void *xq, int64_t n) {
-    return dot_q8_0_row(w, xq, n, q8_0_pair_dot);
+    return dot_q8_0_row(w, xq, n, (int)sizeof(r1_block_q8_0), false, q8_0_pair_dot);
 }
 
 /* ------------------------------------------------- dot_q: the K-quants */

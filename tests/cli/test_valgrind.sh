@@ -1,0 +1,43 @@
+#!/bin/bash
+# test_valgrind.sh - the command-line paths run under valgrind's memcheck:
+# no invalid access, and no leak, on success and on the error paths.
+# Usage: test_valgrind.sh R1_BINARY TESTDATA_DIR
+set -u
+R1="$1"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+passed=0
+failed=0
+if ! command -v valgrind >/dev/null; then
+    echo "FAIL: valgrind is not installed (scripts/install-deps.sh installs it)" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+VG="valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99"
+
+memcheck() { # memcheck NAME EXPECTED_STATUS ARGS...
+    local name="$1" expected="$2"
+    shift 2
+    $VG "$R1" "$@" >"$WORK/out" 2>"$WORK/err"
+    local status=$?
+    if [ "$status" -eq "$expected" ]; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAIL: $name (status $status, expected $expected)" >&2
+        grep -E "==[0-9]+==" "$WORK/err" | head -30 >&2
+    fi
+}
+
+"$R1" model gen --shape tiny --type q4_k_m -o "$WORK/tiny.gguf" 2>/dev/null
+head -c 3000 "$WORK/tiny.gguf" >"$WORK/truncated.gguf"
+memcheck "model gen" 0 model gen --shape tiny --type q8_0 -t 2 -o "$WORK/gen.gguf"
+memcheck "model info" 0 model info -m "$WORK/tiny.gguf"
+memcheck "run (sampled, 2 threads)" 0 run -m "$WORK/tiny.gguf" --tokens 1,2,3 -n 6 --temp 0.7 --seed 1 -t 2
+memcheck "eval with logits and greedy" 0 eval -m "$WORK/tiny.gguf" --tokens 1,2,3 --greedy 4 --logits "$WORK/l.f32" -t 2
+memcheck "truncated model" 1 run -m "$WORK/truncated.gguf" --tokens 1
+memcheck "missing model" 1 eval -m "$WORK/none.gguf" --tokens 1
+memcheck "token outside vocabulary" 1 eval -m "$WORK/tiny.gguf" --tokens 1,100000
+memcheck "bad option value" 2 run -m "$WORK/tiny.gguf" --tokens 1 -n x
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
