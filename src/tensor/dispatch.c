@@ -76,8 +76,10 @@ static void resolve_all(void) {
         *set = *raw_table((r1_isa)i);
         set->isa = (r1_isa)i;
         set->name = isa_names[i];
-        for (int t = 0; t < R1_TYPE_COUNT; t++)
+        for (int t = 0; t < R1_TYPE_COUNT; t++) {
             fill_from_scalar(&set->format[t], &r1_kernels_scalar_table.format[t]);
+            if (i == R1_ISA_AVX512 && !set->format[t].gemm_q) set->format[t].gemm_q = r1_gemm_avx512_table[t];
+        }
         resolved_ok[i] = true;
     }
 }

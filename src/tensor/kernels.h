@@ -25,11 +25,20 @@ typedef void (*r1_quantize_fn)(const float *src, void *dst, int64_t n);
 typedef float (*r1_dot_f32_fn)(const void *w, const float *x, int64_t n);
 typedef float (*r1_dot_q_fn)(const void *w, const void *xq, int64_t n);
 
+/* A tile of a matrix product (prefill, batched decode): for r < n_w_rows and
+ * c < n_x_rows,
+ *     y[c * y_stride + r] = dot_q(w + r * w_row_bytes, xq + c * x_row_bytes, n)
+ * with the same result as dot_q up to float rounding, but each weight block
+ * is unpacked once and reused for several activation rows. */
+typedef void (*r1_gemm_q_fn)(const void *w, size_t w_row_bytes, int n_w_rows, const void *xq,
+                             size_t x_row_bytes, int n_x_rows, int64_t n, float *y, long y_stride);
+
 typedef struct r1_format_kernels {
     r1_dequantize_fn dequantize;
     r1_quantize_fn quantize;
     r1_dot_f32_fn dot_f32;
     r1_dot_q_fn dot_q;
+    r1_gemm_q_fn gemm_q; /* may stay NULL even when resolved: then dot_q is used */
 } r1_format_kernels;
 
 typedef enum r1_isa {
@@ -50,6 +59,10 @@ typedef struct r1_kernel_set {
 extern const r1_kernel_set r1_kernels_scalar_table;
 extern const r1_kernel_set r1_kernels_avx2_table;
 extern const r1_kernel_set r1_kernels_avx512_table;
+
+/* Tiled products for the AVX-512 set (gemm_avx512.c), indexed by type;
+ * NULL where there is none. */
+extern const r1_gemm_q_fn r1_gemm_avx512_table[R1_TYPE_COUNT];
 
 /* Whether this CPU can run the given ISA's kernels. */
 bool r1_isa_supported(r1_isa isa);

@@ -56,12 +56,34 @@ static void quantize_rows_task(void *arg, int thread, int n_threads) {
         quantize(t->x + i * k, (uint8_t *)t->xq + i * t->xq_row_bytes, k);
 }
 
+/* Weight rows and activation rows per call of a tiled kernel: 16 weight
+ * rows stay in L1 while 64 activation rows (at most ~1 MB of Q8 data) are
+ * reused from L2. */
+#define TILE_W_ROWS 16
+#define TILE_X_ROWS 64
+
+static void matmul_tiled(const matmul_task *t, r1_gemm_q_fn gemm, long begin, long end) {
+    const r1_tensor *w = t->w;
+    for (int c0 = 0; c0 < t->n_rows; c0 += TILE_X_ROWS) {
+        int nc = t->n_rows - c0 < TILE_X_ROWS ? t->n_rows - c0 : TILE_X_ROWS;
+        for (long r0 = begin; r0 < end; r0 += TILE_W_ROWS) {
+            int nr = end - r0 < TILE_W_ROWS ? (int)(end - r0) : TILE_W_ROWS;
+            gemm(r1_tensor_row(w, r0), w->row_bytes, nr, (const uint8_t *)t->xq + (size_t)c0 * t->xq_row_bytes,
+                 t->xq_row_bytes, nc, w->ne[0], t->y + (long)c0 * t->y_stride + r0, t->y_stride);
+        }
+    }
+}
+
 static void matmul_rows_task(void *arg, int thread, int n_threads) {
     matmul_task *t = arg;
     const r1_tensor *w = t->w;
     long k = w->ne[0], begin, end;
     const r1_format_kernels *fk = &t->c->kernels->format[w->type];
     r1_split_range(w->ne[1], thread, n_threads, 4, &begin, &end);
+    if (t->xq && fk->gemm_q && t->n_rows > 1) {
+        matmul_tiled(t, fk->gemm_q, begin, end);
+        return;
+    }
     for (long j = begin; j < end; j++) {
         const void *row = r1_tensor_row(w, j);
         if (t->xq) {
