@@ -840,7 +840,8 @@ static inline void q6_k_quarter_floats(const r1_block_q6_k *b, int j, __m256 v[4
     const int h = j / 4, k = j % 4;
     const __m256i ql = load_256(b->ql + 64 * h + 32 * (k % 2));
     const __m256i qh = load_256(b->qh + 32 * h);
-    const __m256i low = _mm256_and_si256(_mm256_srl_epi16(ql, _mm_cvtsi32_si128(4 * (k / 2))), _mm256_set1_epi8(0x0f));
+    const __m256i low_shifted = _mm256_srl_epi16(ql, _mm_cvtsi32_si128(4 * (k / 2)));
+    const __m256i low = _mm256_and_si256(low_shifted, _mm256_set1_epi8(0x0f));
     const __m256i top = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * k)), _mm256_set1_epi8(0x03));
     const __m256i q = _mm256_or_si256(low, _mm256_slli_epi16(top, 4));
     bytes_to_floats(_mm256_sub_epi8(q, _mm256_set1_epi8(32)), v);
@@ -920,18 +921,19 @@ const r1_kernel_set r1_kernels_avx2_table = {
     .isa = R1_ISA_AVX2,
     .name = "avx2",
     .format = {
-        [R1_TYPE_F32] = {NULL, NULL, dot_f32_f32, NULL},
-        [R1_TYPE_F16] = {dequantize_f16, NULL, dot_f32_f16, NULL},
-        [R1_TYPE_BF16] = {dequantize_bf16, NULL, dot_f32_bf16, NULL},
-        [R1_TYPE_Q4_0] = {dequantize_q4_0, NULL, dot_f32_q4_0, dot_q_q4_0},
-        [R1_TYPE_Q4_1] = {dequantize_q4_1, NULL, dot_f32_q4_1, dot_q_q4_1},
-        [R1_TYPE_Q5_0] = {dequantize_q5_0, NULL, dot_f32_q5_0, dot_q_q5_0},
-        [R1_TYPE_Q5_1] = {dequantize_q5_1, NULL, dot_f32_q5_1, dot_q_q5_1},
-        [R1_TYPE_Q8_0] = {dequantize_q8_0, quantize_q8_0, dot_f32_q8_0, dot_q_q8_0},
-        [R1_TYPE_Q4_K] = {dequantize_q4_k, NULL, dot_f32_q4_k, dot_q_q4_k},
-        [R1_TYPE_Q5_K] = {dequantize_q5_k, NULL, dot_f32_q5_k, dot_q_q5_k},
-        [R1_TYPE_Q6_K] = {dequantize_q6_k, NULL, dot_f32_q6_k, dot_q_q6_k},
-        [R1_TYPE_Q8_K] = {NULL, quantize_q8_k, NULL, NULL},
+        [R1_TYPE_F32] = {.dot_f32 = dot_f32_f32},
+        [R1_TYPE_F16] = {.dequantize = dequantize_f16, .dot_f32 = dot_f32_f16},
+        [R1_TYPE_BF16] = {.dequantize = dequantize_bf16, .dot_f32 = dot_f32_bf16},
+        [R1_TYPE_Q4_0] = {.dequantize = dequantize_q4_0, .dot_f32 = dot_f32_q4_0, .dot_q = dot_q_q4_0},
+        [R1_TYPE_Q4_1] = {.dequantize = dequantize_q4_1, .dot_f32 = dot_f32_q4_1, .dot_q = dot_q_q4_1},
+        [R1_TYPE_Q5_0] = {.dequantize = dequantize_q5_0, .dot_f32 = dot_f32_q5_0, .dot_q = dot_q_q5_0},
+        [R1_TYPE_Q5_1] = {.dequantize = dequantize_q5_1, .dot_f32 = dot_f32_q5_1, .dot_q = dot_q_q5_1},
+        [R1_TYPE_Q8_0] = {.dequantize = dequantize_q8_0, .quantize = quantize_q8_0, .dot_f32 = dot_f32_q8_0,
+                          .dot_q = dot_q_q8_0},
+        [R1_TYPE_Q4_K] = {.dequantize = dequantize_q4_k, .dot_f32 = dot_f32_q4_k, .dot_q = dot_q_q4_k},
+        [R1_TYPE_Q5_K] = {.dequantize = dequantize_q5_k, .dot_f32 = dot_f32_q5_k, .dot_q = dot_q_q5_k},
+        [R1_TYPE_Q6_K] = {.dequantize = dequantize_q6_k, .dot_f32 = dot_f32_q6_k, .dot_q = dot_q_q6_k},
+        [R1_TYPE_Q8_K] = {.quantize = quantize_q8_k},
     },
 };
 

@@ -275,89 +275,119 @@ static float q8_0_dot_q(const void *w, const void *xq, int64_t n) {
 /* ------------------------------------------------- dot_q: the K-quants */
 
 /*
- * Scales of a K-quant sub-block product. dpbusd leaves each lane's sum of
- * four products in an int32 that fits int16 for these formats (at most
- * 4 * 63 * 128 = 32256), so dpwssd against lanes holding (scale, 0) as
- * int16 pairs multiplies by the scale and accumulates in one instruction;
- * the sign-extension half meets the 0.
+ * Sub-block scales. dpbusd leaves each 32-bit lane with the sum of four
+ * products, which fits int16 in every K-quant (at most 4 * 63 * 128 =
+ * 32256). packs_epi32 of two such dot vectors, a and b, puts in each 128-bit
+ * lane a's four sums and then b's as int16; dpwssd then multiplies every
+ * int16 by its sub-block scale and adds neighbouring pairs (which belong to
+ * the same sub-block) into the int32 accumulator: two sub-block dot vectors
+ * scaled and summed by two instructions.
  */
-static inline __m512i add_scaled(__m512i acc, __m512i u, __m512i x, __m512i lane_scales) {
-    __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, x);
-    return _mm512_dpwssd_epi32(acc, dot, lane_scales);
+static inline __m512i add_scaled_dots(__m512i acc, __m512i dot_a, __m512i dot_b,
+                                      __m512i scales16) {
+    return _mm512_dpwssd_epi32(acc, _mm512_packs_epi32(dot_a, dot_b), scales16);
 }
 
-/* The 8 six-bit scales and 8 six-bit mins packed in 12 bytes (Q4_K, Q5_K),
- * one per byte, sub-block j in byte j. Sub-blocks 0..3 keep their low six
- * bits in bytes 0..7; 4..7 split theirs over bytes 8..11 (low four) and the
- * top two bits of bytes 0..7. */
-static inline void unpack_k_scales(const uint8_t packed[12], uint64_t *scales, uint64_t *mins) {
-    uint32_t w0, w1, w2;
-    memcpy(&w0, packed, 4);
-    memcpy(&w1, packed + 4, 4);
-    memcpy(&w2, packed + 8, 4);
-    uint32_t scales_lo = w0 & 0x3f3f3f3fu;
-    uint32_t mins_lo = w1 & 0x3f3f3f3fu;
-    uint32_t scales_hi = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
-    uint32_t mins_hi = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
-    *scales = scales_lo | (uint64_t)scales_hi << 32;
-    *mins = mins_lo | (uint64_t)mins_hi << 32;
+/* A 64-bit run of a shuffle_epi8 index: four int16 lanes, each taking the
+ * 16-bit word whose bytes are `lo` and `hi` (0x80: a zero byte). */
+static inline long long four_words_from(int lo, int hi) {
+    return (long long)((uint64_t)(lo | hi << 8) * 0x0001000100010001ull);
 }
 
-/* Eight bytes, zero-extended to the low eight int32 lanes. */
-static inline __m512i bytes_to_lanes(uint64_t bytes) {
-    return _mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)bytes));
-}
-
-/* sum_j mins[j] * (bsums[2j] + bsums[2j+1]): the min part of a Q4_K/Q5_K
- * super-block, 8 int32 lanes. */
-static inline __m256i mins_times_bsums(uint64_t mins, const int16_t bsums[16]) {
-    __m256i sums16 = _mm256_loadu_si256((const __m256i *)bsums);
-    __m256i pair_sums = _mm256_madd_epi16(sums16, _mm256_set1_epi16(1));
-    __m256i mins32 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mins));
-    return _mm256_mullo_epi32(pair_sums, mins32);
+/* Index taking byte `a` (zero-extended to int16) four times, then byte `b`,
+ * in 128-bit lanes 0 and 1; bytes c and d likewise in lanes 2 and 3. */
+static inline __m512i byte_scale_index(int a, int b, int c, int d) {
+    return _mm512_set_epi64(four_words_from(d, 0x80), four_words_from(c, 0x80),
+                            four_words_from(d, 0x80), four_words_from(c, 0x80),
+                            four_words_from(b, 0x80), four_words_from(a, 0x80),
+                            four_words_from(b, 0x80), four_words_from(a, 0x80));
 }
 
 /*
- * Q4_K / Q5_K: the 4-bit values of 64-byte half h (bytes 64h..64h+63) are
- * sub-blocks 4h, 4h+2 (low nibbles) and 4h+1, 4h+3 (high nibbles), each 32
- * values; qh (Q5_K) holds the fifth bit of sub-block s in bit s of byte l,
- * and is NULL for Q4_K.
+ * The 8 six-bit scales and 8 six-bit mins packed in 12 bytes (Q4_K, Q5_K),
+ * as bytes 0..7 (scales of sub-blocks 0..7) and 8..15 (mins). As 32-bit
+ * words w0..w2 of the packed bytes: scales 0..3 are w0 & 0x3f per byte, mins
+ * 0..3 w1 & 0x3f; scales 4..7 take their low four bits from w2's low
+ * nibbles and their top two from w0's bits 6..7, mins 4..7 from w2's high
+ * nibbles and w1's bits 6..7.
  */
-static ALWAYS_INLINE __m512i q45_k_half(const uint8_t *qs, const uint8_t *qh, const int8_t *xqs, int h,
-                                 __m512i scales32, __m512i acc) {
-    const __m512i nibble = _mm512_set1_epi8(0x0F);
-    __m512i q = _mm512_loadu_si512(qs + 64 * h);
-    __m512i lo = _mm512_and_si512(q, nibble);
-    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), nibble);
-    if (qh) {
-        __m512i bits = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh));
-        __m512i sixteen = _mm512_set1_epi8(16);
-        __m512i sel_lo = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (4 * h))),
-                                            _mm256_set1_epi8((char)(1 << (4 * h + 2))), 1);
-        __m512i sel_hi = _mm512_inserti64x4(_mm512_set1_epi8((char)(2 << (4 * h))),
-                                            _mm256_set1_epi8((char)(2 << (4 * h + 2))), 1);
-        lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(bits, sel_lo), lo, sixteen);
-        hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(bits, sel_hi), hi, sixteen);
-    }
-    const int8_t *x = xqs + 128 * h;
-    int s = 4 * h;
-    acc = add_scaled(acc, lo, load_2x32_bytes(x, x + 64), spread_pair(scales32, s, s + 2));
-    return add_scaled(acc, hi, load_2x32_bytes(x + 32, x + 96), spread_pair(scales32, s + 1, s + 3));
+static inline __m128i unpack_k_scales(const uint8_t packed[12]) {
+    __m128i w = _mm_maskz_loadu_epi8(0x0FFF, packed); /* w0, w1, w2, 0 */
+    /* low bits: w0 & 0x3f.., w1 & 0x3f.., w2 & 0x0f.., (w2 >> 4) & 0x0f.. */
+    __m128i low = _mm_srlv_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(2, 2, 1, 0)),
+                                 _mm_setr_epi32(0, 0, 0, 4));
+    low = _mm_and_si128(low, _mm_setr_epi32(0x3f3f3f3f, 0x3f3f3f3f, 0x0f0f0f0f, 0x0f0f0f0f));
+    /* top bits of words 2, 3: bits 6..7 of w0, w1 moved to bits 4..5 */
+    __m128i top = _mm_srli_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(1, 0, 1, 0)), 2);
+    /* 0xEA: (a & b) | c */
+    __m128i both = _mm_ternarylogic_epi32(top, _mm_setr_epi32(0, 0, 0x30303030, 0x30303030), low,
+                                          0xEA);
+    /* words: scales 0..3, mins 0..3, scales 4..7, mins 4..7 -> scales, mins */
+    return _mm_shuffle_epi32(both, _MM_SHUFFLE(3, 1, 2, 0));
 }
 
-/* Adds d * sum(scale * q * xq) to acc and dmin * sum(min * bsum) to acc_min. */
-static ALWAYS_INLINE void q45_k_superblock(r1_half d, r1_half dmin, const uint8_t scales_packed[12],
-                                    const uint8_t *qs, const uint8_t *qh, const r1_block_q8_k *x,
-                                    __m512 *acc, __m256 *acc_min) {
-    uint64_t scales, mins;
-    unpack_k_scales(scales_packed, &scales, &mins);
-    __m512i scales32 = bytes_to_lanes(scales);
-    __m512i sums = q45_k_half(qs, qh, x->qs, 0, scales32, _mm512_setzero_si512());
-    sums = q45_k_half(qs, qh, x->qs, 1, scales32, sums);
-    __m256i min_sums = mins_times_bsums(mins, x->bsums);
-    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_set1_ps(half_to_f32(d) * x->d), *acc);
+/* sum_j mins[j] * (bsums[2j] + bsums[2j+1]): the min part of a Q4_K/Q5_K
+ * super-block, in 8 int32 lanes. The mins are bytes 8..15 of scales_mins. */
+static inline __m256i mins_times_bsums(__m128i scales_mins, const int16_t bsums[16]) {
+    const int z = 0x80;
+    /* each min as two int16 lanes, for bsums 2j and 2j + 1 */
+    __m256i index = _mm256_setr_epi8(8, z, 8, z, 9, z, 9, z, 10, z, 10, z, 11, z, 11, z,
+                                     12, z, 12, z, 13, z, 13, z, 14, z, 14, z, 15, z, 15, z);
+    __m256i mins16 = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(scales_mins), index);
+    return _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), mins16);
+}
+
+/*
+ * Q4_K / Q5_K, 64 values of sub-blocks 2j and 2j+1: the low and high
+ * nibbles of qs bytes 32j..32j+31, in the order of the activations when the
+ * 32 bytes are loaded into both halves and the upper copy is shifted. qh
+ * (Q5_K; NULL for Q4_K) holds the fifth bit of sub-block s in bit s of
+ * byte l. Returns the per-lane dot products: sub-block 2j in lanes 0..7,
+ * 2j+1 in lanes 8..15.
+ */
+static ALWAYS_INLINE __m512i q45_k_dot_pair(const uint8_t *qs, const uint8_t *qh,
+                                            const int8_t *xqs, int j) {
+    __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * j)));
+    q = _mm512_mask_srli_epi16(q, 0xFFFF0000u, q, 4);
+    __m512i u = _mm512_and_si512(q, _mm512_set1_epi8(0x0F));
+    if (qh) {
+        __m512i bits = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh));
+        __m512i select = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * j))),
+                                            _mm256_set1_epi8((char)(2 << (2 * j))), 1);
+        u = _mm512_mask_add_epi8(u, _mm512_test_epi8_mask(bits, select), u, _mm512_set1_epi8(16));
+    }
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, _mm512_loadu_si512(xqs + 64 * j));
+}
+
+/* sum over sub-blocks 4h..4h+3 of scale * dot, added to acc. scale_bytes:
+ * the 8 scales in bytes 0..7 of every 128-bit lane. */
+static ALWAYS_INLINE __m512i q45_k_half(const uint8_t *qs, const uint8_t *qh, const int8_t *xqs,
+                                        int h, __m512i scale_bytes, __m512i acc) {
+    __m512i dot_a = q45_k_dot_pair(qs, qh, xqs, 2 * h);     /* sub-blocks 4h, 4h+1 */
+    __m512i dot_b = q45_k_dot_pair(qs, qh, xqs, 2 * h + 1); /* 4h+2, 4h+3 */
+    /* packed: lanes 0, 1 hold sub-blocks 4h, 4h+2; lanes 2, 3 hold 4h+1, 4h+3 */
+    int s = 4 * h;
+    __m512i scales16 = _mm512_shuffle_epi8(scale_bytes, byte_scale_index(s, s + 2, s + 1, s + 3));
+    return add_scaled_dots(acc, dot_a, dot_b, scales16);
+}
+
+/* Adds d * dx * sum(scale * q * xq) to acc and dmin * dx * sum(min * bsum)
+ * to acc_min; d and dmin are the two halves at the start of the block. */
+static ALWAYS_INLINE void q45_k_superblock(const void *block, const uint8_t scales_packed[12],
+                                           const uint8_t *qs, const uint8_t *qh,
+                                           const r1_block_q8_k *x, __m512 *acc, __m256 *acc_min) {
+    __m128i scales_mins = unpack_k_scales(scales_packed);
+    __m512i scale_bytes = _mm512_broadcast_i32x4(scales_mins);
+    __m512i sums = q45_k_half(qs, qh, x->qs, 0, scale_bytes, _mm512_setzero_si512());
+    sums = q45_k_half(qs, qh, x->qs, 1, scale_bytes, sums);
+    __m256i min_sums = mins_times_bsums(scales_mins, x->bsums);
+    uint32_t d_dmin;
+    memcpy(&d_dmin, block, 4);
+    /* lane 0: d * dx, lane 1: dmin * dx */
+    __m128 super = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)d_dmin)), _mm_set1_ps(x->d));
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_broadcastss_ps(super), *acc);
     *acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(min_sums),
-                               _mm256_set1_ps(half_to_f32(dmin) * x->d), *acc_min);
+                               _mm256_broadcastss_ps(_mm_movehdup_ps(super)), *acc_min);
 }
 
 static float q4_k_dot_q(const void *w, const void *xq, int64_t n) {
@@ -366,7 +396,7 @@ static float q4_k_dot_q(const void *w, const void *xq, int64_t n) {
     __m512 acc = _mm512_setzero_ps();
     __m256 acc_min = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / R1_QK_K; i++)
-        q45_k_superblock(wb[i].d, wb[i].dmin, wb[i].scales, wb[i].qs, NULL, &xb[i], &acc, &acc_min);
+        q45_k_superblock(&wb[i], wb[i].scales, wb[i].qs, NULL, &xb[i], &acc, &acc_min);
     return _mm512_reduce_add_ps(acc) - hsum256(acc_min);
 }
 
@@ -376,8 +406,7 @@ static float q5_k_dot_q(const void *w, const void *xq, int64_t n) {
     __m512 acc = _mm512_setzero_ps();
     __m256 acc_min = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / R1_QK_K; i++)
-        q45_k_superblock(wb[i].d, wb[i].dmin, wb[i].scales, wb[i].qs, wb[i].qh, &xb[i], &acc,
-                         &acc_min);
+        q45_k_superblock(&wb[i], wb[i].scales, wb[i].qs, wb[i].qh, &xb[i], &acc, &acc_min);
     return _mm512_reduce_add_ps(acc) - hsum256(acc_min);
 }
 
@@ -387,10 +416,11 @@ static float q5_k_dot_q(const void *w, const void *xq, int64_t n) {
  * bit 2k of qh[32c + l]; u = low | high << 4 is q + 32. One 64-byte load of
  * ql yields quarters 0,1 (low nibbles) and 2,3 (high nibbles), each run of
  * 64 values in order. The high bits are moved to bits 4..5 by 16-bit shifts
- * whose cross-byte spill lands outside the 0x30 mask.
+ * whose cross-byte spill lands outside the 0x30 mask. scales16: the int16
+ * scales of the chunk's 8 sub-blocks (16 values each) in every 128-bit lane.
  */
 static ALWAYS_INLINE __m512i q6_k_chunk(const r1_block_q6_k *w, const int8_t *xqs, int c,
-                                 __m512i scales32, __m512i acc) {
+                                        __m512i scales16, __m512i acc) {
     const __m512i nibble = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
     __m512i ql = _mm512_loadu_si512(w->ql + 64 * c);
     __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w->qh + 32 * c)));
@@ -402,16 +432,17 @@ static ALWAYS_INLINE __m512i q6_k_chunk(const r1_block_q6_k *w, const int8_t *xq
     __m512i u_lo = _mm512_ternarylogic_epi32(high_lo, bits45, _mm512_and_si512(ql, nibble), 0xEA);
     __m512i u_hi = _mm512_ternarylogic_epi32(
         high_hi, bits45, _mm512_and_si512(_mm512_srli_epi16(ql, 4), nibble), 0xEA);
-    /* 16-value sub-blocks: lane l of a 64-value run belongs to sub-block l / 4 */
-    const __m512i quads = _mm512_srli_epi32(
-        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2);
-    __m512i first = _mm512_set1_epi32(8 * c);
-    __m512i sc_lo = _mm512_permutexvar_epi32(_mm512_add_epi32(quads, first), scales32);
-    __m512i sc_hi = _mm512_permutexvar_epi32(
-        _mm512_add_epi32(quads, _mm512_add_epi32(first, _mm512_set1_epi32(4))), scales32);
     const int8_t *x = xqs + 128 * c;
-    acc = add_scaled(acc, u_lo, _mm512_loadu_si512(x), sc_lo);
-    return add_scaled(acc, u_hi, _mm512_loadu_si512(x + 64), sc_hi);
+    __m512i zero = _mm512_setzero_si512();
+    /* 128-bit lane L: sub-block L of the chunk (lo) and L + 4 (hi) */
+    __m512i dot_lo = _mm512_dpbusd_epi32(zero, u_lo, _mm512_loadu_si512(x));
+    __m512i dot_hi = _mm512_dpbusd_epi32(zero, u_hi, _mm512_loadu_si512(x + 64));
+    /* int16 word L four times, then word L + 4, in lane L */
+    const __m512i index = _mm512_set_epi64(
+        four_words_from(6, 7), four_words_from(14, 15), four_words_from(12, 13),
+        four_words_from(4, 5), four_words_from(10, 11), four_words_from(2, 3),
+        four_words_from(8, 9), four_words_from(0, 1));
+    return add_scaled_dots(acc, dot_lo, dot_hi, _mm512_shuffle_epi8(scales16, index));
 }
 
 static float q6_k_dot_q(const void *w, const void *xq, int64_t n) {
@@ -421,10 +452,10 @@ static float q6_k_dot_q(const void *w, const void *xq, int64_t n) {
     __m256 acc_offset = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / R1_QK_K; i++) {
         __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)wb[i].scales));
-        /* zero-extended so each lane is the int16 pair (scale, 0) */
-        __m512i scales32 = _mm512_cvtepu16_epi32(scales16);
-        __m512i sums = q6_k_chunk(&wb[i], xb[i].qs, 0, scales32, _mm512_setzero_si512());
-        sums = q6_k_chunk(&wb[i], xb[i].qs, 1, scales32, sums);
+        __m512i chunk0 = _mm512_broadcast_i32x4(_mm256_castsi256_si128(scales16));
+        __m512i chunk1 = _mm512_broadcast_i32x4(_mm256_extracti128_si256(scales16, 1));
+        __m512i sums = q6_k_chunk(&wb[i], xb[i].qs, 0, chunk0, _mm512_setzero_si512());
+        sums = q6_k_chunk(&wb[i], xb[i].qs, 1, chunk1, sums);
         /* u = q + 32: take away 32 * sum(scale * bsum) */
         __m256i bsums = _mm256_loadu_si256((const __m256i *)xb[i].bsums);
         __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales16), 5);
@@ -721,8 +752,8 @@ static inline void store_k_subblock(float *y, __m512i lo, __m512i hi, float d, f
  * qh is NULL for Q4_K. */
 static void q45_k_dequantize_superblock(r1_half dh, r1_half dminh, const uint8_t packed[12],
                                         const uint8_t *qs, const uint8_t *qh, float *y) {
-    uint64_t scales, mins;
-    unpack_k_scales(packed, &scales, &mins);
+    uint8_t scales_mins[16]; /* scales 0..7, mins 0..7 */
+    _mm_storeu_si128((__m128i *)scales_mins, unpack_k_scales(packed));
     float d = half_to_f32(dh), dmin = half_to_f32(dminh);
     const __m512i nibble = _mm512_set1_epi32(0x0F), sixteen = _mm512_set1_epi32(16);
     __m512i bits_lo = _mm512_setzero_si512(), bits_hi = _mm512_setzero_si512();
@@ -743,8 +774,8 @@ static void q45_k_dequantize_superblock(r1_half dh, r1_half dminh, const uint8_t
             lo = _mm512_mask_add_epi32(lo, _mm512_test_epi32_mask(bits_lo, bit), lo, sixteen);
             hi = _mm512_mask_add_epi32(hi, _mm512_test_epi32_mask(bits_hi, bit), hi, sixteen);
         }
-        float ds = d * (float)(uint8_t)(scales >> (8 * s));
-        float ms = dmin * (float)(uint8_t)(mins >> (8 * s));
+        float ds = d * (float)scales_mins[s];
+        float ms = dmin * (float)scales_mins[8 + s];
         store_k_subblock(y + 32 * s, lo, hi, ds, ms);
     }
 }

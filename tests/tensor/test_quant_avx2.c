@@ -116,13 +116,25 @@ static void fill_random_blocks(r1_type t, void *row, int64_t n, uint64_t seed) {
         void *b = p + (size_t)i * bb;
         switch (t) {
         case R1_TYPE_Q4_0: ((r1_block_q4_0 *)b)->d = random_scale(&s); break;
-        case R1_TYPE_Q4_1: ((r1_block_q4_1 *)b)->d = random_scale(&s); ((r1_block_q4_1 *)b)->m = random_scale(&s); break;
         case R1_TYPE_Q5_0: ((r1_block_q5_0 *)b)->d = random_scale(&s); break;
-        case R1_TYPE_Q5_1: ((r1_block_q5_1 *)b)->d = random_scale(&s); ((r1_block_q5_1 *)b)->m = random_scale(&s); break;
         case R1_TYPE_Q8_0: ((r1_block_q8_0 *)b)->d = random_scale(&s); break;
-        case R1_TYPE_Q4_K: ((r1_block_q4_k *)b)->d = random_scale(&s); ((r1_block_q4_k *)b)->dmin = random_scale(&s); break;
-        case R1_TYPE_Q5_K: ((r1_block_q5_k *)b)->d = random_scale(&s); ((r1_block_q5_k *)b)->dmin = random_scale(&s); break;
         case R1_TYPE_Q6_K: ((r1_block_q6_k *)b)->d = random_scale(&s); break;
+        case R1_TYPE_Q4_1:
+            ((r1_block_q4_1 *)b)->d = random_scale(&s);
+            ((r1_block_q4_1 *)b)->m = random_scale(&s);
+            break;
+        case R1_TYPE_Q5_1:
+            ((r1_block_q5_1 *)b)->d = random_scale(&s);
+            ((r1_block_q5_1 *)b)->m = random_scale(&s);
+            break;
+        case R1_TYPE_Q4_K:
+            ((r1_block_q4_k *)b)->d = random_scale(&s);
+            ((r1_block_q4_k *)b)->dmin = random_scale(&s);
+            break;
+        case R1_TYPE_Q5_K:
+            ((r1_block_q5_k *)b)->d = random_scale(&s);
+            ((r1_block_q5_k *)b)->dmin = random_scale(&s);
+            break;
         default: break;
         }
     }
