@@ -75,27 +75,12 @@ static int write_floats(FILE *f, const char *path, const float *x, size_t n) {
 /* Feeds the prompt in one batch, every row asking for logits. */
 static int eval_prompt(r1_context *ctx, const eval_options *o, int n_vocab, int32_t *first_greedy) {
     int n = o->n_tokens;
-    int32_t *pos = malloc((size_t)n * sizeof(int32_t)), *seq = calloc((size_t)n, sizeof(int32_t));
-    int8_t *want = malloc((size_t)n);
-    int rc = (pos && seq && want) ? 0 : -1;
-    for (int i = 0; rc == 0 && i < n; i++) {
-        pos[i] = i;
-        want[i] = 1;
-    }
-    r1_batch b = {n, o->tokens, pos, seq, want};
-    r1_error err;
-    if (rc == 0 && r1_decode(ctx, &b, &err) != 0) {
-        fprintf(stderr, "r1 eval: %s\n", err.message);
-        rc = -1;
-    }
+    int rc = cli_feed_prompt(ctx, o->tokens, n, true, "r1 eval");
     FILE *f = rc == 0 ? open_output(o->logits_path) : NULL;
     if (rc == 0 && o->logits_path && !f) rc = -1;
     for (int i = 0; f && rc == 0 && i < n; i++) rc = write_floats(f, o->logits_path, r1_get_logits(ctx, i), (size_t)n_vocab);
     if (f && fclose(f) != 0) rc = -1;
     if (rc == 0) *first_greedy = r1_argmax(r1_get_logits(ctx, n - 1), n_vocab);
-    free(pos);
-    free(seq);
-    free(want);
     return rc;
 }
 
@@ -106,11 +91,7 @@ static int eval_greedy(r1_context *ctx, const eval_options *o, int n_vocab, int3
     printf("{\"greedy_tokens\": [%d", first);
     int32_t token = first, rc = 0;
     for (int k = 1; k < o->greedy && rc == 0; k++) {
-        int32_t pos = o->n_tokens + k - 1, seq = 0;
-        r1_batch b = {1, &token, &pos, &seq, NULL};
-        r1_error err;
-        if (r1_decode(ctx, &b, &err) != 0) {
-            fprintf(stderr, "\nr1 eval: %s\n", err.message);
+        if (cli_feed_token(ctx, token, o->n_tokens + k - 1, "r1 eval") != 0) {
             rc = -1;
             break;
         }

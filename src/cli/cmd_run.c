@@ -76,22 +76,6 @@ static int parse_run_options(int argc, char **argv, run_options *o) {
     return 0;
 }
 
-static int prefill(r1_context *ctx, const run_options *o) {
-    int32_t *pos = malloc((size_t)o->n_tokens * sizeof(int32_t));
-    int32_t *seq = calloc((size_t)o->n_tokens, sizeof(int32_t));
-    int rc = pos && seq ? 0 : -1;
-    for (int i = 0; rc == 0 && i < o->n_tokens; i++) pos[i] = i;
-    r1_batch b = {o->n_tokens, o->tokens, pos, seq, NULL};
-    r1_error err;
-    if (rc == 0 && r1_decode(ctx, &b, &err) != 0) {
-        fprintf(stderr, "r1 run: %s\n", err.message);
-        rc = -1;
-    }
-    free(pos);
-    free(seq);
-    return rc;
-}
-
 /* Samples, prints and feeds back up to n_predict tokens. Returns how many
  * were generated, or -1. */
 static int generate(r1_context *ctx, r1_sampler *sampler, const run_options *o, const r1_model_info *info) {
@@ -104,13 +88,7 @@ static int generate(r1_context *ctx, r1_sampler *sampler, const run_options *o, 
         generated++;
         if (!o->ignore_eos && token == info->eos_token) break;
         if (k + 1 == o->n_predict) break;
-        int32_t pos = o->n_tokens + k, seq = 0;
-        r1_batch b = {1, &token, &pos, &seq, NULL};
-        r1_error err;
-        if (r1_decode(ctx, &b, &err) != 0) {
-            fprintf(stderr, "\nr1 run: %s\n", err.message);
-            return -1;
-        }
+        if (cli_feed_token(ctx, token, o->n_tokens + k, "r1 run") != 0) return -1;
     }
     printf("\n");
     return generated;
@@ -133,7 +111,7 @@ int cmd_run(int argc, char **argv) {
     r1_model_get_info(model, &info);
     r1_sampler *sampler = r1_sampler_new(&o.sampling, info.n_vocab);
     double t0 = cli_now();
-    int rc = sampler ? prefill(ctx, &o) : -1;
+    int rc = sampler ? cli_feed_prompt(ctx, o.tokens, o.n_tokens, false, "r1 run") : -1;
     double t1 = cli_now();
     int generated = rc == 0 ? generate(ctx, sampler, &o, &info) : -1;
     double t2 = cli_now();

@@ -15,6 +15,14 @@ int cmd_bench(int argc, char **argv);
 /* Loads a model and makes a context for it, printing any error. */
 int cli_open_model(const char *path, const r1_context_params *params, r1_model **model, r1_context **ctx);
 
+/* Feeds tokens at positions 0..n-1 of sequence 0 in one batch; every row
+ * asks for logits when all_logits, else only the last. Prints any error
+ * prefixed with `who`. */
+int cli_feed_prompt(r1_context *ctx, const int32_t *tokens, int n, bool all_logits, const char *who);
+
+/* Feeds one token at pos of sequence 0; prints any error. */
+int cli_feed_token(r1_context *ctx, int32_t token, int32_t pos, const char *who);
+
 /* Seconds from a monotonic clock. */
 double cli_now(void);
 

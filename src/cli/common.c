@@ -1,5 +1,6 @@
 /* common.c - what several r1 sub-commands share (see commands.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "commands.h"
@@ -23,4 +24,39 @@ double cli_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int cli_feed_prompt(r1_context *ctx, const int32_t *tokens, int n, bool all_logits, const char *who) {
+    int32_t *pos = malloc((size_t)n * sizeof(int32_t)), *seq = calloc((size_t)n, sizeof(int32_t));
+    int8_t *want = malloc((size_t)n);
+    int rc = 0;
+    if (!pos || !seq || !want) {
+        fprintf(stderr, "%s: out of memory\n", who);
+        rc = -1;
+    }
+    for (int i = 0; rc == 0 && i < n; i++) {
+        pos[i] = i;
+        want[i] = all_logits || i == n - 1;
+    }
+    r1_batch b = {n, tokens, pos, seq, want};
+    r1_error err;
+    if (rc == 0 && r1_decode(ctx, &b, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", who, err.message);
+        rc = -1;
+    }
+    free(pos);
+    free(seq);
+    free(want);
+    return rc;
+}
+
+int cli_feed_token(r1_context *ctx, int32_t token, int32_t pos, const char *who) {
+    int32_t seq = 0;
+    r1_batch b = {1, &token, &pos, &seq, NULL};
+    r1_error err;
+    if (r1_decode(ctx, &b, &err) != 0) {
+        fprintf(stderr, "\n%s: %s\n", who, err.message);
+        return -1;
+    }
+    return 0;
 }
