@@ -1,19 +1,20 @@
 /*
- * quant_avx512.c - the AVX-512 kernel set (F, BW, DQ, VL, VNNI, F16C).
+ * quant_avx512.c - the AVX-512 kernel set (F, BW, DQ, VL, VNNI, with F16C).
  *
  * dot_q, the decode hot path, runs on VNNI: a weight block is unpacked to
- * unsigned bytes u = q + offset (nibbles are unsigned already), dpbusd
- * multiplies them with the signed 8-bit activations four at a time, and the
- * offset is taken back out through the activations' sums (a second dpbusd
- * with a constant for Q8_0 activations, the stored bsums for Q8_K). The
- * 32-wide formats put two blocks in one 512-bit register; every block ends
- * in its own 8 lanes, so blocks are scaled lane-wise and the only horizontal
- * reduction is at the end of the row.
+ * unsigned bytes u = q + offset (nibbles are unsigned already; signed bytes
+ * get their sign bit flipped), dpbusd multiplies them with the signed 8-bit
+ * activations four at a time, and the offset is taken back out through the
+ * activations' sums (a second dpbusd for Q8_0 activations, the stored bsums
+ * for Q8_K). The 32-wide formats put two blocks in one 512-bit register;
+ * each block's sums stay in its own 8 lanes, so blocks are scaled lane-wise
+ * and the only horizontal reduction is at the end of the row. The K-quants
+ * scale their sub-block sums with dpwssd.
  *
  * The quantizers produce exactly the bytes of the scalar ones, and the
- * dequantizers exactly their floats (same operations in the same order, no
- * fused multiply-add). dot_f32 of the quantized formats dequantizes 256
- * values at a time into a small buffer and dots that.
+ * dequantizers exactly their floats (the same operations in the same order,
+ * no fused multiply-add), NaN bits included. dot_f32 unpacks the weights to
+ * floats in registers (Q4_1, Q5_0, Q5_1, Q8_K: through a small buffer).
  *
  * The code only runs after the run-time CPU check (dispatch.c). Off x86-64
  * the table is empty, so every kernel falls back to scalar.
@@ -25,6 +26,7 @@
 #include "tensor/fp16.h"
 
 #include <immintrin.h>
+#include <stddef.h>
 #include <string.h>
 
 /* For the per-pair and per-super-block steps of the dot products: gcc would
@@ -62,11 +64,6 @@ static inline __m512 pair_of(float a, float b) {
 /* Permute index: lanes 0..7 take lane a, lanes 8..15 lane b. */
 static inline __m512i lane_pair_index(int a, int b) {
     return _mm512_inserti64x4(_mm512_set1_epi32(a), _mm256_set1_epi32(b), 1);
-}
-
-/* Lanes 0..7 get v[a], lanes 8..15 get v[b]. */
-static inline __m512i spread_pair(__m512i v, int a, int b) {
-    return _mm512_permutexvar_epi32(lane_pair_index(a, b), v);
 }
 
 /* ------------------------------------------- dot_q: the 32-wide formats */
@@ -121,21 +118,26 @@ typedef struct {
 
 /*
  * A half field at byte `field` of 4 consecutive blocks `stride` bytes apart,
- * in words 0..3: one word permute over two 64-byte loads, bytes [0, 64) and
- * [second, second + 64). Both loads stay inside the 4 blocks (4 * stride is
- * 72..136 here), and together they cover every field (the last ends by byte
- * 104). Converting one by one would cost two instructions per half.
+ * in words 0..3: one word permute over the 128 bytes from p (every field
+ * here lies in the first 104), converting 4 halves at once instead of one
+ * by one. The loads are masked to the 4 words wanted, so they read nothing
+ * past the blocks (and clang does not try to rebuild the blocks' other
+ * loads out of them).
  */
 static ALWAYS_INLINE __m128i halves_of_4_blocks(const uint8_t *p, int stride, int field) {
-    int second = 4 * stride - 64 < 64 ? 4 * stride - 64 : 64;
     short word[4];
+    uint64_t wanted = 0; /* bit k: word k of the 64 words from p */
     for (int k = 0; k < 4; k++) {
-        int at = k * stride + field;
-        word[k] = (short)(at + 2 <= 64 ? at / 2 : 32 + (at - second) / 2);
+        word[k] = (short)((k * stride + field) / 2);
+        wanted |= 1ull << word[k];
     }
-    __m512i index = _mm512_zextsi128_si512(_mm_setr_epi16(word[0], word[1], word[2], word[3], 0, 0, 0, 0));
-    __m512i first_bytes = _mm512_loadu_si512(p), second_bytes = _mm512_loadu_si512(p + second);
-    return _mm512_castsi512_si128(_mm512_permutex2var_epi16(first_bytes, index, second_bytes));
+    __m512i index =
+        _mm512_zextsi128_si512(_mm_setr_epi16(word[0], word[1], word[2], word[3], 0, 0, 0, 0));
+    __m512i first = _mm512_maskz_loadu_epi16((__mmask32)wanted, p);
+    if ((wanted >> 32) == 0) /* one source: clang would tie the unused second to any register */
+        return _mm512_castsi512_si128(_mm512_permutexvar_epi16(index, first));
+    __m512i second = _mm512_maskz_loadu_epi16((__mmask32)(wanted >> 32), p + 64);
+    return _mm512_castsi512_si128(_mm512_permutex2var_epi16(first, index, second));
 }
 
 /* Scales of blocks i..i+3 as two pairs. */
@@ -200,8 +202,8 @@ static ALWAYS_INLINE float dot_q8_0_row(const void *w, const void *xq, int64_t n
 }
 
 /* Weight blocks with x = q * d, q = u - offset. */
-static inline __m512 scaled_pair(__m512i u, __m512i xq, char offset, pair_scales scales,
-                                 __m512 acc, __mmask16 lanes) {
+static inline __m512 scaled_pair(__m512i u, __m512i xq, char offset, pair_scales scales, __m512 acc,
+                                 __mmask16 lanes) {
     __m512i sums = dot_minus_offset(u, xq, offset);
     return _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(sums), scales.d, acc, lanes);
 }
@@ -283,8 +285,7 @@ static float q8_0_dot_q(const void *w, const void *xq, int64_t n) {
  * the same sub-block) into the int32 accumulator: two sub-block dot vectors
  * scaled and summed by two instructions.
  */
-static inline __m512i add_scaled_dots(__m512i acc, __m512i dot_a, __m512i dot_b,
-                                      __m512i scales16) {
+static inline __m512i add_scaled_dots(__m512i acc, __m512i dot_a, __m512i dot_b, __m512i scales16) {
     return _mm512_dpwssd_epi32(acc, _mm512_packs_epi32(dot_a, dot_b), scales16);
 }
 
@@ -314,14 +315,14 @@ static inline __m512i byte_scale_index(int a, int b, int c, int d) {
 static inline __m128i unpack_k_scales(const uint8_t packed[12]) {
     __m128i w = _mm_maskz_loadu_epi8(0x0FFF, packed); /* w0, w1, w2, 0 */
     /* low bits: w0 & 0x3f.., w1 & 0x3f.., w2 & 0x0f.., (w2 >> 4) & 0x0f.. */
-    __m128i low = _mm_srlv_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(2, 2, 1, 0)),
-                                 _mm_setr_epi32(0, 0, 0, 4));
+    __m128i low =
+        _mm_srlv_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(2, 2, 1, 0)), _mm_setr_epi32(0, 0, 0, 4));
     low = _mm_and_si128(low, _mm_setr_epi32(0x3f3f3f3f, 0x3f3f3f3f, 0x0f0f0f0f, 0x0f0f0f0f));
     /* top bits of words 2, 3: bits 6..7 of w0, w1 moved to bits 4..5 */
     __m128i top = _mm_srli_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(1, 0, 1, 0)), 2);
     /* 0xEA: (a & b) | c */
-    __m128i both = _mm_ternarylogic_epi32(top, _mm_setr_epi32(0, 0, 0x30303030, 0x30303030), low,
-                                          0xEA);
+    __m128i both =
+        _mm_ternarylogic_epi32(top, _mm_setr_epi32(0, 0, 0x30303030, 0x30303030), low, 0xEA);
     /* words: scales 0..3, mins 0..3, scales 4..7, mins 4..7 -> scales, mins */
     return _mm_shuffle_epi32(both, _MM_SHUFFLE(3, 1, 2, 0));
 }
@@ -329,11 +330,8 @@ static inline __m128i unpack_k_scales(const uint8_t packed[12]) {
 /* sum_j mins[j] * (bsums[2j] + bsums[2j+1]): the min part of a Q4_K/Q5_K
  * super-block, in 8 int32 lanes. The mins are bytes 8..15 of scales_mins. */
 static inline __m256i mins_times_bsums(__m128i scales_mins, const int16_t bsums[16]) {
-    const int z = 0x80;
-    /* each min as two int16 lanes, for bsums 2j and 2j + 1 */
-    __m256i index = _mm256_setr_epi8(8, z, 8, z, 9, z, 9, z, 10, z, 10, z, 11, z, 11, z,
-                                     12, z, 12, z, 13, z, 13, z, 14, z, 14, z, 15, z, 15, z);
-    __m256i mins16 = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(scales_mins), index);
+    /* each min twice, as int16: for bsums 2j and 2j + 1 */
+    __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scales_mins, scales_mins));
     return _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), mins16);
 }
 
@@ -345,8 +343,8 @@ static inline __m256i mins_times_bsums(__m128i scales_mins, const int16_t bsums[
  * byte l. Returns the per-lane dot products: sub-block 2j in lanes 0..7,
  * 2j+1 in lanes 8..15.
  */
-static ALWAYS_INLINE __m512i q45_k_dot_pair(const uint8_t *qs, const uint8_t *qh,
-                                            const int8_t *xqs, int j) {
+static ALWAYS_INLINE __m512i q45_k_dot_pair(const uint8_t *qs, const uint8_t *qh, const int8_t *xqs,
+                                            int j) {
     __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * j)));
     q = _mm512_mask_srli_epi16(q, 0xFFFF0000u, q, 4);
     __m512i u = _mm512_and_si512(q, _mm512_set1_epi8(0x0F));
@@ -438,10 +436,10 @@ static ALWAYS_INLINE __m512i q6_k_chunk(const r1_block_q6_k *w, const int8_t *xq
     __m512i dot_lo = _mm512_dpbusd_epi32(zero, u_lo, _mm512_loadu_si512(x));
     __m512i dot_hi = _mm512_dpbusd_epi32(zero, u_hi, _mm512_loadu_si512(x + 64));
     /* int16 word L four times, then word L + 4, in lane L */
-    const __m512i index = _mm512_set_epi64(
-        four_words_from(6, 7), four_words_from(14, 15), four_words_from(12, 13),
-        four_words_from(4, 5), four_words_from(10, 11), four_words_from(2, 3),
-        four_words_from(8, 9), four_words_from(0, 1));
+    const __m512i index =
+        _mm512_set_epi64(four_words_from(14, 15), four_words_from(6, 7), four_words_from(12, 13),
+                         four_words_from(4, 5), four_words_from(10, 11), four_words_from(2, 3),
+                         four_words_from(8, 9), four_words_from(0, 1));
     return add_scaled_dots(acc, dot_lo, dot_hi, _mm512_shuffle_epi8(scales16, index));
 }
 
@@ -505,7 +503,10 @@ static void q8_0_quantize(const float *src, void *dst, int64_t n) {
     r1_block_q8_0 *y = dst;
     for (int64_t b = 0; b < n / R1_QK; b++, src += R1_QK) {
         __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
-        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        /* max_ps returns its second operand for NaN: NaNs are passed over, as
+         * the scalar `fabsf(x) > amax` does */
+        __m512 amax16 = _mm512_max_ps(_mm512_abs_ps(v0), _mm512_setzero_ps());
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v1), amax16));
         float d = amax / 127.0f;
         float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = r1_f32_to_half(d);
@@ -741,82 +742,125 @@ static void q8_k_dequantize(const void *src, float *dst, int64_t n) {
     }
 }
 
-/* 32 values (sub-block) as d * q - m, q given as bytes in lanes. */
-static inline void store_k_subblock(float *y, __m512i lo, __m512i hi, float d, float m) {
-    __m512 vd = _mm512_set1_ps(d), vm = _mm512_set1_ps(m);
-    _mm512_storeu_ps(y, _mm512_sub_ps(_mm512_mul_ps(vd, _mm512_cvtepi32_ps(lo)), vm));
-    _mm512_storeu_ps(y + 16, _mm512_sub_ps(_mm512_mul_ps(vd, _mm512_cvtepi32_ps(hi)), vm));
+/*
+ * Sub-blocks 2c and 2c+1 of a Q4_K/Q5_K super-block as four vectors of 16
+ * int32: q[0], q[1] are sub-block 2c (its values 0..15, 16..31: the low
+ * nibbles of qs bytes 32c..32c+31), q[2], q[3] sub-block 2c+1 (the high
+ * nibbles). qh (Q5_K; NULL for Q4_K) holds sub-block s's fifth bits in bit s.
+ */
+static ALWAYS_INLINE void q45_k_chunk_lanes(const uint8_t *qs, const uint8_t *qh, int c,
+                                            __m512i q[4]) {
+    const __m512i nibble = _mm512_set1_epi32(0x0F);
+    __m512i a = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 32 * c)));
+    __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 32 * c + 16)));
+    q[0] = _mm512_and_si512(a, nibble);
+    q[1] = _mm512_and_si512(b, nibble);
+    q[2] = _mm512_srli_epi32(a, 4);
+    q[3] = _mm512_srli_epi32(b, 4);
+    if (qh) {
+        const __m512i sixteen = _mm512_set1_epi32(16);
+        __m512i bits_a = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qh));
+        __m512i bits_b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + 16)));
+        __m512i even = _mm512_set1_epi32(1 << (2 * c)), odd = _mm512_set1_epi32(2 << (2 * c));
+        q[0] = _mm512_mask_add_epi32(q[0], _mm512_test_epi32_mask(bits_a, even), q[0], sixteen);
+        q[1] = _mm512_mask_add_epi32(q[1], _mm512_test_epi32_mask(bits_b, even), q[1], sixteen);
+        q[2] = _mm512_mask_add_epi32(q[2], _mm512_test_epi32_mask(bits_a, odd), q[2], sixteen);
+        q[3] = _mm512_mask_add_epi32(q[3], _mm512_test_epi32_mask(bits_b, odd), q[3], sixteen);
+    }
 }
 
-/* Q4_K / Q5_K super-block: sub-block s gets d * scale_s * q - dmin * min_s.
- * qh is NULL for Q4_K. */
-static void q45_k_dequantize_superblock(r1_half dh, r1_half dminh, const uint8_t packed[12],
-                                        const uint8_t *qs, const uint8_t *qh, float *y) {
+/* The float scale and min of each Q4_K/Q5_K sub-block: d * scale_s and
+ * dmin * min_s, d and dmin being the two halves at the start of the block. */
+static inline void k_subblock_scales(const void *block, const uint8_t packed[12], float scale[8],
+                                     float min[8]) {
     uint8_t scales_mins[16]; /* scales 0..7, mins 0..7 */
     _mm_storeu_si128((__m128i *)scales_mins, unpack_k_scales(packed));
-    float d = half_to_f32(dh), dmin = half_to_f32(dminh);
-    const __m512i nibble = _mm512_set1_epi32(0x0F), sixteen = _mm512_set1_epi32(16);
-    __m512i bits_lo = _mm512_setzero_si512(), bits_hi = _mm512_setzero_si512();
-    if (qh) {
-        bits_lo = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qh));
-        bits_hi = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + 16)));
-    }
+    r1_half dh[2];
+    memcpy(dh, block, sizeof dh);
+    float d = half_to_f32(dh[0]), dmin = half_to_f32(dh[1]);
     for (int s = 0; s < 8; s++) {
-        /* sub-block s: nibble (s & 1) of bytes 32 * (s / 2) .. + 31 */
-        const uint8_t *q = qs + 32 * (s / 2);
-        int shift = 4 * (s & 1);
-        __m512i lo = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)q));
-        __m512i hi = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + 16)));
-        lo = _mm512_and_si512(_mm512_srli_epi32(lo, (unsigned)shift), nibble);
-        hi = _mm512_and_si512(_mm512_srli_epi32(hi, (unsigned)shift), nibble);
-        if (qh) {
-            __m512i bit = _mm512_set1_epi32(1 << s);
-            lo = _mm512_mask_add_epi32(lo, _mm512_test_epi32_mask(bits_lo, bit), lo, sixteen);
-            hi = _mm512_mask_add_epi32(hi, _mm512_test_epi32_mask(bits_hi, bit), hi, sixteen);
-        }
-        float ds = d * (float)scales_mins[s];
-        float ms = dmin * (float)scales_mins[8 + s];
-        store_k_subblock(y + 32 * s, lo, hi, ds, ms);
+        scale[s] = d * (float)scales_mins[s];
+        min[s] = dmin * (float)scales_mins[8 + s];
+    }
+}
+
+/* 16 values scale * q - min. */
+static inline void k_store_values(float *y, __m512i q, float scale, float min) {
+    __m512 scaled = _mm512_mul_ps(_mm512_set1_ps(scale), _mm512_cvtepi32_ps(q));
+    _mm512_storeu_ps(y, _mm512_sub_ps(scaled, _mm512_set1_ps(min)));
+}
+
+/* Q4_K / Q5_K super-block: sub-block s gets (d * scale_s) * q - dmin * min_s. */
+static ALWAYS_INLINE void q45_k_dequantize_superblock(const void *block, const uint8_t packed[12],
+                                                      const uint8_t *qs, const uint8_t *qh,
+                                                      float *y) {
+    float scale[8], min[8];
+    k_subblock_scales(block, packed, scale, min);
+    for (int c = 0; c < 4; c++) {
+        __m512i q[4];
+        q45_k_chunk_lanes(qs, qh, c, q);
+        k_store_values(y + 64 * c, q[0], scale[2 * c], min[2 * c]);
+        k_store_values(y + 64 * c + 16, q[1], scale[2 * c], min[2 * c]);
+        k_store_values(y + 64 * c + 32, q[2], scale[2 * c + 1], min[2 * c + 1]);
+        k_store_values(y + 64 * c + 48, q[3], scale[2 * c + 1], min[2 * c + 1]);
     }
 }
 
 static void q4_k_dequantize(const void *src, float *dst, int64_t n) {
     const r1_block_q4_k *b = src;
     for (int64_t i = 0; i < n / R1_QK_K; i++)
-        q45_k_dequantize_superblock(b[i].d, b[i].dmin, b[i].scales, b[i].qs, NULL,
-                                    dst + i * R1_QK_K);
+        q45_k_dequantize_superblock(&b[i], b[i].scales, b[i].qs, NULL, dst + i * R1_QK_K);
 }
 
 static void q5_k_dequantize(const void *src, float *dst, int64_t n) {
     const r1_block_q5_k *b = src;
     for (int64_t i = 0; i < n / R1_QK_K; i++)
-        q45_k_dequantize_superblock(b[i].d, b[i].dmin, b[i].scales, b[i].qs, b[i].qh,
-                                    dst + i * R1_QK_K);
+        q45_k_dequantize_superblock(&b[i], b[i].scales, b[i].qs, b[i].qh, dst + i * R1_QK_K);
 }
 
-/* Q6_K: value v = (d * scale[v / 16]) * (u - 32), layout as in q6_k_chunk. */
-static void q6_k_dequantize_superblock(const r1_block_q6_k *b, float *y) {
+/*
+ * Q6_K: the values 128c + 32k + 16h .. + 15 for k = 0..3 (sub-blocks
+ * 8c + 2k + h) as int32 q = u - 32 in q[k]; layout as in q6_k_chunk. The
+ * 16 ql bytes at 32 * (k & 1) give quarters k and k + 2 (low, high nibble);
+ * the 16 qh bytes give all four (bits 2k, 2k + 1), shifted to bits 4..5.
+ * (Written out, not looped: gcc would keep looped arrays in memory.)
+ */
+static inline __m512i q6_k_combine(__m512i low, __m512i top) {
+    /* 0xEA: (a & b) | c */
+    __m512i u = _mm512_ternarylogic_epi32(top, _mm512_set1_epi32(0x30), low, 0xEA);
+    return _mm512_sub_epi32(u, _mm512_set1_epi32(32));
+}
+
+static ALWAYS_INLINE void q6_k_quarter_lanes(const r1_block_q6_k *b, int c, int h, __m512i q[4]) {
+    const uint8_t *ql = b->ql + 64 * c + 16 * h, *qh = b->qh + 32 * c + 16 * h;
+    __m512i even = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)ql));
+    __m512i odd = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + 32)));
+    __m512i high = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qh));
+    const __m512i nibble = _mm512_set1_epi32(0x0F);
+    q[0] = q6_k_combine(_mm512_and_si512(even, nibble), _mm512_slli_epi32(high, 4));
+    q[1] = q6_k_combine(_mm512_and_si512(odd, nibble), _mm512_slli_epi32(high, 2));
+    q[2] = q6_k_combine(_mm512_srli_epi32(even, 4), high);
+    q[3] = q6_k_combine(_mm512_srli_epi32(odd, 4), _mm512_srli_epi32(high, 2));
+}
+
+/* (d * scale[s]) * q for one 16-value sub-block s. */
+static inline void q6_k_store_subblock(float *y, __m512i q, float d, int8_t scale) {
+    _mm512_storeu_ps(y, _mm512_mul_ps(_mm512_set1_ps(d * (float)scale), _mm512_cvtepi32_ps(q)));
+}
+
+/* Q6_K: value v = (d * scale[v / 16]) * q. */
+static ALWAYS_INLINE void q6_k_dequantize_superblock(const r1_block_q6_k *b, float *y) {
     float d = half_to_f32(b->d);
-    const __m512i nibble = _mm512_set1_epi32(0x0F), three = _mm512_set1_epi32(3);
-    const __m512i thirty_two = _mm512_set1_epi32(32);
-    for (int c = 0; c < 2; c++) {
-        for (int k = 0; k < 4; k++) {
-            for (int half = 0; half < 2; half++) { /* l = 16 * half .. + 15 */
-                int l = 16 * half;
-                const uint8_t *ql = b->ql + 64 * c + 32 * (k & 1) + l;
-                __m512i low = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)ql));
-                low = _mm512_and_si512(_mm512_srli_epi32(low, (unsigned)(4 * (k >> 1))), nibble);
-                const uint8_t *qh = b->qh + 32 * c + l;
-                __m512i high = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qh));
-                high = _mm512_and_si512(_mm512_srli_epi32(high, (unsigned)(2 * k)), three);
-                __m512i q = _mm512_sub_epi32(_mm512_or_si512(low, _mm512_slli_epi32(high, 4)),
-                                             thirty_two);
-                int v = 128 * c + 32 * k + l;
-                float ds = d * (float)b->scales[v / 16];
-                _mm512_storeu_ps(y + v, _mm512_mul_ps(_mm512_set1_ps(ds), _mm512_cvtepi32_ps(q)));
-            }
+    for (int c = 0; c < 2; c++)
+        for (int h = 0; h < 2; h++) {
+            __m512i q[4];
+            q6_k_quarter_lanes(b, c, h, q);
+            int v = 128 * c + 16 * h, s = v / 16; /* quarter k: v + 32k, s + 2k */
+            q6_k_store_subblock(y + v, q[0], d, b->scales[s]);
+            q6_k_store_subblock(y + v + 32, q[1], d, b->scales[s + 2]);
+            q6_k_store_subblock(y + v + 64, q[2], d, b->scales[s + 4]);
+            q6_k_store_subblock(y + v + 96, q[3], d, b->scales[s + 6]);
         }
-    }
 }
 
 static void q6_k_dequantize(const void *src, float *dst, int64_t n) {
@@ -841,10 +885,11 @@ static float f32_dot_f32(const void *w, const float *x, int64_t n) {
         acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(x + i), acc0);
     if (i < n) {
         __mmask16 tail = first_lanes(n - i);
-        acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a + i), _mm512_maskz_loadu_ps(tail, x + i),
-                               acc1);
+        acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a + i),
+                               _mm512_maskz_loadu_ps(tail, x + i), acc1);
     }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+    return _mm512_reduce_add_ps(
+        _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
 }
 
 static float f16_dot_f32(const void *w, const float *x, int64_t n) {
@@ -884,12 +929,150 @@ static float bf16_dot_f32(const void *w, const float *x, int64_t n) {
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+/* The hot 32-wide formats skip the buffer: per block, d * sum(q x). */
+static inline __m512 block_dot_f32(__m512i q_lo, __m512i q_hi, const float *x, r1_half d,
+                                   __m512 acc) {
+    __m512 qx = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q_hi), _mm512_loadu_ps(x + 16),
+                                _mm512_mul_ps(_mm512_cvtepi32_ps(q_lo), _mm512_loadu_ps(x)));
+    return _mm512_fmadd_ps(qx, _mm512_set1_ps(half_to_f32(d)), acc);
+}
+
+static inline __m512 q4_0_block_dot_f32(const r1_block_q4_0 *b, const float *x, __m512 acc) {
+    const __m512i eight = _mm512_set1_epi32(8);
+    __m512i lo, hi;
+    nibbles_to_lanes(b->qs, &lo, &hi);
+    return block_dot_f32(_mm512_sub_epi32(lo, eight), _mm512_sub_epi32(hi, eight), x, b->d, acc);
+}
+
+static inline __m512 q8_0_block_dot_f32(const r1_block_q8_0 *b, const float *x, __m512 acc) {
+    __m512i lo = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b->qs));
+    __m512i hi = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b->qs + 16)));
+    return block_dot_f32(lo, hi, x, b->d, acc);
+}
+
+/* Consecutive blocks go to two accumulators. */
+static float q4_0_dot_f32(const void *w, const float *x, int64_t n) {
+    const r1_block_q4_0 *b = w;
+    int64_t nb = n / R1_QK, i = 0;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    for (; i + 2 <= nb; i += 2) {
+        acc0 = q4_0_block_dot_f32(&b[i], x + i * R1_QK, acc0);
+        acc1 = q4_0_block_dot_f32(&b[i + 1], x + (i + 1) * R1_QK, acc1);
+    }
+    if (i < nb) acc0 = q4_0_block_dot_f32(&b[i], x + i * R1_QK, acc0);
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+static float q8_0_dot_f32(const void *w, const float *x, int64_t n) {
+    const r1_block_q8_0 *b = w;
+    int64_t nb = n / R1_QK, i = 0;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    for (; i + 2 <= nb; i += 2) {
+        acc0 = q8_0_block_dot_f32(&b[i], x + i * R1_QK, acc0);
+        acc1 = q8_0_block_dot_f32(&b[i + 1], x + (i + 1) * R1_QK, acc1);
+    }
+    if (i < nb) acc0 = q8_0_block_dot_f32(&b[i], x + i * R1_QK, acc0);
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+/* One Q4_K/Q5_K sub-block (values q_lo, q_hi) . x: adds scale * sum(q x) to
+ * acc_q and takes min * sum(x) from acc_m. */
+static inline void k_subblock_dot_f32(__m512i q_lo, __m512i q_hi, const float *x, float scale,
+                                      float min, __m512 *acc_q, __m512 *acc_m) {
+    __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+    __m512 qx =
+        _mm512_fmadd_ps(_mm512_cvtepi32_ps(q_hi), x1, _mm512_mul_ps(_mm512_cvtepi32_ps(q_lo), x0));
+    *acc_q = _mm512_fmadd_ps(qx, _mm512_set1_ps(scale), *acc_q);
+    *acc_m = _mm512_fnmadd_ps(_mm512_add_ps(x0, x1), _mm512_set1_ps(min), *acc_m);
+}
+
+/* Even and odd sub-blocks, products and mins: four add chains. */
+typedef struct {
+    __m512 q_even, q_odd, m_even, m_odd;
+} k_dot_sums;
+
+/* Q4_K / Q5_K super-block . x without storing the values: per sub-block s,
+ * (d * scale_s) * sum(q x) - (dmin * min_s) * sum(x). */
+static ALWAYS_INLINE void q45_k_superblock_dot_f32(const void *block, const uint8_t packed[12],
+                                                   const uint8_t *qs, const uint8_t *qh,
+                                                   const float *x, k_dot_sums *sums) {
+    float scale[8], min[8];
+    k_subblock_scales(block, packed, scale, min);
+    for (int c = 0; c < 4; c++) {
+        __m512i q[4];
+        q45_k_chunk_lanes(qs, qh, c, q);
+        k_subblock_dot_f32(q[0], q[1], x + 64 * c, scale[2 * c], min[2 * c], &sums->q_even,
+                           &sums->m_even);
+        k_subblock_dot_f32(q[2], q[3], x + 64 * c + 32, scale[2 * c + 1], min[2 * c + 1],
+                           &sums->q_odd, &sums->m_odd);
+    }
+}
+
+static inline float k_dot_total(const k_dot_sums *sums) {
+    __m512 q = _mm512_add_ps(sums->q_even, sums->q_odd);
+    return _mm512_reduce_add_ps(_mm512_add_ps(q, _mm512_add_ps(sums->m_even, sums->m_odd)));
+}
+
+static float q4_k_dot_f32(const void *w, const float *x, int64_t n) {
+    const r1_block_q4_k *b = w;
+    k_dot_sums sums = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                       _mm512_setzero_ps()};
+    for (int64_t i = 0; i < n / R1_QK_K; i++)
+        q45_k_superblock_dot_f32(&b[i], b[i].scales, b[i].qs, NULL, x + i * R1_QK_K, &sums);
+    return k_dot_total(&sums);
+}
+
+static float q5_k_dot_f32(const void *w, const float *x, int64_t n) {
+    const r1_block_q5_k *b = w;
+    k_dot_sums sums = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                       _mm512_setzero_ps()};
+    for (int64_t i = 0; i < n / R1_QK_K; i++)
+        q45_k_superblock_dot_f32(&b[i], b[i].scales, b[i].qs, b[i].qh, x + i * R1_QK_K, &sums);
+    return k_dot_total(&sums);
+}
+
+/* (d * scale) * sum(q x) for one 16-value Q6_K sub-block, added to acc. */
+static inline __m512 q6_k_subblock_dot_f32(__m512i q, const float *x, float d, int8_t scale,
+                                           __m512 acc) {
+    __m512 qx = _mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_loadu_ps(x));
+    return _mm512_fmadd_ps(qx, _mm512_set1_ps(d * (float)scale), acc);
+}
+
+/* The four sub-blocks 8c + h + 2k (k = 0..3) of a Q6_K super-block . x. */
+static ALWAYS_INLINE __m512 q6_k_quarters_dot_f32(const r1_block_q6_k *b, int c, int h,
+                                                  const float *x, __m512 acc) {
+    __m512i q[4];
+    q6_k_quarter_lanes(b, c, h, q);
+    float d = half_to_f32(b->d);
+    int v = 128 * c + 16 * h, s = v / 16;
+    acc = q6_k_subblock_dot_f32(q[0], x + v, d, b->scales[s], acc);
+    acc = q6_k_subblock_dot_f32(q[1], x + v + 32, d, b->scales[s + 2], acc);
+    acc = q6_k_subblock_dot_f32(q[2], x + v + 64, d, b->scales[s + 4], acc);
+    return q6_k_subblock_dot_f32(q[3], x + v + 96, d, b->scales[s + 6], acc);
+}
+
+/* Q6_K row . x, in four accumulators. */
+static float q6_k_dot_f32(const void *w, const float *x, int64_t n) {
+    const r1_block_q6_k *b = w;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n / R1_QK_K; i++, x += R1_QK_K) {
+        acc0 = q6_k_quarters_dot_f32(&b[i], 0, 0, x, acc0);
+        acc1 = q6_k_quarters_dot_f32(&b[i], 0, 1, x, acc1);
+        acc2 = q6_k_quarters_dot_f32(&b[i], 1, 0, x, acc2);
+        acc3 = q6_k_quarters_dot_f32(&b[i], 1, 1, x, acc3);
+    }
+    return _mm512_reduce_add_ps(
+        _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+}
+
 /* Quantized weights: dequantize 256 values at a time (8 blocks of 32, or
  * one super-block) into a buffer that stays in L1, then multiply. */
 enum { TILE = 256 };
 
 static ALWAYS_INLINE float dot_f32_by_tiles(r1_dequantize_fn dequantize, int64_t block_size,
-                                     size_t block_bytes, const void *w, const float *x, int64_t n) {
+                                            size_t block_bytes, const void *w, const float *x,
+                                            int64_t n) {
     _Alignas(64) float tile[TILE];
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     for (int64_t start = 0; start < n; start += TILE) {
@@ -897,16 +1080,13 @@ static ALWAYS_INLINE float dot_f32_by_tiles(r1_dequantize_fn dequantize, int64_t
         dequantize((const uint8_t *)w + (size_t)(start / block_size) * block_bytes, tile, len);
         for (int64_t i = 0; i < len; i += 32) {
             acc0 = _mm512_fmadd_ps(_mm512_load_ps(tile + i), _mm512_loadu_ps(x + start + i), acc0);
-            acc1 = _mm512_fmadd_ps(_mm512_load_ps(tile + i + 16), _mm512_loadu_ps(x + start + i + 16),
-                                   acc1);
+            acc1 = _mm512_fmadd_ps(_mm512_load_ps(tile + i + 16),
+                                   _mm512_loadu_ps(x + start + i + 16), acc1);
         }
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
-static float q4_0_dot_f32(const void *w, const float *x, int64_t n) {
-    return dot_f32_by_tiles(q4_0_dequantize, R1_QK, sizeof(r1_block_q4_0), w, x, n);
-}
 static float q4_1_dot_f32(const void *w, const float *x, int64_t n) {
     return dot_f32_by_tiles(q4_1_dequantize, R1_QK, sizeof(r1_block_q4_1), w, x, n);
 }
@@ -915,18 +1095,6 @@ static float q5_0_dot_f32(const void *w, const float *x, int64_t n) {
 }
 static float q5_1_dot_f32(const void *w, const float *x, int64_t n) {
     return dot_f32_by_tiles(q5_1_dequantize, R1_QK, sizeof(r1_block_q5_1), w, x, n);
-}
-static float q8_0_dot_f32(const void *w, const float *x, int64_t n) {
-    return dot_f32_by_tiles(q8_0_dequantize, R1_QK, sizeof(r1_block_q8_0), w, x, n);
-}
-static float q4_k_dot_f32(const void *w, const float *x, int64_t n) {
-    return dot_f32_by_tiles(q4_k_dequantize, R1_QK_K, sizeof(r1_block_q4_k), w, x, n);
-}
-static float q5_k_dot_f32(const void *w, const float *x, int64_t n) {
-    return dot_f32_by_tiles(q5_k_dequantize, R1_QK_K, sizeof(r1_block_q5_k), w, x, n);
-}
-static float q6_k_dot_f32(const void *w, const float *x, int64_t n) {
-    return dot_f32_by_tiles(q6_k_dequantize, R1_QK_K, sizeof(r1_block_q6_k), w, x, n);
 }
 static float q8_k_dot_f32(const void *w, const float *x, int64_t n) {
     return dot_f32_by_tiles(q8_k_dequantize, R1_QK_K, sizeof(r1_block_q8_k), w, x, n);

@@ -3,9 +3,11 @@
  * scalar twins (quant_scalar.c).
  *
  * Every non-NULL entry of the avx512 table is run on random rows of 1, 2,
- * 3, 7, 16 and 33 blocks, with normal, uniform, large, mixed-magnitude and
- * all-zero data, and random block bytes: dot products must agree within
- * 1e-5 of sum |w_i x_i|, quantizers byte for byte, dequantizers bit for bit.
+ * 3, 7, 16 and 33 blocks (plus longer rows for the plain float formats),
+ * with normal, uniform, large, mixed-magnitude and all-zero data, and random
+ * block bytes: dot products must agree within 1e-5 of the sum of |terms|
+ * (|w_i x_i|, and |m_i x_i| where a format's minimum m is summed apart),
+ * quantizers byte for byte, dequantizers bit for bit.
  * A last test prints (does not check) dot_q throughput on a 16 MB weight
  * matrix for scalar, avx2 and avx512. Everything is skipped, with a
  * message, on a CPU without AVX-512.
@@ -44,8 +46,8 @@ typedef enum {
     DATA_COUNT
 } data_kind;
 
-static const char *const data_names[DATA_COUNT] = {"normal", "uniform", "large", "mixed", "zero",
-                                                   "bytes"};
+static const char *const data_names[DATA_COUNT] = {"normal", "uniform", "large",
+                                                   "mixed",  "zero",    "bytes"};
 
 static const r1_format_kernels *scalar_kernels(r1_type t) {
     return &r1_kernels_scalar_table.format[t];
@@ -114,7 +116,9 @@ static void fill_random_blocks(r1_type t, uint8_t *row, int64_t blocks, uint64_t
             set_half(block, random_scale_half(rng));
             set_half(block + 2, random_scale_half(rng));
             break;
-        case R1_TYPE_Q6_K: set_half(block + offsetof(r1_block_q6_k, d), random_scale_half(rng)); break;
+        case R1_TYPE_Q6_K:
+            set_half(block + offsetof(r1_block_q6_k, d), random_scale_half(rng));
+            break;
         case R1_TYPE_Q8_K: {
             r1_block_q8_k *q = (r1_block_q8_k *)block;
             q->d = test_rand_uniform(rng, -0.1f, 0.1f);
@@ -211,17 +215,25 @@ static void check_close(float got, float want, dot_reference ref, const char *wh
 
 /* --------------------------------------------------------------- tests */
 
-/* The avx512 table may only hold kernels that have a scalar twin. */
+/* The avx512 table may only hold kernels that have a scalar twin, and the
+ * resolved avx512 set uses them. */
 static void test_every_kernel_has_a_scalar_twin(void **state) {
     (void)state;
     assert_int_equal(r1_kernels_avx512_table.isa, R1_ISA_AVX512);
     assert_string_equal(r1_kernels_avx512_table.name, "avx512");
+    const r1_kernel_set *resolved = r1_kernels_for(R1_ISA_AVX512);
     for (int t = 0; t < R1_TYPE_COUNT; t++) {
         const r1_format_kernels *a = avx512_kernels((r1_type)t), *s = scalar_kernels((r1_type)t);
         if (a->dequantize) assert_non_null(s->dequantize);
         if (a->quantize) assert_non_null(s->quantize);
         if (a->dot_f32) assert_non_null(s->dot_f32);
         if (a->dot_q) assert_non_null(s->dot_q);
+        if (!resolved) continue; /* no AVX-512 here */
+        const r1_format_kernels *r = &resolved->format[t];
+        assert_ptr_equal(r->dequantize, a->dequantize ? a->dequantize : s->dequantize);
+        assert_ptr_equal(r->quantize, a->quantize ? a->quantize : s->quantize);
+        assert_ptr_equal(r->dot_f32, a->dot_f32 ? a->dot_f32 : s->dot_f32);
+        assert_ptr_equal(r->dot_q, a->dot_q ? a->dot_q : s->dot_q);
     }
 }
 
@@ -355,8 +367,10 @@ static void test_quantize_matches_scalar(void **state) {
             float *x = xmalloc((size_t)n * sizeof(float));
             for (int k = 0; k < DATA_COUNT; k++) {
                 if (k == DATA_BYTES && !plain) continue;
-                if (k == DATA_BYTES) fill_float_bits(x, n, &rng);
-                else fill_floats(x, n, (data_kind)k, &rng);
+                if (k == DATA_BYTES)
+                    fill_float_bits(x, n, &rng);
+                else
+                    fill_floats(x, n, (data_kind)k, &rng);
                 check_quantize(t, x, n, data_names[k]);
                 checked++;
             }
@@ -399,7 +413,8 @@ static void test_dequantize_matches_scalar(void **state) {
                 void *row;
                 if (plain && k == DATA_BYTES) { /* every 16-bit pattern, NaNs included */
                     row = xmalloc(r1_row_bytes(t, n));
-                    for (int64_t i = 0; i < n; i++) ((uint16_t *)row)[i] = (uint16_t)test_rand_u64(&rng);
+                    for (int64_t i = 0; i < n; i++)
+                        ((uint16_t *)row)[i] = (uint16_t)test_rand_u64(&rng);
                 } else {
                     row = make_weights(t, n, (data_kind)k, &rng);
                 }
@@ -454,7 +469,8 @@ static void benchmark_type(r1_type t) {
     if (avx2 && r1_isa_supported(R1_ISA_AVX2))
         printf("  avx2 %6.2f GB/s", dot_q_speed(avx2, w, row_bytes, ROWS, xq, n));
     if (avx512_kernels(t)->dot_q)
-        printf("  avx512 %6.2f GB/s", dot_q_speed(avx512_kernels(t)->dot_q, w, row_bytes, ROWS, xq, n));
+        printf("  avx512 %6.2f GB/s",
+               dot_q_speed(avx512_kernels(t)->dot_q, w, row_bytes, ROWS, xq, n));
     printf("\n");
     free(w);
     free(xq);
