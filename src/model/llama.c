@@ -45,10 +45,8 @@ static int project_qkv(r1_context *ctx, const r1_llama_layer *l, const r1_chunk 
     const r1_hparams *hp = &ctx->model->hp;
     r1_activations *a = &ctx->act;
     int q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
-    if (r1_matmul(&ctx->compute, &l->wq, a->xn, b->n, a->q, q_dim) ||
-        r1_matmul(&ctx->compute, &l->wk, a->xn, b->n, a->k, kv_dim) ||
-        r1_matmul(&ctx->compute, &l->wv, a->xn, b->n, a->v, kv_dim))
-        return -1;
+    r1_matmul_out qkv[3] = {{&l->wq, a->q, q_dim}, {&l->wk, a->k, kv_dim}, {&l->wv, a->v, kv_dim}};
+    if (r1_matmul_group(&ctx->compute, qkv, 3, a->xn, b->n) != 0) return -1;
     if (l->has_qkv_bias) {
         add_bias_rows(a->q, &l->bq, b->n);
         add_bias_rows(a->k, &l->bk, b->n);
@@ -130,9 +128,8 @@ static int feed_forward_block(r1_context *ctx, int il, const r1_chunk *b) {
     const r1_llama_layer *l = &ctx->model->layers[il];
     r1_activations *a = &ctx->act;
     norm_rows(a->xn, a->x, &l->ffn_norm, b->n, hp->n_embd, hp->rms_eps);
-    if (r1_matmul(&ctx->compute, &l->ffn_gate, a->xn, b->n, a->gate, hp->n_ff) ||
-        r1_matmul(&ctx->compute, &l->ffn_up, a->xn, b->n, a->up, hp->n_ff))
-        return -1;
+    r1_matmul_out gate_up[2] = {{&l->ffn_gate, a->gate, hp->n_ff}, {&l->ffn_up, a->up, hp->n_ff}};
+    if (r1_matmul_group(&ctx->compute, gate_up, 2, a->xn, b->n) != 0) return -1;
     r1_swiglu(a->gate, a->up, b->n * hp->n_ff);
     if (r1_matmul(&ctx->compute, &l->ffn_down, a->gate, b->n, a->xn, hp->n_embd) != 0) return -1;
     r1_add(a->x, a->xn, b->n * hp->n_embd);

@@ -35,21 +35,23 @@ static int ensure_scratch(r1_compute *c, size_t size) {
     return 0;
 }
 
+#define MAX_GROUP 4
+
 typedef struct matmul_task {
     const r1_compute *c;
-    const r1_tensor *w;
-    const float *x;       /* float activations */
-    const void *xq;       /* quantized activations, or NULL */
+    const r1_matmul_out *outs;
+    int n_outs;
+    long total_w_rows;    /* rows of all weights of the group together */
+    const float *x;       /* float activations [n_rows][k] */
+    const void *xq;       /* the same, quantized, or NULL for float dots */
     size_t xq_row_bytes;
     r1_type dot_type;
     int n_rows;
-    float *y;
-    long y_stride;
 } matmul_task;
 
 static void quantize_rows_task(void *arg, int thread, int n_threads) {
     matmul_task *t = arg;
-    long k = t->w->ne[0], begin, end;
+    long k = t->outs[0].w->ne[0], begin, end;
     r1_quantize_fn quantize = t->c->kernels->format[t->dot_type].quantize;
     r1_split_range(t->n_rows, thread, n_threads, 1, &begin, &end);
     for (long i = begin; i < end; i++)
@@ -62,59 +64,91 @@ static void quantize_rows_task(void *arg, int thread, int n_threads) {
 #define TILE_W_ROWS 16
 #define TILE_X_ROWS 64
 
-static void matmul_tiled(const matmul_task *t, r1_gemm_q_fn gemm, long begin, long end) {
-    const r1_tensor *w = t->w;
+static void rows_tiled(const matmul_task *t, const r1_matmul_out *o, r1_gemm_q_fn gemm, long begin, long end) {
+    const r1_tensor *w = o->w;
     for (int c0 = 0; c0 < t->n_rows; c0 += TILE_X_ROWS) {
         int nc = t->n_rows - c0 < TILE_X_ROWS ? t->n_rows - c0 : TILE_X_ROWS;
         for (long r0 = begin; r0 < end; r0 += TILE_W_ROWS) {
             int nr = end - r0 < TILE_W_ROWS ? (int)(end - r0) : TILE_W_ROWS;
             gemm(r1_tensor_row(w, r0), w->row_bytes, nr, (const uint8_t *)t->xq + (size_t)c0 * t->xq_row_bytes,
-                 t->xq_row_bytes, nc, w->ne[0], t->y + (long)c0 * t->y_stride + r0, t->y_stride);
+                 t->xq_row_bytes, nc, w->ne[0], o->y + (long)c0 * o->y_stride + r0, o->y_stride);
         }
     }
 }
 
-static void matmul_rows_task(void *arg, int thread, int n_threads) {
-    matmul_task *t = arg;
-    const r1_tensor *w = t->w;
-    long k = w->ne[0], begin, end;
+static void rows_one_by_one(const matmul_task *t, const r1_matmul_out *o, long begin, long end) {
+    const r1_tensor *w = o->w;
+    long k = w->ne[0];
     const r1_format_kernels *fk = &t->c->kernels->format[w->type];
-    r1_split_range(w->ne[1], thread, n_threads, 4, &begin, &end);
-    if (t->xq && fk->gemm_q && t->n_rows > 1) {
-        matmul_tiled(t, fk->gemm_q, begin, end);
-        return;
-    }
     for (long j = begin; j < end; j++) {
         const void *row = r1_tensor_row(w, j);
         if (t->xq) {
             for (int i = 0; i < t->n_rows; i++)
-                t->y[i * t->y_stride + j] =
-                    fk->dot_q(row, (const uint8_t *)t->xq + i * t->xq_row_bytes, k);
+                o->y[i * o->y_stride + j] = fk->dot_q(row, (const uint8_t *)t->xq + i * t->xq_row_bytes, k);
         } else {
             for (int i = 0; i < t->n_rows; i++)
-                t->y[i * t->y_stride + j] = fk->dot_f32(row, t->x + i * k, k);
+                o->y[i * o->y_stride + j] = fk->dot_f32(row, t->x + i * k, k);
         }
     }
 }
 
-int r1_matmul(r1_compute *c, const r1_tensor *w, const float *x, int n_rows,
-              float *y, long y_stride) {
-    const r1_type_info *info = r1_type_get(w->type);
-    matmul_task task = {.c = c, .w = w, .x = x, .n_rows = n_rows, .y = y, .y_stride = y_stride,
-                        .dot_type = info->dot_type};
-    bool quantized = !c->exact && info->dot_type != R1_TYPE_F32 &&
-                     c->kernels->format[w->type].dot_q != NULL;
+/* Thread `thread` takes its share of the group's rows, counted across the
+ * weights one after another, and computes each piece. */
+static void matmul_rows_task(void *arg, int thread, int n_threads) {
+    matmul_task *t = arg;
+    long begin, end, first = 0;
+    r1_split_range(t->total_w_rows, thread, n_threads, TILE_W_ROWS, &begin, &end);
+    for (int g = 0; g < t->n_outs; g++) {
+        const r1_matmul_out *o = &t->outs[g];
+        long rows = o->w->ne[1];
+        long b = begin > first ? begin - first : 0, e = end - first < rows ? end - first : rows;
+        first += rows;
+        if (b >= e) continue;
+        r1_gemm_q_fn gemm = t->c->kernels->format[o->w->type].gemm_q;
+        if (t->xq && gemm && t->n_rows > 1) rows_tiled(t, o, gemm, b, e);
+        else rows_one_by_one(t, o, b, e);
+    }
+}
+
+/* Whether the whole group can share one quantized input. */
+static bool group_quantizes(const r1_compute *c, const r1_matmul_out *outs, int n_outs, r1_type *dot_type) {
+    if (c->exact) return false;
+    *dot_type = r1_type_get(outs[0].w->type)->dot_type;
+    for (int g = 0; g < n_outs; g++) {
+        r1_type wt = outs[g].w->type;
+        if (r1_type_get(wt)->dot_type != *dot_type || !c->kernels->format[wt].dot_q) return false;
+    }
+    return *dot_type != R1_TYPE_F32;
+}
+
+int r1_matmul_group(r1_compute *c, const r1_matmul_out *outs, int n_outs, const float *x, int n_rows) {
+    r1_type dot_type = R1_TYPE_F32;
+    bool quantized = group_quantizes(c, outs, n_outs, &dot_type);
+    bool mixed = false; /* some weights would quantize, others not: no shared input */
+    for (int g = 0; g < n_outs && !quantized && !c->exact; g++)
+        mixed |= r1_type_get(outs[g].w->type)->dot_type != R1_TYPE_F32 && n_outs > 1;
+    if (mixed || n_outs > MAX_GROUP) {
+        /* weights of different dot types: one product at a time */
+        for (int g = 0; g < n_outs; g++)
+            if (r1_matmul_group(c, &outs[g], 1, x, n_rows) != 0) return -1;
+        return 0;
+    }
+    matmul_task task = {.c = c, .outs = outs, .n_outs = n_outs, .x = x, .n_rows = n_rows, .dot_type = dot_type};
+    for (int g = 0; g < n_outs; g++) task.total_w_rows += outs[g].w->ne[1];
     if (quantized) {
-        task.xq_row_bytes = r1_row_bytes(info->dot_type, w->ne[0]);
+        task.xq_row_bytes = r1_row_bytes(dot_type, outs[0].w->ne[0]);
         if (ensure_scratch(c, task.xq_row_bytes * (size_t)n_rows) != 0) return -1;
         task.xq = c->scratch;
-        if (n_rows == 1)
-            quantize_rows_task(&task, 0, 1);
-        else
-            r1_threadpool_run(c->pool, quantize_rows_task, &task);
+        if (n_rows == 1) quantize_rows_task(&task, 0, 1);
+        else r1_threadpool_run(c->pool, quantize_rows_task, &task);
     }
     r1_threadpool_run(c->pool, matmul_rows_task, &task);
     return 0;
+}
+
+int r1_matmul(r1_compute *c, const r1_tensor *w, const float *x, int n_rows, float *y, long y_stride) {
+    r1_matmul_out out = {w, y, y_stride};
+    return r1_matmul_group(c, &out, 1, x, n_rows);
 }
 
 void r1_tensor_get_row(const r1_compute *c, const r1_tensor *t, long row, float *out) {

@@ -37,6 +37,19 @@ void r1_compute_free(r1_compute *c);
 int r1_matmul(r1_compute *c, const r1_tensor *w, const float *x, int n_rows,
               float *y, long y_stride);
 
+/* One product of a group: weight w, output y with row stride y_stride. */
+typedef struct r1_matmul_out {
+    const r1_tensor *w;
+    float *y;
+    long y_stride;
+} r1_matmul_out;
+
+/* Several products of the same input (q, k, v; gate, up) in one pass: the
+ * input is quantized once and the rows of all weights are shared out over
+ * the threads together, so small matrices do not each pay a thread
+ * hand-off. Every w must have the same row length. */
+int r1_matmul_group(r1_compute *c, const r1_matmul_out *outs, int n_outs, const float *x, int n_rows);
+
 /* Copies row `row` of any-format tensor t into out as floats. */
 void r1_tensor_get_row(const r1_compute *c, const r1_tensor *t, long row, float *out);
 
