@@ -49,6 +49,21 @@ typedef struct r1_model r1_model;
 int r1_model_load(const char *path, r1_model **out, r1_error *err);
 void r1_model_free(r1_model *model);
 
+/* Where the weights live once loaded. */
+typedef enum r1_load_mode {
+    R1_LOAD_AUTO = 0, /* COPY when the file fits in half the available memory, else MMAP;
+                         the environment variable R1_LOAD=mmap|copy overrides */
+    R1_LOAD_MMAP = 1, /* map the file: instant, shared with other processes, paged by the OS */
+    R1_LOAD_COPY = 2  /* read it into private huge-page memory: faster decoding */
+} r1_load_mode;
+
+typedef struct r1_model_params {
+    r1_load_mode load;
+} r1_model_params;
+
+/* r1_model_load with explicit parameters (params may be NULL: defaults). */
+int r1_model_load_ex(const char *path, const r1_model_params *params, r1_model **out, r1_error *err);
+
 typedef struct r1_model_info {
     const char *arch;     /* "llama", "qwen2" */
     int n_vocab;

@@ -2,7 +2,7 @@
  * cmd_bench.c - `r1 bench`: how fast this machine runs a model.
  *
  *   r1 bench -m MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-b 1,4,16,32]
- *            [-r REPS] [--json] [--exact]
+ *            [-r REPS] [--json] [--exact] [--mmap|--no-mmap]
  *
  * Measures, each over REPS repetitions (median and range reported):
  *   prefill   p prompt tokens fed as one batch (tokens/s)
@@ -31,6 +31,7 @@ typedef struct bench_options {
     int batches[MAX_BATCHES], n_batches;
     bool json;
     r1_context_params params;
+    r1_load_mode load;
 } bench_options;
 
 typedef struct stats {
@@ -39,7 +40,7 @@ typedef struct stats {
 
 static void bench_usage(void) {
     fprintf(stderr, "usage: r1 bench -m MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-b 1,4,16,32] [-r 3]\n"
-                    "                [--json] [--exact]\n");
+                    "                [--json] [--exact] [--mmap|--no-mmap]\n");
 }
 
 static int parse_bench_options(int argc, char **argv, bench_options *o) {
@@ -52,6 +53,7 @@ static int parse_bench_options(int argc, char **argv, bench_options *o) {
         const char *a = argv[i], *v;
         if (strcmp(a, "--json") == 0) { o->json = true; continue; }
         if (strcmp(a, "--exact") == 0) { o->params.exact = true; continue; }
+        if (cli_load_option(a, &o->load)) continue;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { bench_usage(); exit(0); }
         if (!(v = arg_value(argc, argv, &i))) return -1;
         if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) o->model_path = v;
@@ -187,7 +189,7 @@ int cmd_bench(int argc, char **argv) {
     o.params.n_batch = o.n_prompt > max_batch * BATCHED_PROMPT ? o.n_prompt : max_batch * BATCHED_PROMPT;
     r1_model *model;
     r1_context *ctx;
-    if (cli_open_model(o.model_path, &o.params, &model, &ctx) != 0) return 1;
+    if (cli_open_model(o.model_path, o.load, &o.params, &model, &ctx) != 0) return 1;
     r1_model_info info;
     r1_model_get_info(model, &info);
     int threads = o.params.n_threads > 0 ? o.params.n_threads : r1_cpu_count();

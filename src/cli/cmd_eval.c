@@ -3,7 +3,7 @@
  * continuations. The tool for checking the engine against a reference.
  *
  *   r1 eval -m MODEL.gguf --tokens 1,2,3 [--logits FILE] [--gen-logits FILE]
- *           [--greedy N] [-t THREADS] [--exact]
+ *           [--greedy N] [-t THREADS] [--exact] [--mmap|--no-mmap]
  *
  * --logits writes float32 [n_tokens][n_vocab] (every prompt position, one
  * batch); --greedy N prints {"greedy_tokens": [...]} with N argmax tokens,
@@ -25,12 +25,13 @@ typedef struct eval_options {
     int n_tokens;
     int greedy;
     r1_context_params params;
+    r1_load_mode load;
 } eval_options;
 
 static void eval_usage(void) {
     fprintf(stderr,
             "usage: r1 eval -m MODEL.gguf --tokens 1,2,3 [--logits FILE] [--gen-logits FILE]\n"
-            "               [--greedy N] [-t THREADS] [--exact] [--ctx-size N]\n");
+            "               [--greedy N] [-t THREADS] [--exact] [--ctx-size N] [--mmap|--no-mmap]\n");
 }
 
 static int parse_eval_options(int argc, char **argv, eval_options *o) {
@@ -38,6 +39,7 @@ static int parse_eval_options(int argc, char **argv, eval_options *o) {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         if (strcmp(a, "--exact") == 0) { o->params.exact = true; continue; }
+        if (cli_load_option(a, &o->load)) continue;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { eval_usage(); exit(0); }
         if (!(v = arg_value(argc, argv, &i))) return -1;
         if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) o->model_path = v;
@@ -114,7 +116,7 @@ int cmd_eval(int argc, char **argv) {
     if (o.params.n_ctx <= 0) o.params.n_ctx = o.n_tokens + o.greedy + 1;
     r1_model *model;
     r1_context *ctx;
-    if (cli_open_model(o.model_path, &o.params, &model, &ctx) != 0) {
+    if (cli_open_model(o.model_path, o.load, &o.params, &model, &ctx) != 0) {
         free(o.tokens);
         return 1;
     }

@@ -3,7 +3,7 @@
  *
  *   r1 run -m MODEL.gguf --tokens 1,2,3 -n N [--temp T] [--top-k K]
  *          [--top-p P] [--min-p M] [--repeat-penalty R] [--seed S]
- *          [-t THREADS] [--exact] [--ignore-eos]
+ *          [-t THREADS] [--exact] [--mmap|--no-mmap] [--ignore-eos]
  *
  * Prints the generated ids on stdout as they come, space-separated, and a
  * one-line summary (tokens, tokens/s) on stderr. Temperature 0 is greedy;
@@ -23,6 +23,7 @@ typedef struct run_options {
     int n_predict;
     bool ignore_eos;
     r1_context_params params;
+    r1_load_mode load;
     r1_sampler_params sampling;
 } run_options;
 
@@ -30,7 +31,7 @@ static void run_usage(void) {
     fprintf(stderr,
             "usage: r1 run -m MODEL.gguf --tokens 1,2,3 [-n N] [--temp T] [--top-k K] [--top-p P]\n"
             "              [--min-p M] [--repeat-penalty R] [--repeat-last-n N] [--seed S]\n"
-            "              [-t THREADS] [--ctx-size N] [--exact] [--ignore-eos]\n");
+            "              [-t THREADS] [--ctx-size N] [--exact] [--ignore-eos] [--mmap|--no-mmap]\n");
 }
 
 static int parse_sampling_option(const char *a, const char *v, r1_sampler_params *s, bool *matched) {
@@ -56,6 +57,7 @@ static int parse_run_options(int argc, char **argv, run_options *o) {
         const char *a = argv[i], *v = NULL;
         bool matched;
         if (strcmp(a, "--exact") == 0) { o->params.exact = true; continue; }
+        if (cli_load_option(a, &o->load)) continue;
         if (strcmp(a, "--ignore-eos") == 0) { o->ignore_eos = true; continue; }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { run_usage(); exit(0); }
         if (!(v = arg_value(argc, argv, &i))) return -1;
@@ -103,7 +105,7 @@ int cmd_run(int argc, char **argv) {
     if (o.params.n_ctx <= 0) o.params.n_ctx = o.n_tokens + o.n_predict + 1;
     r1_model *model;
     r1_context *ctx;
-    if (cli_open_model(o.model_path, &o.params, &model, &ctx) != 0) {
+    if (cli_open_model(o.model_path, o.load, &o.params, &model, &ctx) != 0) {
         free(o.tokens);
         return 1;
     }

@@ -13,7 +13,11 @@ int cmd_model(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 /* Loads a model and makes a context for it, printing any error. */
-int cli_open_model(const char *path, const r1_context_params *params, r1_model **model, r1_context **ctx);
+int cli_open_model(const char *path, r1_load_mode load, const r1_context_params *params, r1_model **model,
+                   r1_context **ctx);
+
+/* Recognises --mmap / --no-mmap (how to load the weights); true if a matched. */
+bool cli_load_option(const char *a, r1_load_mode *load);
 
 /* Feeds tokens at positions 0..n-1 of sequence 0 in one batch; every row
  * asks for logits when all_logits, else only the last. Prints any error

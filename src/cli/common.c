@@ -1,13 +1,16 @@
 /* common.c - what several r1 sub-commands share (see commands.h). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "commands.h"
 
-int cli_open_model(const char *path, const r1_context_params *params, r1_model **model, r1_context **ctx) {
+int cli_open_model(const char *path, r1_load_mode load, const r1_context_params *params, r1_model **model,
+                   r1_context **ctx) {
     r1_error err;
-    if (r1_model_load(path, model, &err) != 0) {
+    r1_model_params mp = {.load = load};
+    if (r1_model_load_ex(path, &mp, model, &err) != 0) {
         fprintf(stderr, "r1: %s\n", err.message);
         return -1;
     }
@@ -18,6 +21,13 @@ int cli_open_model(const char *path, const r1_context_params *params, r1_model *
         return -1;
     }
     return 0;
+}
+
+bool cli_load_option(const char *a, r1_load_mode *load) {
+    if (strcmp(a, "--mmap") == 0) *load = R1_LOAD_MMAP;
+    else if (strcmp(a, "--no-mmap") == 0) *load = R1_LOAD_COPY;
+    else return false;
+    return true;
 }
 
 double cli_now(void) {

@@ -632,8 +632,8 @@ int gguf_open_memory(const void *data, size_t size, const char *name, gguf_file 
     return parse_buffer(data ? data : empty, size, name, false, out, err);
 }
 
-int gguf_open(const char *path, gguf_file **out, r1_error *err) {
-    *out = NULL;
+/* Opens path and checks it is a regular file of at least a header's size. */
+static int open_model_file(const char *path, int *fd_out, size_t *size_out, r1_error *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return r1_error_set(err, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
@@ -651,12 +651,59 @@ int gguf_open(const char *path, gguf_file **out, r1_error *err) {
         return r1_error_set(err, "%s: file is %lld bytes, too small for a GGUF header (%d bytes)", path,
                             (long long)st.st_size, GGUF_HEADER_BYTES);
     }
-    size_t size = (size_t)st.st_size;
+    *fd_out = fd;
+    *size_out = (size_t)st.st_size;
+    return 0;
+}
+
+int gguf_open(const char *path, gguf_file **out, r1_error *err) {
+    *out = NULL;
+    int fd;
+    size_t size;
+    if (open_model_file(path, &fd, &size, err) != 0) return -1;
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     int map_errno = errno;
     close(fd); /* the mapping keeps the file alive */
     if (map == MAP_FAILED) return r1_error_set(err, "%s: cannot map: %s", path, strerror(map_errno));
     return parse_buffer(map, size, path, true, out, err);
+}
+
+/* Reads all of fd into buf, dropping each chunk from the page cache once
+ * copied so the file is not held in memory twice. */
+static int read_whole_file(int fd, uint8_t *buf, size_t size, const char *path, r1_error *err) {
+    const size_t chunk = (size_t)64 << 20;
+    for (size_t done = 0; done < size;) {
+        size_t want = size - done < chunk ? size - done : chunk;
+        ssize_t got = pread(fd, buf + done, want, (off_t)done);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0)
+            return r1_error_set(err, "%s: read failed at byte %zu: %s", path, done,
+                                got < 0 ? strerror(errno) : "unexpected end of file");
+        posix_fadvise(fd, (off_t)done, got, POSIX_FADV_DONTNEED);
+        done += (size_t)got;
+    }
+    return 0;
+}
+
+int gguf_open_copy(const char *path, gguf_file **out, r1_error *err) {
+    *out = NULL;
+    int fd;
+    size_t size;
+    if (open_model_file(path, &fd, &size, err) != 0) return -1;
+    uint8_t *copy = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (copy == MAP_FAILED) {
+        close(fd);
+        return r1_error_set(err, "%s: cannot allocate %zu bytes to load the file", path, size);
+    }
+    madvise(copy, size, MADV_HUGEPAGE); /* a hint: fine if the kernel declines */
+    int rc = read_whole_file(fd, copy, size, path, err);
+    close(fd);
+    if (rc == 0) rc = mprotect(copy, size, PROT_READ);
+    if (rc != 0) {
+        munmap(copy, size);
+        return -1;
+    }
+    return parse_buffer(copy, size, path, true, out, err);
 }
 
 void gguf_close(gguf_file *f) {

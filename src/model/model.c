@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tensor/kernels.h"
 
@@ -239,11 +240,39 @@ static void count_weights(r1_model *m) {
     }
 }
 
+/* Bytes of memory available for new allocations (MemAvailable), or 0. */
+static uint64_t available_memory(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kib = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1) break;
+    fclose(f);
+    return (uint64_t)kib * 1024;
+}
+
+static r1_load_mode choose_load_mode(const char *path, r1_load_mode requested) {
+    if (requested != R1_LOAD_AUTO) return requested;
+    const char *env = getenv("R1_LOAD");
+    if (env && strcmp(env, "mmap") == 0) return R1_LOAD_MMAP;
+    if (env && strcmp(env, "copy") == 0) return R1_LOAD_COPY;
+    struct stat st;
+    if (stat(path, &st) != 0) return R1_LOAD_MMAP; /* gguf_open reports the problem */
+    return (uint64_t)st.st_size <= available_memory() / 2 ? R1_LOAD_COPY : R1_LOAD_MMAP;
+}
+
 int r1_model_load(const char *path, r1_model **out, r1_error *err) {
+    return r1_model_load_ex(path, NULL, out, err);
+}
+
+int r1_model_load_ex(const char *path, const r1_model_params *params, r1_model **out, r1_error *err) {
     *out = NULL;
     r1_model *m = calloc(1, sizeof *m);
     if (!m) return r1_error_set(err, "%s: out of memory", path);
-    if (gguf_open(path, &m->file, err) != 0) {
+    r1_load_mode mode = choose_load_mode(path, params ? params->load : R1_LOAD_AUTO);
+    int rc = mode == R1_LOAD_COPY ? gguf_open_copy(path, &m->file, err) : gguf_open(path, &m->file, err);
+    if (rc != 0) {
         free(m);
         return -1;
     }

@@ -63,6 +63,11 @@ check "a seeded run is reproducible" cmp -s "$WORK/s1" "$WORK/s2"
 check "another seed samples other tokens" bash -c "! cmp -s '$WORK/s1' '$WORK/s3'"
 check "sampling differs from greedy" bash -c "! cmp -s '$WORK/s1' '$WORK/a'"
 
+"$R1" eval -m "$WORK/tiny.gguf" --tokens 1,2,3,4 --logits "$WORK/l-mmap.f32" --mmap >/dev/null 2>&1
+"$R1" eval -m "$WORK/tiny.gguf" --tokens 1,2,3,4 --logits "$WORK/l-copy.f32" --no-mmap >/dev/null 2>&1
+check "mapped and copied weights give the same logits" cmp -s "$WORK/l-mmap.f32" "$WORK/l-copy.f32"
+check "eval wrote [4][512] logits" test "$(stat -c %s "$WORK/l-mmap.f32")" -eq $((4 * 512 * 4))
+
 # ---- bad input ----
 "$R1" run -m "$WORK/tiny.gguf" --tokens 1,x,3 2>"$WORK/err"
 check "bad token list exits 2" test $? -eq 2
