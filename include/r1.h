@@ -94,6 +94,9 @@ typedef struct r1_context_params {
     bool exact;      /* keep activations in float32 in every matrix product
                         (slower; matches a float reference tightly). Default:
                         8-bit activations with integer dot products. */
+    bool mla_expanded; /* deepseek2 only, for checking: attention with keys and
+                          values expanded from the latent cache per position
+                          instead of the absorbed form (same result, slower) */
 } r1_context_params;
 
 r1_context_params r1_context_default_params(void);

@@ -13,36 +13,62 @@ r1_context_params r1_context_default_params(void) {
     return p;
 }
 
+/* Floats of per-thread scratch: attention weights over the context, and
+ * for MLA the latent query/output and expanded key/value vectors. */
+static long scratch_per_thread(const r1_context *ctx) {
+    const r1_hparams *hp = &ctx->model->hp;
+    long widest = hp->mla.kv_lora_rank;
+    if (hp->mla.qk_nope > widest) widest = hp->mla.qk_nope;
+    if (hp->mla.v_head_dim > widest) widest = hp->mla.v_head_dim;
+    return ctx->params.n_ctx + 4 * widest + 16;
+}
+
 static int alloc_activations(r1_context *ctx, r1_error *err) {
     const r1_hparams *hp = &ctx->model->hp;
+    const r1_mla_hparams *mla = &hp->mla;
+    const r1_moe_hparams *moe = &hp->moe;
     r1_activations *a = &ctx->act;
     size_t n = (size_t)ctx->params.n_batch;
-    size_t q_dim = (size_t)hp->n_head * hp->head_dim, kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
-    size_t wide = (size_t)hp->n_embd > q_dim ? (size_t)hp->n_embd : q_dim;
+    bool mla_model = hp->arch == R1_ARCH_DEEPSEEK2;
+    size_t q_dim = mla_model ? (size_t)hp->n_head * (mla->qk_nope + mla->qk_rope) : (size_t)hp->n_head * hp->head_dim;
+    size_t kv_dim = mla_model ? 1 : (size_t)hp->n_head_kv * hp->head_dim;
+    size_t attn_dim = mla_model ? (size_t)hp->n_head * mla->v_head_dim : q_dim;
+    size_t wide = (size_t)hp->n_embd > attn_dim ? (size_t)hp->n_embd : attn_dim;
+    size_t ff = (size_t)hp->n_ff, ff_moe = (size_t)moe->n_ff_exp * (moe->n_expert_shared > 1 ? moe->n_expert_shared : 1);
+    if (ff_moe > ff) ff = ff_moe;
+    a->scratch_per_thread = scratch_per_thread(ctx);
     a->x = malloc(n * hp->n_embd * sizeof(float));
     a->xn = malloc(n * wide * sizeof(float));
     a->q = malloc(n * q_dim * sizeof(float));
     a->k = malloc(n * kv_dim * sizeof(float));
     a->v = malloc(n * kv_dim * sizeof(float));
-    a->attn = malloc(n * q_dim * sizeof(float));
-    a->gate = malloc(n * hp->n_ff * sizeof(float));
-    a->up = malloc(n * hp->n_ff * sizeof(float));
-    a->scores = malloc((size_t)r1_threadpool_size(ctx->compute.pool) * ctx->params.n_ctx * sizeof(float));
-    if (!a->x || !a->xn || !a->q || !a->k || !a->v || !a->attn || !a->gate || !a->up || !a->scores)
-        return r1_error_set(err, "cannot allocate activations for a batch of %zu rows", n);
+    a->attn = malloc(n * wide * sizeof(float)); /* also holds FFN outputs of n_embd */
+    a->gate = malloc(n * ff * sizeof(float));
+    a->up = malloc(n * ff * sizeof(float));
+    a->scores = malloc((size_t)r1_threadpool_size(ctx->compute.pool) * a->scratch_per_thread * sizeof(float));
+    bool ok = a->x && a->xn && a->q && a->k && a->v && a->attn && a->gate && a->up && a->scores;
+    if (ok && mla_model) {
+        size_t k_used = moe->n_expert_used > 0 ? (size_t)moe->n_expert_used : 1;
+        a->qa = malloc(n * (size_t)(mla->q_lora_rank > 0 ? mla->q_lora_rank : 1) * sizeof(float));
+        a->latent = malloc(n * (size_t)(mla->kv_lora_rank + mla->qk_rope) * sizeof(float));
+        a->router = malloc(n * (size_t)(moe->n_expert > 0 ? moe->n_expert : 1) * sizeof(float));
+        a->chosen = malloc(n * k_used * sizeof(int32_t));
+        a->chosen_w = malloc(n * k_used * sizeof(float));
+        a->xg = malloc(n * hp->n_embd * sizeof(float));
+        a->moe_out = malloc(n * hp->n_embd * sizeof(float));
+        a->rows = malloc(n * sizeof(int32_t));
+        ok = a->qa && a->latent && a->router && a->chosen && a->chosen_w && a->xg && a->moe_out && a->rows;
+    }
+    if (!ok) return r1_error_set(err, "cannot allocate activations for a batch of %zu rows", n);
     return 0;
 }
 
 static void free_activations(r1_activations *a) {
-    free(a->x);
-    free(a->xn);
-    free(a->q);
-    free(a->k);
-    free(a->v);
-    free(a->attn);
-    free(a->gate);
-    free(a->up);
-    free(a->scores);
+    float *buffers[] = {a->x, a->xn, a->q, a->k, a->v, a->attn, a->gate, a->up, a->scores,
+                        a->qa, a->latent, a->router, a->chosen_w, a->xg, a->moe_out};
+    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) free(buffers[i]);
+    free(a->chosen);
+    free(a->rows);
     memset(a, 0, sizeof *a);
 }
 
@@ -61,8 +87,12 @@ int r1_context_new(r1_model *model, const r1_context_params *params, r1_context 
         free(ctx);
         return r1_error_set(err, "cannot start %d threads", n_threads);
     }
-    int kv_dim = model->hp.n_head_kv * model->hp.head_dim;
-    if (r1_kv_cache_init(&ctx->cache, model->hp.n_layer, kv_dim, p->n_ctx, p->n_seq_max, err) != 0 ||
+    /* MLA caches the normed latent and the shared RoPE key per position;
+     * the others cache per-head keys and values. */
+    bool mla_model = model->hp.arch == R1_ARCH_DEEPSEEK2;
+    int kv_dim = mla_model ? model->hp.mla.kv_lora_rank + model->hp.mla.qk_rope
+                           : model->hp.n_head_kv * model->hp.head_dim;
+    if (r1_kv_cache_init(&ctx->cache, model->hp.n_layer, kv_dim, !mla_model, p->n_ctx, p->n_seq_max, err) != 0 ||
         alloc_activations(ctx, err) != 0) {
         r1_context_free(ctx);
         return -1;
@@ -135,7 +165,8 @@ int r1_decode(r1_context *ctx, const r1_batch *b, r1_error *err) {
     for (int start = 0; start < b->n && rc == 0; start += ctx->params.n_batch) {
         int n = b->n - start < ctx->params.n_batch ? b->n - start : ctx->params.n_batch;
         r1_chunk chunk = {n, b->token + start, b->pos + start, b->seq + start, want + start, logits_next};
-        rc = r1_llama_forward(ctx, &chunk, err);
+        rc = ctx->model->hp.arch == R1_ARCH_DEEPSEEK2 ? r1_deepseek2_forward(ctx, &chunk, err)
+                                                      : r1_llama_forward(ctx, &chunk, err);
         for (int i = 0; i < n && rc == 0; i++) {
             r1_kv_sequence *s = &ctx->cache.seqs[chunk.seq[i]];
             if (chunk.pos[i] + 1 > s->length) s->length = chunk.pos[i] + 1;

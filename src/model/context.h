@@ -21,7 +21,18 @@ typedef struct r1_activations {
     float *attn;     /* [n][n_head * head_dim] attention output */
     float *gate;     /* [n][n_ff] */
     float *up;       /* [n][n_ff] */
-    float *scores;   /* [n_threads][n_ctx] attention weights, per thread */
+    float *scores;   /* [n_threads][scratch_per_thread] attention weights and
+                        per-thread vectors */
+    long scratch_per_thread;
+    /* deepseek2 */
+    float *qa;       /* [n][q_lora_rank] */
+    float *latent;   /* [n][kv_lora_rank + qk_rope] what the MLA cache stores */
+    float *router;   /* [n][n_expert] */
+    int32_t *chosen; /* [n][n_expert_used] experts chosen per row */
+    float *chosen_w; /* [n][n_expert_used] their weights */
+    float *xg;       /* [n][n_embd] rows gathered for one expert */
+    float *moe_out;  /* [n][n_embd] */
+    int32_t *rows;   /* [n] the rows routed to one expert */
 } r1_activations;
 
 struct r1_context {
@@ -45,7 +56,14 @@ typedef struct r1_chunk {
     float *logits;              /* where the flagged rows' logits go, in order */
 } r1_chunk;
 
-/* The llama/qwen2 forward pass over one chunk (llama.c). */
+/* The forward passes over one chunk: llama.c (llama, qwen2) and
+ * deepseek2.c. */
 int r1_llama_forward(r1_context *ctx, const r1_chunk *chunk, r1_error *err);
+int r1_deepseek2_forward(r1_context *ctx, const r1_chunk *chunk, r1_error *err);
+
+/* Steps every architecture shares (forward_common.c). */
+void r1_forward_embed(r1_context *ctx, const r1_chunk *b);
+void r1_forward_norm_rows(float *out, const float *x, const r1_tensor *weight, int n_rows, int dim, float eps);
+int r1_forward_output(r1_context *ctx, const r1_chunk *b);
 
 #endif

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int r1_kv_cache_init(r1_kv_cache *c, int n_layer, int kv_dim, int n_tokens, int n_seq, r1_error *err) {
+int r1_kv_cache_init(r1_kv_cache *c, int n_layer, int kv_dim, bool with_values, int n_tokens, int n_seq,
+                     r1_error *err) {
     memset(c, 0, sizeof *c);
     c->n_layer = n_layer;
     c->kv_dim = kv_dim;
@@ -12,13 +13,13 @@ int r1_kv_cache_init(r1_kv_cache *c, int n_layer, int kv_dim, int n_tokens, int 
     c->n_seq = n_seq;
     size_t floats = (size_t)n_layer * c->n_blocks * R1_KV_BLOCK_TOKENS * (size_t)kv_dim;
     c->keys = malloc(floats * sizeof(float));
-    c->values = malloc(floats * sizeof(float));
+    c->values = with_values ? malloc(floats * sizeof(float)) : NULL;
     c->free_blocks = malloc((size_t)c->n_blocks * sizeof(int));
     c->seqs = calloc((size_t)n_seq, sizeof *c->seqs);
-    if (!c->keys || !c->values || !c->free_blocks || !c->seqs) {
+    if (!c->keys || (with_values && !c->values) || !c->free_blocks || !c->seqs) {
         r1_kv_cache_free(c);
         return r1_error_set(err, "cannot allocate a KV cache of %d tokens (%zu MiB)", n_tokens,
-                            2 * floats * sizeof(float) >> 20);
+                            (with_values ? 2 : 1) * floats * sizeof(float) >> 20);
     }
     /* Hand out low block ids first: a stack popped from the end. */
     for (int i = 0; i < c->n_blocks; i++) c->free_blocks[i] = c->n_blocks - 1 - i;

@@ -11,6 +11,7 @@
 #ifndef R1_MODEL_KV_CACHE_H
 #define R1_MODEL_KV_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,15 +30,18 @@ typedef struct r1_kv_cache {
     int kv_dim;       /* floats per position per layer, for K and for V */
     int n_blocks;
     float *keys;      /* [layer][block][slot][kv_dim] */
-    float *values;
+    float *values;    /* NULL when the cache holds keys only (MLA latents) */
     int *free_blocks; /* stack of free block ids */
     int n_free;
     int n_seq;
     r1_kv_sequence *seqs;
 } r1_kv_cache;
 
-/* Room for n_tokens positions in total (rounded up to whole blocks). */
-int r1_kv_cache_init(r1_kv_cache *c, int n_layer, int kv_dim, int n_tokens, int n_seq, r1_error *err);
+/* Room for n_tokens positions in total (rounded up to whole blocks).
+ * Without values only `keys` is allocated: MLA caches one latent vector
+ * per position, from which both keys and values are derived. */
+int r1_kv_cache_init(r1_kv_cache *c, int n_layer, int kv_dim, bool with_values, int n_tokens, int n_seq,
+                     r1_error *err);
 void r1_kv_cache_free(r1_kv_cache *c);
 
 /* Makes sure positions [0, n_positions) of seq have blocks. Fails (cache

@@ -24,17 +24,6 @@
 #include "model/context.h"
 #include "tensor/ops.h"
 
-static void embed_rows(r1_context *ctx, const r1_chunk *b) {
-    const r1_model *m = ctx->model;
-    for (int i = 0; i < b->n; i++)
-        r1_tensor_get_row(&ctx->compute, &m->token_embd, b->token[i], ctx->act.x + (long)i * m->hp.n_embd);
-}
-
-static void norm_rows(float *out, const float *x, const r1_tensor *weight, int n_rows, int dim, float eps) {
-    for (int i = 0; i < n_rows; i++)
-        r1_rmsnorm(out + (long)i * dim, x + (long)i * dim, weight->data, dim, eps);
-}
-
 static void add_bias_rows(float *y, const r1_tensor *bias, int n_rows) {
     int dim = (int)bias->ne[0];
     for (int i = 0; i < n_rows; i++) r1_add(y + (long)i * dim, bias->data, dim);
@@ -98,13 +87,14 @@ static void attend_one_head(r1_context *ctx, const r1_chunk *b, int layer, int r
     }
 }
 
+/* Jobs (row, head) are dealt out round-robin: a row's cost grows with its
+ * position, so contiguous ranges would leave the first thread idle. */
 static void attention_task_run(void *arg, int thread, int n_threads) {
     attention_task *t = arg;
     int n_head = t->ctx->model->hp.n_head;
-    long begin, end;
-    r1_split_range((long)t->chunk->n * n_head, thread, n_threads, 1, &begin, &end);
-    float *scores = t->ctx->act.scores + (long)thread * t->ctx->params.n_ctx;
-    for (long job = begin; job < end; job++)
+    long n_jobs = (long)t->chunk->n * n_head;
+    float *scores = t->ctx->act.scores + (long)thread * t->ctx->act.scratch_per_thread;
+    for (long job = thread; job < n_jobs; job += n_threads)
         attend_one_head(t->ctx, t->chunk, t->layer, (int)(job / n_head), (int)(job % n_head), scores);
 }
 
@@ -112,7 +102,7 @@ static int attention_block(r1_context *ctx, int il, const r1_chunk *b) {
     const r1_hparams *hp = &ctx->model->hp;
     const r1_llama_layer *l = &ctx->model->layers[il];
     r1_activations *a = &ctx->act;
-    norm_rows(a->xn, a->x, &l->attn_norm, b->n, hp->n_embd, hp->rms_eps);
+    r1_forward_norm_rows(a->xn, a->x, &l->attn_norm, b->n, hp->n_embd, hp->rms_eps);
     if (project_qkv(ctx, l, b) != 0) return -1;
     store_kv(ctx, il, b);
     attention_task task = {ctx, b, il};
@@ -127,7 +117,7 @@ static int feed_forward_block(r1_context *ctx, int il, const r1_chunk *b) {
     const r1_hparams *hp = &ctx->model->hp;
     const r1_llama_layer *l = &ctx->model->layers[il];
     r1_activations *a = &ctx->act;
-    norm_rows(a->xn, a->x, &l->ffn_norm, b->n, hp->n_embd, hp->rms_eps);
+    r1_forward_norm_rows(a->xn, a->x, &l->ffn_norm, b->n, hp->n_embd, hp->rms_eps);
     r1_matmul_out gate_up[2] = {{&l->ffn_gate, a->gate, hp->n_ff}, {&l->ffn_up, a->up, hp->n_ff}};
     if (r1_matmul_group(&ctx->compute, gate_up, 2, a->xn, b->n) != 0) return -1;
     r1_swiglu(a->gate, a->up, b->n * hp->n_ff);
@@ -136,26 +126,12 @@ static int feed_forward_block(r1_context *ctx, int il, const r1_chunk *b) {
     return 0;
 }
 
-/* Final norm and output projection for the rows that asked for logits. */
-static int output_logits(r1_context *ctx, const r1_chunk *b) {
-    const r1_model *m = ctx->model;
-    int dim = m->hp.n_embd, n_out = 0;
-    for (int i = 0; i < b->n; i++) {
-        if (!b->want_logits[i]) continue;
-        r1_rmsnorm(ctx->act.xn + (long)n_out * dim, ctx->act.x + (long)i * dim, m->output_norm.data, dim,
-                   m->hp.rms_eps);
-        n_out++;
-    }
-    if (n_out == 0) return 0;
-    return r1_matmul(&ctx->compute, &m->output, ctx->act.xn, n_out, b->logits, m->hp.n_vocab);
-}
-
 int r1_llama_forward(r1_context *ctx, const r1_chunk *b, r1_error *err) {
-    embed_rows(ctx, b);
+    r1_forward_embed(ctx, b);
     for (int il = 0; il < ctx->model->hp.n_layer; il++) {
         if (attention_block(ctx, il, b) != 0 || feed_forward_block(ctx, il, b) != 0)
             return r1_error_set(err, "out of memory for activation scratch in layer %d", il);
     }
-    if (output_logits(ctx, b) != 0) return r1_error_set(err, "out of memory computing logits");
+    if (r1_forward_output(ctx, b) != 0) return r1_error_set(err, "out of memory computing logits");
     return 0;
 }

@@ -13,14 +13,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "model/model_load.h"
 #include "tensor/kernels.h"
 
 /* ---- hyper-parameters ---- */
 
 /* Reads "<arch>.<suffix>" as a positive int; *out keeps def when the key is
  * absent and def >= 0; a missing key without default is an error. */
-static int read_int_key(const gguf_file *f, const char *arch, const char *suffix, int def,
-                        int *out, r1_error *err) {
+int r1_load_int(const gguf_file *f, const char *arch, const char *suffix, int def, int *out, r1_error *err) {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
     if (!gguf_find_kv(f, key)) {
@@ -35,8 +35,7 @@ static int read_int_key(const gguf_file *f, const char *arch, const char *suffix
     return 0;
 }
 
-static int read_float_key(const gguf_file *f, const char *arch, const char *suffix, float def,
-                          float *out, r1_error *err) {
+int r1_load_float(const gguf_file *f, const char *arch, const char *suffix, float def, float *out, r1_error *err) {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
     if (!gguf_find_kv(f, key)) {
@@ -44,6 +43,16 @@ static int read_float_key(const gguf_file *f, const char *arch, const char *suff
         return 0;
     }
     return gguf_get_f32(f, key, out, err);
+}
+
+int r1_load_bool(const gguf_file *f, const char *arch, const char *suffix, bool def, bool *out, r1_error *err) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    if (!gguf_find_kv(f, key)) {
+        *out = def;
+        return 0;
+    }
+    return gguf_get_bool(f, key, out, err);
 }
 
 static int read_arch(const gguf_file *f, r1_hparams *hp, r1_error *err) {
@@ -54,8 +63,9 @@ static int read_arch(const gguf_file *f, r1_hparams *hp, r1_error *err) {
     hp->arch_name[s.len] = 0;
     if (strcmp(hp->arch_name, "llama") == 0) hp->arch = R1_ARCH_LLAMA;
     else if (strcmp(hp->arch_name, "qwen2") == 0) hp->arch = R1_ARCH_QWEN2;
+    else if (strcmp(hp->arch_name, "deepseek2") == 0) hp->arch = R1_ARCH_DEEPSEEK2;
     else
-        return r1_error_set(err, "general.architecture '%s' is not supported (supported: llama, qwen2)",
+        return r1_error_set(err, "general.architecture '%s' is not supported (supported: llama, qwen2, deepseek2)",
                             hp->arch_name);
     return 0;
 }
@@ -74,7 +84,7 @@ static int read_rope_scaling(const gguf_file *f, r1_hparams *hp, r1_error *err) 
         return r1_error_set(err, "metadata '%s' = '%.*s' is not supported for %s (only linear)", key,
                             (int)type.len, type.ptr, hp->arch_name);
     float factor;
-    if (read_float_key(f, hp->arch_name, "rope.scaling.factor", 1.0f, &factor, err) != 0) return -1;
+    if (r1_load_float(f, hp->arch_name, "rope.scaling.factor", 1.0f, &factor, err) != 0) return -1;
     if (!(factor > 0.0f)) return r1_error_set(err, "metadata '%s.rope.scaling.factor' must be > 0", hp->arch_name);
     hp->rope.freq_scale = 1.0f / factor;
     return 0;
@@ -107,17 +117,17 @@ static int read_special_token(const gguf_file *f, const char *key, int32_t *out,
 
 static int read_hparams(const gguf_file *f, r1_hparams *hp, r1_error *err) {
     const char *a = hp->arch_name;
-    if (read_int_key(f, a, "embedding_length", -1, &hp->n_embd, err) != 0 ||
-        read_int_key(f, a, "block_count", -1, &hp->n_layer, err) != 0 ||
-        read_int_key(f, a, "feed_forward_length", -1, &hp->n_ff, err) != 0 ||
-        read_int_key(f, a, "attention.head_count", -1, &hp->n_head, err) != 0 ||
-        read_int_key(f, a, "attention.head_count_kv", hp->n_head, &hp->n_head_kv, err) != 0 ||
-        read_int_key(f, a, "context_length", 2048, &hp->n_ctx_train, err) != 0)
+    if (r1_load_int(f, a, "embedding_length", -1, &hp->n_embd, err) != 0 ||
+        r1_load_int(f, a, "block_count", -1, &hp->n_layer, err) != 0 ||
+        r1_load_int(f, a, "feed_forward_length", -1, &hp->n_ff, err) != 0 ||
+        r1_load_int(f, a, "attention.head_count", -1, &hp->n_head, err) != 0 ||
+        r1_load_int(f, a, "attention.head_count_kv", hp->n_head, &hp->n_head_kv, err) != 0 ||
+        r1_load_int(f, a, "context_length", 2048, &hp->n_ctx_train, err) != 0)
         return -1;
     if (hp->n_embd % hp->n_head != 0)
         return r1_error_set(err, "%s.embedding_length %d is not a multiple of the head count %d", a,
                             hp->n_embd, hp->n_head);
-    if (read_int_key(f, a, "attention.key_length", hp->n_embd / hp->n_head, &hp->head_dim, err) != 0)
+    if (r1_load_int(f, a, "attention.key_length", hp->n_embd / hp->n_head, &hp->head_dim, err) != 0)
         return -1;
     if (hp->n_head % hp->n_head_kv != 0)
         return r1_error_set(err, "%s.attention.head_count %d is not a multiple of head_count_kv %d", a,
@@ -126,31 +136,31 @@ static int read_hparams(const gguf_file *f, r1_hparams *hp, r1_error *err) {
     if (read_special_token(f, "tokenizer.ggml.bos_token_id", &hp->bos_token, err) != 0 ||
         read_special_token(f, "tokenizer.ggml.eos_token_id", &hp->eos_token, err) != 0)
         return -1;
-    if (read_float_key(f, a, "attention.layer_norm_rms_epsilon", 1e-5f, &hp->rms_eps, err) != 0 ||
-        read_float_key(f, a, "rope.freq_base", 10000.0f, &hp->rope.freq_base, err) != 0)
+    if (r1_load_float(f, a, "attention.layer_norm_rms_epsilon", 1e-5f, &hp->rms_eps, err) != 0 ||
+        r1_load_float(f, a, "rope.freq_base", 10000.0f, &hp->rope.freq_base, err) != 0)
         return -1;
-    if (read_int_key(f, a, "rope.dimension_count", hp->head_dim, &hp->rope.n_dims, err) != 0) return -1;
+    if (r1_load_int(f, a, "rope.dimension_count", hp->head_dim, &hp->rope.n_dims, err) != 0) return -1;
     if (hp->rope.n_dims > hp->head_dim || hp->rope.n_dims % 2 != 0)
         return r1_error_set(err, "%s.rope.dimension_count %d must be even and <= the head size %d", a,
                             hp->rope.n_dims, hp->head_dim);
     hp->rope.mode = hp->arch == R1_ARCH_QWEN2 ? R1_ROPE_NEOX : R1_ROPE_NORMAL;
     hp->rope.attn_factor = 1.0f;
+    if (hp->arch == R1_ARCH_DEEPSEEK2) return r1_deepseek2_read_hparams(f, hp, err);
     return read_rope_scaling(f, hp, err);
 }
 
 /* ---- tensors ---- */
 
-/* Binds tensor `name` with the given shape (ne1 = 0 for a vector). Vectors
- * (norms, biases) must be F32; matrices any format with kernels. */
-static int bind_tensor(const gguf_file *f, r1_tensor *t, const char *name, int64_t ne0, int64_t ne1,
-                       r1_error *err) {
+/* Binds tensor `name` with the given shape (see model_load.h). */
+int r1_bind_tensor(const gguf_file *f, r1_tensor *t, const char *name, int64_t ne0, int64_t ne1, int64_t ne2,
+                   r1_error *err) {
     const gguf_tensor *g = gguf_find_tensor(f, name);
     if (!g) return r1_error_set(err, "missing tensor '%s'", name);
-    int want_dims = ne1 ? 2 : 1;
-    int64_t got1 = g->n_dims >= 2 ? g->ne[1] : 0;
-    if ((int)g->n_dims != want_dims || g->ne[0] != ne0 || got1 != ne1)
-        return r1_error_set(err, "tensor '%s' has shape [%" PRId64 ", %" PRId64 "] (%u dims), expected [%" PRId64
-                            ", %" PRId64 "]", name, g->ne[0], got1, g->n_dims, ne0, ne1);
+    int want_dims = ne2 ? 3 : ne1 ? 2 : 1;
+    int64_t got1 = g->n_dims >= 2 ? g->ne[1] : 0, got2 = g->n_dims >= 3 ? g->ne[2] : 0;
+    if ((int)g->n_dims != want_dims || g->ne[0] != ne0 || got1 != ne1 || got2 != ne2)
+        return r1_error_set(err, "tensor '%s' has shape [%" PRId64 ", %" PRId64 ", %" PRId64 "] (%u dims), expected [%"
+                            PRId64 ", %" PRId64 ", %" PRId64 "]", name, g->ne[0], got1, got2, g->n_dims, ne0, ne1, ne2);
     if (!ne1 && g->type != R1_TYPE_F32)
         return r1_error_set(err, "tensor '%s' is %s; r1 expects norm and bias vectors in f32", name,
                             r1_type_get(g->type)->name);
@@ -167,26 +177,32 @@ static int bind_tensor(const gguf_file *f, r1_tensor *t, const char *name, int64
     return 0;
 }
 
-static int bind_layer_tensor(const gguf_file *f, r1_tensor *t, int layer, const char *suffix, int64_t ne0,
-                             int64_t ne1, r1_error *err) {
+int r1_bind_layer_tensor(const gguf_file *f, r1_tensor *t, int layer, const char *suffix, int64_t ne0,
+                         int64_t ne1, int64_t ne2, r1_error *err) {
     char name[96];
     snprintf(name, sizeof name, "blk.%d.%s", layer, suffix);
-    return bind_tensor(f, t, name, ne0, ne1, err);
+    return r1_bind_tensor(f, t, name, ne0, ne1, ne2, err);
+}
+
+bool r1_has_layer_tensor(const gguf_file *f, int layer, const char *suffix) {
+    char name[96];
+    snprintf(name, sizeof name, "blk.%d.%s", layer, suffix);
+    return gguf_find_tensor(f, name) != NULL;
 }
 
 static int bind_llama_layer(const r1_model *m, int il, r1_llama_layer *l, r1_error *err) {
     const gguf_file *f = m->file;
     const r1_hparams *hp = &m->hp;
     int64_t q_dim = (int64_t)hp->n_head * hp->head_dim, kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
-    if (bind_layer_tensor(f, &l->attn_norm, il, "attn_norm.weight", hp->n_embd, 0, err) ||
-        bind_layer_tensor(f, &l->wq, il, "attn_q.weight", hp->n_embd, q_dim, err) ||
-        bind_layer_tensor(f, &l->wk, il, "attn_k.weight", hp->n_embd, kv_dim, err) ||
-        bind_layer_tensor(f, &l->wv, il, "attn_v.weight", hp->n_embd, kv_dim, err) ||
-        bind_layer_tensor(f, &l->wo, il, "attn_output.weight", q_dim, hp->n_embd, err) ||
-        bind_layer_tensor(f, &l->ffn_norm, il, "ffn_norm.weight", hp->n_embd, 0, err) ||
-        bind_layer_tensor(f, &l->ffn_gate, il, "ffn_gate.weight", hp->n_embd, hp->n_ff, err) ||
-        bind_layer_tensor(f, &l->ffn_up, il, "ffn_up.weight", hp->n_embd, hp->n_ff, err) ||
-        bind_layer_tensor(f, &l->ffn_down, il, "ffn_down.weight", hp->n_ff, hp->n_embd, err))
+    if (r1_bind_layer_tensor(f, &l->attn_norm, il, "attn_norm.weight", hp->n_embd, 0, 0, err) ||
+        r1_bind_layer_tensor(f, &l->wq, il, "attn_q.weight", hp->n_embd, q_dim, 0, err) ||
+        r1_bind_layer_tensor(f, &l->wk, il, "attn_k.weight", hp->n_embd, kv_dim, 0, err) ||
+        r1_bind_layer_tensor(f, &l->wv, il, "attn_v.weight", hp->n_embd, kv_dim, 0, err) ||
+        r1_bind_layer_tensor(f, &l->wo, il, "attn_output.weight", q_dim, hp->n_embd, 0, err) ||
+        r1_bind_layer_tensor(f, &l->ffn_norm, il, "ffn_norm.weight", hp->n_embd, 0, 0, err) ||
+        r1_bind_layer_tensor(f, &l->ffn_gate, il, "ffn_gate.weight", hp->n_embd, hp->n_ff, 0, err) ||
+        r1_bind_layer_tensor(f, &l->ffn_up, il, "ffn_up.weight", hp->n_embd, hp->n_ff, 0, err) ||
+        r1_bind_layer_tensor(f, &l->ffn_down, il, "ffn_down.weight", hp->n_ff, hp->n_embd, 0, err))
         return -1;
     char name[96];
     snprintf(name, sizeof name, "blk.%d.attn_q.bias", il);
@@ -194,9 +210,9 @@ static int bind_llama_layer(const r1_model *m, int il, r1_llama_layer *l, r1_err
     if (hp->arch == R1_ARCH_QWEN2 && !l->has_qkv_bias)
         return r1_error_set(err, "missing tensor '%s' (qwen2 has q/k/v biases)", name);
     if (l->has_qkv_bias &&
-        (bind_layer_tensor(f, &l->bq, il, "attn_q.bias", q_dim, 0, err) ||
-         bind_layer_tensor(f, &l->bk, il, "attn_k.bias", kv_dim, 0, err) ||
-         bind_layer_tensor(f, &l->bv, il, "attn_v.bias", kv_dim, 0, err)))
+        (r1_bind_layer_tensor(f, &l->bq, il, "attn_q.bias", q_dim, 0, 0, err) ||
+         r1_bind_layer_tensor(f, &l->bk, il, "attn_k.bias", kv_dim, 0, 0, err) ||
+         r1_bind_layer_tensor(f, &l->bv, il, "attn_v.bias", kv_dim, 0, 0, err)))
         return -1;
     return 0;
 }
@@ -211,12 +227,12 @@ static int bind_model_tensors(r1_model *m, r1_error *err) {
     hp->n_vocab = (int)embd->ne[1];
     if (hp->bos_token >= hp->n_vocab) hp->bos_token = -1;
     if (hp->eos_token >= hp->n_vocab) hp->eos_token = -1;
-    if (bind_tensor(f, &m->token_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, err) ||
-        bind_tensor(f, &m->output_norm, "output_norm.weight", hp->n_embd, 0, err))
+    if (r1_bind_tensor(f, &m->token_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, 0, err) ||
+        r1_bind_tensor(f, &m->output_norm, "output_norm.weight", hp->n_embd, 0, 0, err))
         return -1;
     m->tied_output = gguf_find_tensor(f, "output.weight") == NULL;
     if (m->tied_output) m->output = m->token_embd;
-    else if (bind_tensor(f, &m->output, "output.weight", hp->n_embd, hp->n_vocab, err)) return -1;
+    else if (r1_bind_tensor(f, &m->output, "output.weight", hp->n_embd, hp->n_vocab, 0, err)) return -1;
 
     /* Llama 3 stores its frequency-dependent RoPE scaling as a tensor. */
     const gguf_tensor *freqs = gguf_find_tensor(f, "rope_freqs.weight");
@@ -225,6 +241,7 @@ static int bind_model_tensors(r1_model *m, r1_error *err) {
             return r1_error_set(err, "tensor 'rope_freqs.weight' must be f32 with %d values", hp->rope.n_dims / 2);
         hp->rope.freq_factors = freqs->data;
     }
+    if (hp->arch == R1_ARCH_DEEPSEEK2) return r1_deepseek2_bind_layers(m, err);
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return r1_error_set(err, "out of memory");
     for (int il = 0; il < hp->n_layer; il++)
@@ -289,6 +306,7 @@ int r1_model_load_ex(const char *path, const r1_model_params *params, r1_model *
 
 void r1_model_free(r1_model *m) {
     if (!m) return;
+    r1_deepseek2_free_layers(m);
     gguf_close(m->file);
     free(m->layers);
     free(m);

@@ -69,7 +69,8 @@ static inline __m512 halves_to_floats(__m512i low_halves) {
 }
 
 /* The weight rows of a tile. Lanes past n_rows repeat row 0, so they read
- * valid memory; their results are never stored. */
+ * valid memory; their results are never stored. The gather offsets are
+ * int32: fine for rows under 2^31 / 16 bytes (143 M), far past any model. */
 typedef struct {
     const uint8_t *row[TILE_W_ROWS];
     const uint8_t *first;
@@ -130,6 +131,17 @@ static void transpose_16x16(__m512i m[16]) {
 static void load_transposed(const weight_tile *t, size_t at, __m512i words[16]) {
     for (int r = 0; r < TILE_W_ROWS; r++) words[r] = _mm512_loadu_si512(t->row[r] + at);
     transpose_16x16(words);
+}
+
+/* Asks for bytes [at, at + len) of every row of the tile: the next chunk is
+ * then on its way from memory while this one is computed (the weights are
+ * read once per tile and would otherwise stall the unpacking). */
+static void prefetch_rows(const weight_tile *t, size_t at, size_t len) {
+    for (int r = 0; r < t->n_rows; r++) {
+        uintptr_t begin = (uintptr_t)(t->row[r] + at), end = begin + len;
+        for (uintptr_t line = begin & ~(uintptr_t)63; line < end; line += 64)
+            _mm_prefetch((const char *)line, _MM_HINT_T0);
+    }
 }
 
 /* Float sums of the tile: lane r of sums[c] is y[c][r]. */
@@ -237,7 +249,8 @@ static void unpack_wide_chunk(const wide_format *f, const weight_tile *t, int64_
         __m512i words[16];
         for (int r = 0; r < TILE_W_ROWS; r++) {
             const uint8_t *blocks = t->row[r] + (size_t)first * f->block_bytes;
-            words[r] = f->values(blocks + (size_t)a * f->block_bytes, blocks + (size_t)b * f->block_bytes);
+            words[r] = f->values(blocks + (size_t)a * f->block_bytes,
+                                 blocks + (size_t)b * f->block_bytes);
         }
         transpose_16x16(words);
         memcpy(chunk->q[b], words + GROUPS_PER_BLOCK, sizeof chunk->q[b]);
@@ -246,7 +259,8 @@ static void unpack_wide_chunk(const wide_format *f, const weight_tile *t, int64_
     const __m512i u128 = _mm512_set1_epi8((char)0x80);
     for (int b = 0; b < nb; b++) {
         __m512i sum = _mm512_setzero_si512(); /* 128 * sum(q) */
-        for (int g = 0; g < GROUPS_PER_BLOCK; g++) sum = _mm512_dpbusd_epi32(sum, u128, chunk->q[b][g]);
+        for (int g = 0; g < GROUPS_PER_BLOCK; g++)
+            sum = _mm512_dpbusd_epi32(sum, u128, chunk->q[b][g]);
         chunk->start[b] = _mm512_sub_epi32(_mm512_setzero_si512(), sum);
         __m512i scales = gather_words(t, (size_t)(first + b) * f->block_bytes); /* d, then m */
         chunk->d[b] = halves_to_floats(scales);
@@ -338,10 +352,14 @@ static void gemm_wide(const wide_format *f, const void *w, size_t w_row_bytes, i
             const int nb = n_blocks - first < CHUNK_BLOCKS ? (int)(n_blocks - first) : CHUNK_BLOCKS;
             wide_chunk chunk;
             unpack_wide_chunk(f, &tile, first, nb, &chunk);
+            if (first + nb < n_blocks)
+                prefetch_rows(&tile, (size_t)(first + nb) * f->block_bytes,
+                              CHUNK_BLOCKS * f->block_bytes);
             for (int c0 = 0; c0 < nx;) {
                 const int cx = group_size(nx - c0);
                 wide_x_group xg;
-                prepare_wide_x(x + (size_t)c0 * x_row_bytes, x_row_bytes, cx, first, nb, f->has_min, &xg);
+                prepare_wide_x(x + (size_t)c0 * x_row_bytes, x_row_bytes, cx, first, nb,
+                               f->has_min, &xg);
                 wide_group(&chunk, nb, &xg, cx, f->has_min, s.sums + c0);
                 c0 += cx;
             }
@@ -388,22 +406,22 @@ static void unpack_k4_scales(const weight_tile *t, size_t block_at, k_chunk *chu
     __m512i a = gather_words(t, block_at + 4); /* scales 0..3 (+ top bits of 4..7) */
     __m512i b = gather_words(t, block_at + 8); /* mins 0..3 (+ top bits of 4..7) */
     __m512i c = gather_words(t, block_at + 12); /* low bits of scales, mins 4..7 */
-    const __m512i six = _mm512_set1_epi32(63), four = _mm512_set1_epi32(15);
-    const __m512i two = _mm512_set1_epi32(3);
+    const __m512i bits6 = _mm512_set1_epi32(63), bits4 = _mm512_set1_epi32(15);
+    const __m512i bits2 = _mm512_set1_epi32(3);
     __m512 d = halves_to_floats(d_dmin);
     chunk->dmin = halves_to_floats(_mm512_srli_epi32(d_dmin, 16));
     for (int j = 0; j < 8; j++) {
         __m512i scale, min;
         if (j < 4) {
-            scale = _mm512_and_si512(_mm512_srli_epi32(a, 8 * j), six);
-            min = _mm512_and_si512(_mm512_srli_epi32(b, 8 * j), six);
+            scale = _mm512_and_si512(_mm512_srli_epi32(a, 8 * j), bits6);
+            min = _mm512_and_si512(_mm512_srli_epi32(b, 8 * j), bits6);
         } else {
             int i = j - 4;
-            __m512i scale_top = _mm512_and_si512(_mm512_srli_epi32(a, 8 * i + 6), two);
-            __m512i min_top = _mm512_and_si512(_mm512_srli_epi32(b, 8 * i + 6), two);
-            scale = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 8 * i), four),
+            __m512i scale_top = _mm512_and_si512(_mm512_srli_epi32(a, 8 * i + 6), bits2);
+            __m512i min_top = _mm512_and_si512(_mm512_srli_epi32(b, 8 * i + 6), bits2);
+            scale = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 8 * i), bits4),
                                     _mm512_slli_epi32(scale_top, 4));
-            min = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 8 * i + 4), four),
+            min = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 8 * i + 4), bits4),
                                   _mm512_slli_epi32(min_top, 4));
         }
         chunk->scale[j] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(scale));
@@ -436,7 +454,8 @@ static void unpack_k45_quants(const weight_tile *t, size_t block_at, size_t qs_a
             __m512i moved = j <= 4 ? _mm512_slli_epi32(bits[k], (unsigned)(4 - j))
                                    : _mm512_srli_epi32(bits[k], (unsigned)(j - 4));
             /* 0xEA: (a & b) | c */
-            chunk->q[8 * j + k] = _mm512_ternarylogic_epi32(moved, fifth, chunk->q[8 * j + k], 0xEA);
+            __m512i *q = &chunk->q[8 * j + k];
+            *q = _mm512_ternarylogic_epi32(moved, fifth, *q, 0xEA);
         }
 }
 
@@ -502,7 +521,8 @@ static ALWAYS_INLINE void k45_group_n(const k_chunk *w, const r1_block_q8_k *con
             __m512i q = w->q[8 * j + g];
 #pragma GCC unroll 8
             for (int c = 0; c < cx; c++)
-                isum[c] = _mm512_dpbusd_epi32(isum[c], q, broadcast_4_bytes(x[c]->qs + 32 * j + 4 * g));
+                isum[c] = _mm512_dpbusd_epi32(isum[c], q,
+                                              broadcast_4_bytes(x[c]->qs + 32 * j + 4 * g));
         }
 #pragma GCC unroll 8
         for (int c = 0; c < cx; c++)
@@ -514,7 +534,8 @@ static ALWAYS_INLINE void k45_group_n(const k_chunk *w, const r1_block_q8_k *con
     for (int j = 0; j < 8; j++)
 #pragma GCC unroll 8
         for (int c = 0; c < cx; c++)
-            isum[c] = _mm512_dpwssd_epi32(isum[c], w->min_pair[j], broadcast_4_bytes(x[c]->bsums + 2 * j));
+            isum[c] = _mm512_dpwssd_epi32(isum[c], w->min_pair[j],
+                                          broadcast_4_bytes(x[c]->bsums + 2 * j));
 #pragma GCC unroll 8
     for (int c = 0; c < cx; c++) {
         acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(isum[c]), w->dmin, acc[c]);
@@ -531,7 +552,8 @@ static ALWAYS_INLINE void q6_k_group_n(const k_chunk *w, const r1_block_q8_k *co
 #pragma GCC unroll 8
     for (int c = 0; c < cx; c++) {
         __m512i bsums = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)x[c]->bsums));
-        _mm512_store_si512(start[c], _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(bsums, 5)));
+        __m512i offset = _mm512_slli_epi32(bsums, 5); /* 32 * bsum */
+        _mm512_store_si512(start[c], _mm512_sub_epi32(_mm512_setzero_si512(), offset));
     }
     __m512 acc[GROUP];
     __m512i isum[GROUP];
@@ -545,14 +567,16 @@ static ALWAYS_INLINE void q6_k_group_n(const k_chunk *w, const r1_block_q8_k *co
             __m512i q = w->q[4 * j + g];
 #pragma GCC unroll 8
             for (int c = 0; c < cx; c++)
-                isum[c] = _mm512_dpbusd_epi32(isum[c], q, broadcast_4_bytes(x[c]->qs + 16 * j + 4 * g));
+                isum[c] = _mm512_dpbusd_epi32(isum[c], q,
+                                              broadcast_4_bytes(x[c]->qs + 16 * j + 4 * g));
         }
 #pragma GCC unroll 8
         for (int c = 0; c < cx; c++)
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), w->scale[j], acc[c]);
     }
 #pragma GCC unroll 8
-    for (int c = 0; c < cx; c++) sums[c] = _mm512_fmadd_ps(acc[c], _mm512_set1_ps(x[c]->d), sums[c]);
+    for (int c = 0; c < cx; c++)
+        sums[c] = _mm512_fmadd_ps(acc[c], _mm512_set1_ps(x[c]->d), sums[c]);
 }
 
 static void k45_group(const k_chunk *w, const r1_block_q8_k *const *x, int cx, __m512 *sums) {
@@ -573,27 +597,37 @@ static void q6_k_group(const k_chunk *w, const r1_block_q8_k *const *x, int cx, 
     }
 }
 
-typedef void (*k_unpack_fn)(const weight_tile *t, int64_t sb, k_chunk *chunk);
-typedef void (*k_group_fn)(const k_chunk *w, const r1_block_q8_k *const *x, int cx, __m512 *sums);
+typedef struct {
+    size_t block_bytes;
+    void (*unpack)(const weight_tile *t, int64_t sb, k_chunk *chunk);
+    void (*group)(const k_chunk *w, const r1_block_q8_k *const *x, int cx, __m512 *sums);
+} k_format;
 
-static void gemm_k(k_unpack_fn unpack, k_group_fn group, const void *w, size_t w_row_bytes,
-                   int n_w_rows, const void *xq, size_t x_row_bytes, int n_x_rows, int64_t n,
-                   float *y, long y_stride) {
+static const k_format q4_k_format = {sizeof(r1_block_q4_k), unpack_q4_k, k45_group};
+static const k_format q5_k_format = {sizeof(r1_block_q5_k), unpack_q5_k, k45_group};
+static const k_format q6_k_format = {sizeof(r1_block_q6_k), unpack_q6_k, q6_k_group};
+
+static void gemm_k(const k_format *f, const void *w, size_t w_row_bytes, int n_w_rows,
+                   const void *xq, size_t x_row_bytes, int n_x_rows, int64_t n, float *y,
+                   long y_stride) {
     const weight_tile tile = make_tile(w, w_row_bytes, n_w_rows);
+    const int64_t n_super = n / R1_QK_K;
     for (int x0 = 0; x0 < n_x_rows; x0 += MAX_X_ROWS) {
         const int nx = n_x_rows - x0 < MAX_X_ROWS ? n_x_rows - x0 : MAX_X_ROWS;
         const uint8_t *x = (const uint8_t *)xq + (size_t)x0 * x_row_bytes;
         tile_sums s;
         for (int c = 0; c < nx; c++) s.sums[c] = _mm512_setzero_ps();
-        for (int64_t sb = 0; sb < n / R1_QK_K; sb++) {
+        for (int64_t sb = 0; sb < n_super; sb++) {
             k_chunk chunk;
-            unpack(&tile, sb, &chunk);
+            f->unpack(&tile, sb, &chunk);
+            if (sb + 1 < n_super)
+                prefetch_rows(&tile, (size_t)(sb + 1) * f->block_bytes, f->block_bytes);
             for (int c0 = 0; c0 < nx;) {
                 const int cx = group_size(nx - c0);
                 const r1_block_q8_k *rows[GROUP];
                 for (int c = 0; c < cx; c++)
                     rows[c] = (const r1_block_q8_k *)(x + (size_t)(c0 + c) * x_row_bytes) + sb;
-                group(&chunk, rows, cx, s.sums + c0);
+                f->group(&chunk, rows, cx, s.sums + c0);
                 c0 += cx;
             }
         }
@@ -603,18 +637,15 @@ static void gemm_k(k_unpack_fn unpack, k_group_fn group, const void *w, size_t w
 
 static void q4_k_gemm(const void *w, size_t w_row_bytes, int n_w_rows, const void *xq,
                       size_t x_row_bytes, int n_x_rows, int64_t n, float *y, long y_stride) {
-    gemm_k(unpack_q4_k, k45_group, w, w_row_bytes, n_w_rows, xq, x_row_bytes, n_x_rows, n, y,
-           y_stride);
+    gemm_k(&q4_k_format, w, w_row_bytes, n_w_rows, xq, x_row_bytes, n_x_rows, n, y, y_stride);
 }
 static void q5_k_gemm(const void *w, size_t w_row_bytes, int n_w_rows, const void *xq,
                       size_t x_row_bytes, int n_x_rows, int64_t n, float *y, long y_stride) {
-    gemm_k(unpack_q5_k, k45_group, w, w_row_bytes, n_w_rows, xq, x_row_bytes, n_x_rows, n, y,
-           y_stride);
+    gemm_k(&q5_k_format, w, w_row_bytes, n_w_rows, xq, x_row_bytes, n_x_rows, n, y, y_stride);
 }
 static void q6_k_gemm(const void *w, size_t w_row_bytes, int n_w_rows, const void *xq,
                       size_t x_row_bytes, int n_x_rows, int64_t n, float *y, long y_stride) {
-    gemm_k(unpack_q6_k, q6_k_group, w, w_row_bytes, n_w_rows, xq, x_row_bytes, n_x_rows, n, y,
-           y_stride);
+    gemm_k(&q6_k_format, w, w_row_bytes, n_w_rows, xq, x_row_bytes, n_x_rows, n, y, y_stride);
 }
 
 /* ----------------------------------------------------------------- table */

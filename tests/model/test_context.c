@@ -47,6 +47,9 @@ static r1_context *new_context(int n_seq, int n_ctx, int n_batch) {
     p.n_seq_max = n_seq;
     p.n_ctx = n_ctx;
     p.n_batch = n_batch;
+    /* Float activations: batched products (tiled kernels) and single rows
+     * (dot products) then round alike, so the comparisons can be tight. */
+    p.exact = true;
     r1_context *ctx;
     r1_error err;
     if (r1_context_new(model, &p, &ctx, &err) != 0) fail_msg("%s", err.message);

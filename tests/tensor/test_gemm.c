@@ -1,0 +1,341 @@
+/*
+ * test_gemm.c - the tiled AVX-512 matrix products (gemm_avx512.c) against
+ * the scalar dot_q, one output at a time.
+ *
+ * Every non-NULL entry of r1_gemm_avx512_table is run on tiles of several
+ * shapes (1x1 up to 16 weight rows x 64 activation rows, with odd sizes in
+ * between so every group size and masked row count is reached), rows of 1,
+ * 2, 6 and 9 blocks, quantized random weights and random block bytes. Each
+ * output must equal the scalar dot_q within 1e-5 of sum |w_i x_i| (plus
+ * sum |m_i x_i| for the formats whose minimum is summed apart), and the
+ * outputs must land at y[c * y_stride + r] with y_stride > n_w_rows, leaving
+ * every other float of y untouched. A last test prints (does not check) the
+ * speed of the tiled product against dot_q row by row. Everything is
+ * skipped, with a message, on a CPU without AVX-512.
+ */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tensor/fp16.h"
+#include "tensor/kernels.h"
+
+static const r1_type gemm_types[] = {R1_TYPE_Q8_0, R1_TYPE_Q4_0, R1_TYPE_Q5_0, R1_TYPE_Q4_1,
+                                     R1_TYPE_Q5_1, R1_TYPE_Q4_K, R1_TYPE_Q5_K, R1_TYPE_Q6_K};
+enum { GEMM_TYPE_COUNT = sizeof gemm_types / sizeof gemm_types[0] };
+
+typedef struct {
+    int w_rows, x_rows;
+} tile_shape;
+
+static const tile_shape shapes[] = {{1, 1}, {3, 5}, {16, 64}, {7, 33}, {16, 1},
+                                    {1, 64}, {13, 15}, {4, 8},  {16, 11}, {5, 70}};
+static const int64_t block_counts[] = {1, 2, 6, 9};
+
+enum { SENTINEL = 0x7FC01234 }; /* a NaN no kernel produces */
+
+static bool avx512_available(void) {
+    if (r1_isa_supported(R1_ISA_AVX512)) return true;
+    fprintf(stderr, "\n*** SKIPPED: this CPU lacks AVX-512 (F/BW/DQ/VL/VNNI/BF16); the tiled "
+                    "avx512 products were NOT tested. ***\n\n");
+    return false;
+}
+
+static void *xmalloc(size_t size) {
+    void *p = malloc(size ? size : 1);
+    assert_non_null(p);
+    return p;
+}
+
+static const r1_format_kernels *scalar_kernels(r1_type t) {
+    return &r1_kernels_for(R1_ISA_SCALAR)->format[t];
+}
+
+static const char *type_name(r1_type t) { return r1_type_get((uint32_t)t)->name; }
+
+/* ------------------------------------------------------------ test data */
+
+/* rows x n values, normal with a per-row magnitude, quantized to type t by
+ * the scalar quantizer. */
+static uint8_t *quantized_rows(r1_type t, int rows, int64_t n, uint64_t *rng) {
+    size_t row_bytes = r1_row_bytes(t, n);
+    uint8_t *out = xmalloc(row_bytes * (size_t)rows);
+    float *x = xmalloc((size_t)n * sizeof(float));
+    for (int r = 0; r < rows; r++) {
+        float magnitude = powf(10.0f, (float)(test_rand_u64(rng) % 5) - 2.0f);
+        for (int64_t i = 0; i < n; i++) x[i] = magnitude * test_rand_normal(rng);
+        scalar_kernels(t)->quantize(x, out + (size_t)r * row_bytes, n);
+    }
+    free(x);
+    return out;
+}
+
+static void set_half(uint8_t *p, float v) {
+    r1_half h = r1_f32_to_half(v);
+    memcpy(p, &h, sizeof h);
+}
+
+/* Random bytes in every block (every quant and high-bit pattern), with the
+ * half fields made finite and of ordinary size. */
+static uint8_t *random_block_rows(r1_type t, int rows, int64_t n, uint64_t *rng) {
+    const r1_type_info *info = r1_type_get((uint32_t)t);
+    size_t bytes = r1_row_bytes(t, n) * (size_t)rows;
+    uint8_t *out = xmalloc(bytes);
+    for (size_t i = 0; i < bytes; i++) out[i] = (uint8_t)test_rand_u64(rng);
+    for (size_t at = 0; at < bytes; at += info->block_bytes) {
+        uint8_t *block = out + at;
+        float d = test_rand_uniform(rng, -0.1f, 0.1f), m = test_rand_uniform(rng, -0.1f, 0.1f);
+        switch (t) {
+        case R1_TYPE_Q4_1:
+        case R1_TYPE_Q5_1:
+        case R1_TYPE_Q4_K:
+        case R1_TYPE_Q5_K:
+            set_half(block, d);
+            set_half(block + 2, m);
+            break;
+        case R1_TYPE_Q6_K: set_half(block + offsetof(r1_block_q6_k, d), d); break;
+        default: set_half(block, d); break;
+        }
+    }
+    return out;
+}
+
+/* ------------------------------------------------------------ tolerance */
+
+/* Where a format keeps its quants, so that zeroing them leaves the
+ * additive part m of every value (Q4_1, Q5_1, Q4_K, Q5_K); false for the
+ * formats without one. */
+static bool quant_fields(r1_type t, size_t *qs_at, size_t *qs_len, size_t *qh_at, size_t *qh_len) {
+    *qh_at = *qh_len = 0;
+    switch (t) {
+    case R1_TYPE_Q4_1: *qs_at = offsetof(r1_block_q4_1, qs), *qs_len = 16; return true;
+    case R1_TYPE_Q5_1:
+        *qs_at = offsetof(r1_block_q5_1, qs), *qs_len = 16;
+        *qh_at = offsetof(r1_block_q5_1, qh), *qh_len = 4;
+        return true;
+    case R1_TYPE_Q4_K: *qs_at = offsetof(r1_block_q4_k, qs), *qs_len = 128; return true;
+    case R1_TYPE_Q5_K:
+        *qs_at = offsetof(r1_block_q5_k, qs), *qs_len = 128;
+        *qh_at = offsetof(r1_block_q5_k, qh), *qh_len = 32;
+        return true;
+    default: return false;
+    }
+}
+
+/* Per value of a weight row: |w| plus, for formats with a minimum, |m|
+ * (the integer paths sum q*d*x and m*x apart, so both parts round). */
+static float *magnitudes(r1_type t, const uint8_t *row, int64_t n) {
+    float *mag = xmalloc((size_t)n * sizeof(float));
+    scalar_kernels(t)->dequantize(row, mag, n);
+    for (int64_t i = 0; i < n; i++) mag[i] = fabsf(mag[i]);
+    size_t qs_at, qs_len, qh_at, qh_len;
+    if (!quant_fields(t, &qs_at, &qs_len, &qh_at, &qh_len)) return mag;
+    const r1_type_info *info = r1_type_get((uint32_t)t);
+    size_t bytes = r1_row_bytes(t, n);
+    uint8_t *zeroed = xmalloc(bytes);
+    memcpy(zeroed, row, bytes);
+    for (size_t b = 0; b < bytes; b += info->block_bytes) {
+        memset(zeroed + b + qs_at, 0, qs_len);
+        memset(zeroed + b + qh_at, 0, qh_len);
+    }
+    float *m = xmalloc((size_t)n * sizeof(float));
+    scalar_kernels(t)->dequantize(zeroed, m, n);
+    for (int64_t i = 0; i < n; i++) mag[i] += fabsf(m[i]);
+    free(m);
+    free(zeroed);
+    return mag;
+}
+
+/* ----------------------------------------------------------- the check */
+
+typedef struct {
+    r1_type type, x_type;
+    int w_rows, x_rows;
+    int64_t n;
+    const uint8_t *w, *x;
+    size_t w_row_bytes, x_row_bytes;
+    const char *data;
+} gemm_case;
+
+static void check_gemm_case(r1_gemm_q_fn gemm, const gemm_case *k) {
+    const long y_stride = k->w_rows + 3;
+    const size_t y_count = (size_t)y_stride * (size_t)k->x_rows;
+    float *y = xmalloc(y_count * sizeof(float));
+    for (size_t i = 0; i < y_count; i++) memcpy(&y[i], &(uint32_t){SENTINEL}, sizeof(float));
+    gemm(k->w, k->w_row_bytes, k->w_rows, k->x, k->x_row_bytes, k->x_rows, k->n, y, y_stride);
+
+    r1_dot_q_fn dot = scalar_kernels(k->type)->dot_q;
+    float *xf = xmalloc((size_t)k->n * sizeof(float));
+    for (int r = 0; r < k->w_rows; r++) {
+        const uint8_t *wrow = k->w + (size_t)r * k->w_row_bytes;
+        float *mag = magnitudes(k->type, wrow, k->n);
+        for (int c = 0; c < k->x_rows; c++) {
+            const uint8_t *xrow = k->x + (size_t)c * k->x_row_bytes;
+            scalar_kernels(k->x_type)->dequantize(xrow, xf, k->n);
+            double scale = 0.0;
+            for (int64_t i = 0; i < k->n; i++) scale += fabs((double)mag[i] * (double)xf[i]);
+            float want = dot(wrow, xrow, k->n), got = y[(size_t)c * y_stride + r];
+            if (!(fabs((double)got - (double)want) <= 1e-5 * scale + 1e-30))
+                fail_msg("gemm %s %s %dx%d n=%lld: y[%d][%d] = %.9g, scalar dot_q %.9g "
+                         "(tolerance %.3g)",
+                         type_name(k->type), k->data, k->w_rows, k->x_rows, (long long)k->n, c, r,
+                         got, want, 1e-5 * scale);
+        }
+        free(mag);
+    }
+    for (int c = 0; c < k->x_rows; c++)
+        for (long r = k->w_rows; r < y_stride; r++) {
+            uint32_t bits;
+            memcpy(&bits, &y[(size_t)c * y_stride + r], sizeof bits);
+            if (bits != SENTINEL)
+                fail_msg("gemm %s %dx%d: wrote y[%d][%ld], past its %d weight rows",
+                         type_name(k->type), k->w_rows, k->x_rows, c, r, k->w_rows);
+        }
+    free(xf);
+    free(y);
+}
+
+static int check_type(r1_type t, r1_gemm_q_fn gemm, uint64_t *rng) {
+    const r1_type_info *info = r1_type_get((uint32_t)t);
+    int checked = 0;
+    for (size_t bi = 0; bi < sizeof block_counts / sizeof block_counts[0]; bi++) {
+        int64_t n = block_counts[bi] * info->block_size;
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            for (int random_bytes = 0; random_bytes < 2; random_bytes++) {
+                gemm_case k = {.type = t, .x_type = info->dot_type, .n = n,
+                               .w_rows = shapes[si].w_rows, .x_rows = shapes[si].x_rows,
+                               .w_row_bytes = r1_row_bytes(t, n),
+                               .x_row_bytes = r1_row_bytes(info->dot_type, n),
+                               .data = random_bytes ? "random bytes" : "quantized normal"};
+                uint8_t *w = random_bytes ? random_block_rows(t, k.w_rows, n, rng)
+                                          : quantized_rows(t, k.w_rows, n, rng);
+                uint8_t *x = quantized_rows(info->dot_type, k.x_rows, n, rng);
+                k.w = w;
+                k.x = x;
+                check_gemm_case(gemm, &k);
+                free(w);
+                free(x);
+                checked++;
+            }
+        }
+    }
+    return checked;
+}
+
+static void test_gemm_matches_scalar_dot_q(void **state) {
+    (void)state;
+    if (!avx512_available()) skip();
+    uint64_t rng = 11;
+    for (size_t ti = 0; ti < GEMM_TYPE_COUNT; ti++) {
+        r1_type t = gemm_types[ti];
+        r1_gemm_q_fn gemm = r1_gemm_avx512_table[t];
+        if (!gemm) continue;
+        int checked = check_type(t, gemm, &rng);
+        printf("gemm %-5s %d tiles match scalar dot_q\n", type_name(t), checked);
+    }
+}
+
+/* The formats of the benchmark models have tiled products, and the resolved
+ * avx512 set carries them. */
+static void test_gemm_table(void **state) {
+    (void)state;
+    if (!avx512_available()) skip();
+    assert_non_null(r1_gemm_avx512_table[R1_TYPE_Q8_0]);
+    assert_non_null(r1_gemm_avx512_table[R1_TYPE_Q4_K]);
+    assert_non_null(r1_gemm_avx512_table[R1_TYPE_Q6_K]);
+    const r1_kernel_set *set = r1_kernels_for(R1_ISA_AVX512);
+    for (int t = 0; t < R1_TYPE_COUNT; t++) {
+        if (!r1_gemm_avx512_table[t]) continue;
+        assert_ptr_equal(set->format[t].gemm_q, r1_gemm_avx512_table[t]);
+        assert_non_null(set->format[t].dot_q);
+    }
+}
+
+/* ----------------------------------------------------------- benchmark */
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+enum { BENCH_N = 1536, BENCH_W_ROWS = 64, BENCH_X_ROWS = 64, BENCH_REPEATS = 8 };
+
+typedef struct {
+    r1_type type;
+    const uint8_t *w, *x;
+    size_t w_row_bytes, x_row_bytes;
+    float *y;
+} bench_problem;
+
+/* The whole product in tiles of 16 weight rows, as matmul.c calls it. */
+static void run_tiled(const bench_problem *p, r1_gemm_q_fn gemm) {
+    for (int r0 = 0; r0 < BENCH_W_ROWS; r0 += 16)
+        gemm(p->w + (size_t)r0 * p->w_row_bytes, p->w_row_bytes, 16, p->x, p->x_row_bytes,
+             BENCH_X_ROWS, BENCH_N, p->y + r0, BENCH_W_ROWS);
+}
+
+static void run_rows(const bench_problem *p, r1_dot_q_fn dot) {
+    for (int r = 0; r < BENCH_W_ROWS; r++)
+        for (int c = 0; c < BENCH_X_ROWS; c++)
+            p->y[c * BENCH_W_ROWS + r] =
+                dot(p->w + (size_t)r * p->w_row_bytes, p->x + (size_t)c * p->x_row_bytes, BENCH_N);
+}
+
+/* Giga integer operations per second (2 per multiply-add), best of a few
+ * passes of BENCH_REPEATS products. */
+static double gops(const bench_problem *p, r1_gemm_q_fn gemm, r1_dot_q_fn dot) {
+    double best = 1e30;
+    for (int pass = 0; pass < 3; pass++) {
+        double t0 = now_seconds();
+        for (int i = 0; i < BENCH_REPEATS; i++) {
+            if (gemm)
+                run_tiled(p, gemm);
+            else
+                run_rows(p, dot);
+        }
+        double t = (now_seconds() - t0) / BENCH_REPEATS;
+        if (t < best) best = t;
+    }
+    return 2.0 * BENCH_W_ROWS * BENCH_X_ROWS * BENCH_N / best / 1e9;
+}
+
+static void benchmark_type(r1_type t) {
+    const r1_type_info *info = r1_type_get((uint32_t)t);
+    uint64_t rng = 5;
+    bench_problem p = {.type = t, .w_row_bytes = r1_row_bytes(t, BENCH_N),
+                       .x_row_bytes = r1_row_bytes(info->dot_type, BENCH_N)};
+    uint8_t *w = quantized_rows(t, BENCH_W_ROWS, BENCH_N, &rng);
+    uint8_t *x = quantized_rows(info->dot_type, BENCH_X_ROWS, BENCH_N, &rng);
+    p.w = w;
+    p.x = x;
+    p.y = xmalloc(sizeof(float) * BENCH_W_ROWS * BENCH_X_ROWS);
+    double tiled = gops(&p, r1_gemm_avx512_table[t], NULL);
+    double rows = gops(&p, NULL, r1_kernels_for(R1_ISA_AVX512)->format[t].dot_q);
+    printf("gemm %-5s %dx%d weights x %d activation rows: tiled %6.1f GOPS, dot_q rows %6.1f "
+           "GOPS (%.2fx)\n",
+           info->name, BENCH_W_ROWS, BENCH_N, BENCH_X_ROWS, tiled, rows, tiled / rows);
+    free(p.y);
+    free(w);
+    free(x);
+}
+
+static void test_benchmark_gemm(void **state) {
+    (void)state;
+    if (!avx512_available()) skip();
+    for (size_t ti = 0; ti < GEMM_TYPE_COUNT; ti++)
+        if (r1_gemm_avx512_table[gemm_types[ti]]) benchmark_type(gemm_types[ti]);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemm_table),
+        cmocka_unit_test(test_gemm_matches_scalar_dot_q),
+        cmocka_unit_test(test_benchmark_gemm),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
