@@ -129,6 +129,10 @@ void r1_seq_truncate(r1_context *ctx, int seq, int from);
 /* Number of positions cached for a sequence. */
 int r1_seq_length(const r1_context *ctx, int seq);
 
+/* Bytes the KV cache holds per cached position (all layers). deepseek2
+ * caches one latent vector per layer instead of per-head keys and values. */
+size_t r1_kv_bytes_per_token(const r1_context *ctx);
+
 /* ---- sampling ---- */
 
 typedef struct r1_sampler_params {

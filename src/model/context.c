@@ -193,6 +193,11 @@ int r1_seq_length(const r1_context *ctx, int seq) {
     return ctx->cache.seqs[seq].length;
 }
 
+size_t r1_kv_bytes_per_token(const r1_context *ctx) {
+    const r1_kv_cache *c = &ctx->cache;
+    return (size_t)c->n_layer * c->kv_dim * sizeof(float) * (c->values ? 2 : 1);
+}
+
 void r1_model_get_info(const r1_model *m, r1_model_info *info) {
     info->arch = m->hp.arch_name;
     info->n_vocab = m->hp.n_vocab;

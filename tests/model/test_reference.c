@@ -40,6 +40,8 @@ typedef struct reference {
     float *logits;          /* [n_prompt][n_vocab] */
     float *gen_logits;      /* [n_greedy-1][n_vocab] */
     float *deq_logits;      /* quantized files only */
+    bool moe;               /* deepseek2: expert choice can flip */
+    float quant_vs_deq;     /* llama.cpp's own quantized-vs-dequantized spread */
 } reference;
 
 static float *read_floats(const char *file, size_t expected) {
@@ -78,6 +80,9 @@ static void load_reference(const char *json_name, reference *r) {
     for (int i = 0; i < r->n_greedy; i++)
         r->margins[i] = margins ? (float)json_number_value(json_array_get(margins, (size_t)i)) : INFINITY;
     r->has_deq = json_int_array(root, "deq_greedy_tokens", r->deq_greedy, 128) > 0;
+    const char *arch = json_string_value(json_object_get(root, "arch"));
+    r->moe = arch && strcmp(arch, "deepseek2") == 0;
+    r->quant_vs_deq = (float)json_number_value(json_object_get(root, "quant_vs_deq_prompt_max_abs"));
     r->logits = read_floats(json_string_value(json_object_get(root, "logits_file")),
                             (size_t)r->n_prompt * r->n_vocab);
     r->gen_logits = read_floats(json_string_value(json_object_get(root, "gen_logits_file")),
@@ -110,7 +115,12 @@ static float max_abs_diff(const float *a, const float *b, int n) {
 static float tolerance_for(const reference *r, bool exact) {
     if (strcmp(r->type, "F32") == 0) return 2e-4f;
     if (strcmp(r->type, "F16") == 0) return 2e-2f;
-    return exact ? 1e-3f : 0.35f;
+    if (exact) return 1e-3f;
+    /* MoE: a rounding difference can flip one expert of the top-k, which
+     * moves logits by as much as llama.cpp's own quantized-vs-dequantized
+     * spread (README: up to ~2.7); allow that spread plus a quarter. */
+    if (r->moe) return fmaxf(0.35f, 1.25f * r->quant_vs_deq);
+    return 0.35f;
 }
 
 typedef struct check_result {
@@ -172,10 +182,12 @@ static void check_model(const reference *r, bool exact, int n_threads, check_res
     }
     r1_context_free(ctx);
     r1_model_free(model);
+    fflush(stdout);
     printf("  %-28s %-6s %-5s vs %-10s prompt max|d| %.3g  gen max|d| %s%.3g  tol %.3g  greedy %d/%d checked%s\n",
            r->name, r->type, exact ? "exact" : "fast", against_deq ? "deq_logits" : "logits", res->prompt_diff,
            against_deq ? "(n/a) " : "", res->gen_diff, tol, res->greedy_checked, r->n_greedy,
            res->greedy_skipped ? " (others near-ties)" : "");
+    fflush(stdout);
     if (res->prompt_diff > tol || res->gen_diff > tol)
         fail_msg("%s (%s mode): logits differ by %.4g (prompt) / %.4g (generation), tolerance %.4g", r->name,
                  exact ? "exact" : "fast", res->prompt_diff, res->gen_diff, tol);
@@ -187,6 +199,8 @@ static const char *reference_files[] = {
     "shared-qwen2-f32.json",  "shared-qwen2-f16.json",   "shared-qwen2-q8_0.json",
     "shared-qwen2-q4_0.json", "shared-qwen2-q4_k_m.json", "shared-qwen2-q6_k.json",
     "stories260K-f32.json",
+    "shared-deepseek2-f32.json", "shared-deepseek2-q8_0.json", "shared-deepseek2-q4_0.json",
+    "shared-deepseek2-q4_k_m.json",
 };
 
 static void test_reference_files(void **state) {

@@ -1,0 +1,162 @@
+/*
+ * test_deepseek2.c - what the reference logits cannot isolate in the
+ * deepseek2 architecture: the MoE router's choices (ties, the choice-only
+ * bias, group-limited routing, weight normalisation), and that MLA's
+ * absorbed attention over the latent cache equals the expanded textbook
+ * attention on the same model, with the cache holding only the latent.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model/moe_router.h"
+#include "r1.h"
+#include "testutil.h"
+
+static r1_moe_hparams router(int n_expert, int used, r1_gating gating) {
+    r1_moe_hparams moe = {.n_expert = n_expert, .n_expert_used = used, .n_group = 1, .n_group_used = 1,
+                          .weights_scale = 1.0f, .weights_norm = false, .gating = gating};
+    return moe;
+}
+
+static float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+static void test_ties_choose_lower_ids(void **state) {
+    (void)state;
+    r1_moe_hparams moe = router(6, 2, R1_GATING_SIGMOID);
+    float logits[6] = {0.5f, 1.0f, 1.0f, 1.0f, -2.0f, 0.0f};
+    int32_t chosen[2];
+    float w[2];
+    r1_moe_route(&moe, logits, NULL, chosen, w);
+    assert_int_equal(chosen[0], 1);
+    assert_int_equal(chosen[1], 2);
+}
+
+/* The bias decides which experts run, but their weights stay the
+ * unbiased probabilities. */
+static void test_bias_changes_choice_not_weight(void **state) {
+    (void)state;
+    r1_moe_hparams moe = router(4, 2, R1_GATING_SIGMOID);
+    float logits[4] = {2.0f, 1.0f, 0.0f, -1.0f};
+    float bias[4] = {0.0f, 0.0f, 0.0f, 0.9f}; /* lifts expert 3 above expert 1 */
+    int32_t chosen[2];
+    float w[2];
+    r1_moe_route(&moe, logits, bias, chosen, w);
+    assert_int_equal(chosen[0], 3); /* 0.269 + 0.9 */
+    assert_int_equal(chosen[1], 0); /* 0.881 */
+    assert_float_equal(w[0], sigmoid(-1.0f), 1e-6);
+    assert_float_equal(w[1], sigmoid(2.0f), 1e-6);
+}
+
+static void test_weights_normalised_and_scaled(void **state) {
+    (void)state;
+    r1_moe_hparams moe = router(4, 2, R1_GATING_SIGMOID);
+    moe.weights_norm = true;
+    moe.weights_scale = 2.5f;
+    float logits[4] = {1.0f, 3.0f, 0.0f, 2.0f};
+    int32_t chosen[2];
+    float w[2];
+    r1_moe_route(&moe, logits, NULL, chosen, w);
+    float a = sigmoid(3.0f), b = sigmoid(2.0f);
+    assert_int_equal(chosen[0], 1);
+    assert_int_equal(chosen[1], 3);
+    assert_float_equal(w[0], 2.5f * a / (a + b), 1e-6);
+    assert_float_equal(w[1], 2.5f * b / (a + b), 1e-6);
+}
+
+static void test_softmax_gating(void **state) {
+    (void)state;
+    r1_moe_hparams moe = router(3, 1, R1_GATING_SOFTMAX);
+    float logits[3] = {0.0f, 1.0f, 0.0f};
+    int32_t chosen[1];
+    float w[1];
+    r1_moe_route(&moe, logits, NULL, chosen, w);
+    assert_int_equal(chosen[0], 1);
+    assert_float_equal(w[0], expf(1.0f) / (2.0f + expf(1.0f)), 1e-6);
+}
+
+/* DeepSeek-V3's group-limited routing: groups ranked by the sum of their
+ * two best scores; experts outside the best groups never run, even when
+ * individually better. */
+static void test_group_limited_routing(void **state) {
+    (void)state;
+    r1_moe_hparams moe = router(8, 2, R1_GATING_SIGMOID);
+    moe.n_group = 4; /* groups {0,1} {2,3} {4,5} {6,7} */
+    moe.n_group_used = 2;
+    /* expert 0 is the single best, but its group's second is poor */
+    float logits[8] = {3.0f, -4.0f, 1.0f, 1.0f, 0.5f, 0.4f, 2.0f, 1.5f};
+    int32_t chosen[2];
+    float w[2];
+    r1_moe_route(&moe, logits, NULL, chosen, w);
+    /* group sums: {0,1}: .953+.018 = .971; {2,3}: 1.462; {4,5}: 1.222; {6,7}: 1.699
+     * best groups: {6,7} and {2,3}; top-2 inside them: 6 (2.0) and 7 (1.5) */
+    assert_int_equal(chosen[0], 6);
+    assert_int_equal(chosen[1], 7);
+    moe.n_group_used = 4; /* all groups: the plain top-2 */
+    r1_moe_route(&moe, logits, NULL, chosen, w);
+    assert_int_equal(chosen[0], 0);
+    assert_int_equal(chosen[1], 6);
+}
+
+/* Logits of a prompt with absorbed or expanded MLA attention. */
+static float *prompt_logits(r1_model *model, bool expanded, int n, const int32_t *tokens, size_t *kv_bytes) {
+    r1_context_params p = r1_context_default_params();
+    p.n_threads = 2;
+    p.n_ctx = 64;
+    p.exact = true;
+    p.mla_expanded = expanded;
+    r1_context *ctx;
+    r1_error err;
+    if (r1_context_new(model, &p, &ctx, &err) != 0) fail_msg("%s", err.message);
+    int32_t pos[64], seq[64] = {0};
+    int8_t want[64];
+    for (int i = 0; i < n; i++) pos[i] = i, want[i] = 1;
+    r1_batch b = {n, tokens, pos, seq, want};
+    if (r1_decode(ctx, &b, &err) != 0) fail_msg("%s", err.message);
+    r1_model_info info;
+    r1_model_get_info(model, &info);
+    float *out = test_malloc((size_t)n * info.n_vocab * sizeof(float));
+    for (int i = 0; i < n; i++) memcpy(out + (size_t)i * info.n_vocab, r1_get_logits(ctx, i), info.n_vocab * sizeof(float));
+    *kv_bytes = r1_kv_bytes_per_token(ctx);
+    r1_context_free(ctx);
+    return out;
+}
+
+static void test_absorbed_equals_expanded(void **state) {
+    (void)state;
+    if (!test_require_testdata("llm")) skip();
+    const char *files[] = {"llm/shared-deepseek2-f32.gguf", "llm/shared-deepseek2-q4_k_m.gguf"};
+    const int32_t tokens[] = {506, 355, 331, 434, 258, 257, 401, 44, 258, 498, 462, 490, 258, 260, 392, 327};
+    int n = (int)(sizeof tokens / sizeof tokens[0]);
+    for (int f = 0; f < 2; f++) {
+        r1_model *model;
+        r1_error err;
+        if (r1_model_load(test_testdata_path(files[f]), &model, &err) != 0) fail_msg("%s", err.message);
+        r1_model_info info;
+        r1_model_get_info(model, &info);
+        size_t kv_a, kv_b;
+        float *absorbed = prompt_logits(model, false, n, tokens, &kv_a);
+        float *expanded = prompt_logits(model, true, n, tokens, &kv_b);
+        float worst = 0;
+        for (int i = 0; i < n * info.n_vocab; i++) worst = fmaxf(worst, fabsf(absorbed[i] - expanded[i]));
+        printf("  %s: absorbed vs expanded MLA max |d| %.3g; KV cache %zu bytes per token\n", files[f], worst, kv_a);
+        assert_true(worst < 1e-4f);
+        /* 2 layers x (kv_lora_rank 256 + rope 16) floats, no per-head K/V */
+        assert_int_equal(kv_a, 2 * (256 + 16) * sizeof(float));
+        test_free(absorbed);
+        test_free(expanded);
+        r1_model_free(model);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ties_choose_lower_ids),
+        cmocka_unit_test(test_bias_changes_choice_not_weight),
+        cmocka_unit_test(test_weights_normalised_and_scaled),
+        cmocka_unit_test(test_softmax_gating),
+        cmocka_unit_test(test_group_limited_routing),
+        cmocka_unit_test(test_absorbed_equals_expanded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
