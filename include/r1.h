@@ -82,6 +82,11 @@ typedef struct r1_model_info {
 
 void r1_model_get_info(const r1_model *model, r1_model_info *info);
 
+/* The model's vocabulary as a tokenizer (text/tokenizer.h has its API).
+ * Load it once and share it: it is read-only and thread-safe. */
+struct r1_tokenizer;
+int r1_model_load_tokenizer(const r1_model *model, struct r1_tokenizer **out, r1_error *err);
+
 /* ---- contexts: the state of running a model (threads, KV cache) ---- */
 
 typedef struct r1_context r1_context;

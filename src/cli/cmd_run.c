@@ -1,12 +1,16 @@
 /*
  * cmd_run.c - `r1 run`: generate tokens from a prompt of token ids.
  *
+ *   r1 run -m MODEL.gguf -p "prompt text" [-n N] [options below]
  *   r1 run -m MODEL.gguf --tokens 1,2,3 -n N [--temp T] [--top-k K]
  *          [--top-p P] [--min-p M] [--repeat-penalty R] [--seed S]
  *          [-t THREADS] [--exact] [--mmap|--no-mmap] [--ignore-eos]
  *
- * Prints the generated ids on stdout as they come, space-separated, and a
- * one-line summary (tokens, tokens/s) on stderr. Temperature 0 is greedy;
+ * With -p the prompt is text (tokenized with the model's vocabulary, BOS
+ * added as it says, special-token text such as <｜User｜> recognised) and the
+ * continuation streams out as text, never half a UTF-8 character; with
+ * --tokens the ids go in and the generated ids come out, space-separated.
+ * A one-line summary (tokens, tokens/s) goes to stderr. Temperature 0 is greedy;
  * a seeded run gives the same tokens every time.
  */
 #include <stdio.h>
@@ -15,9 +19,11 @@
 
 #include "args.h"
 #include "commands.h"
+#include "text_generation.h"
 
 typedef struct run_options {
     const char *model_path;
+    const char *prompt_text;
     int32_t *tokens;
     int n_tokens;
     int n_predict;
@@ -29,7 +35,7 @@ typedef struct run_options {
 
 static void run_usage(void) {
     fprintf(stderr,
-            "usage: r1 run -m MODEL.gguf --tokens 1,2,3 [-n N] [--temp T] [--top-k K] [--top-p P]\n"
+            "usage: r1 run -m MODEL.gguf (-p TEXT | --tokens 1,2,3) [-n N] [--temp T] [--top-k K] [--top-p P]\n"
             "              [--min-p M] [--repeat-penalty R] [--repeat-last-n N] [--seed S]\n"
             "              [-t THREADS] [--ctx-size N] [--exact] [--ignore-eos] [--mmap|--no-mmap]\n");
 }
@@ -65,13 +71,14 @@ static int parse_run_options(int argc, char **argv, run_options *o) {
         if (matched) continue;
         if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) o->model_path = v;
         else if (strcmp(a, "--tokens") == 0) { if (arg_token_list(a, v, &o->tokens, &o->n_tokens)) return -1; }
+        else if (strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0) o->prompt_text = v;
         else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) { if (arg_int(a, v, 0, 1 << 24, &o->n_predict)) return -1; }
         else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) { if (arg_int(a, v, 1, 1024, &o->params.n_threads)) return -1; }
         else if (strcmp(a, "--ctx-size") == 0 || strcmp(a, "-c") == 0) { if (arg_int(a, v, 1, 1 << 24, &o->params.n_ctx)) return -1; }
         else { fprintf(stderr, "r1 run: unknown option '%s'\n", a); run_usage(); return -1; }
     }
-    if (!o->model_path || !o->tokens) {
-        fprintf(stderr, "r1 run: -m MODEL and --tokens are required\n");
+    if (!o->model_path || (!o->tokens == !o->prompt_text)) {
+        fprintf(stderr, "r1 run: -m MODEL and one of -p TEXT or --tokens are required\n");
         run_usage();
         return -1;
     }
@@ -96,13 +103,66 @@ static int generate(r1_context *ctx, r1_sampler *sampler, const run_options *o, 
     return generated;
 }
 
+static void write_text(void *user, const char *text, size_t len) {
+    (void)user;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+}
+
+/* -p: text in, text out. */
+static int run_text(r1_model *model, r1_context *ctx, r1_sampler *sampler, const run_options *o,
+                    const r1_model_info *info) {
+    r1_tokenizer *tok;
+    r1_error err;
+    if (r1_model_load_tokenizer(model, &tok, &err) != 0) {
+        fprintf(stderr, "r1 run: %s\n", err.message);
+        return -1;
+    }
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    int rc = r1_tokenize(tok, o->prompt_text, strlen(o->prompt_text), true, true, &ids, &n_ids, &err);
+    if (rc != 0 || n_ids == 0) {
+        fprintf(stderr, "r1 run: %s\n", rc ? err.message : "the prompt is empty");
+        rc = -1;
+    }
+    cli_generation g = {.ctx = ctx, .sampler = sampler, .tok = tok, .n_vocab = info->n_vocab,
+                        .max_tokens = o->n_predict, .ignore_eos = o->ignore_eos, .on_text = write_text};
+    if (rc == 0) rc = cli_generate(&g, ids, (int)n_ids, "r1 run");
+    if (rc == 0) {
+        printf("\n");
+        fflush(stdout);
+        fprintf(stderr, "r1 run: prompt %zu tokens in %.3f s (%.1f tokens/s); generated %d tokens in %.3f s "
+                "(%.1f tokens/s)%s; kernels %s\n", n_ids, g.prompt_seconds, n_ids / g.prompt_seconds, g.n_generated,
+                g.generate_seconds, g.n_generated / g.generate_seconds, g.stopped_by_eog ? ", stopped at end of text" : "",
+                r1_kernel_isa());
+    }
+    cli_generation_free(&g);
+    free(ids);
+    r1_tokenizer_free(tok);
+    return rc;
+}
+
+/* --tokens: ids in, ids out. */
+static int run_ids(r1_context *ctx, r1_sampler *sampler, const run_options *o, const r1_model_info *info) {
+    double t0 = cli_now();
+    int rc = cli_feed_prompt(ctx, o->tokens, o->n_tokens, false, "r1 run");
+    double t1 = cli_now();
+    int generated = rc == 0 ? generate(ctx, sampler, o, info) : -1;
+    double t2 = cli_now();
+    if (generated < 0) return -1;
+    fprintf(stderr, "r1 run: prompt %d tokens in %.3f s (%.1f tokens/s); generated %d tokens in %.3f s "
+            "(%.1f tokens/s); kernels %s\n", o->n_tokens, t1 - t0, o->n_tokens / (t1 - t0), generated,
+            t2 - t1, generated > 1 ? (generated - 1) / (t2 - t1) : 0.0, r1_kernel_isa());
+    return 0;
+}
+
 int cmd_run(int argc, char **argv) {
     run_options o = {0};
     if (parse_run_options(argc, argv, &o) != 0) {
         free(o.tokens);
         return 2;
     }
-    if (o.params.n_ctx <= 0) o.params.n_ctx = o.n_tokens + o.n_predict + 1;
+    if (o.params.n_ctx <= 0) o.params.n_ctx = (o.tokens ? o.n_tokens : 4096) + o.n_predict + 1;
     r1_model *model;
     r1_context *ctx;
     if (cli_open_model(o.model_path, o.load, &o.params, &model, &ctx) != 0) {
@@ -112,18 +172,10 @@ int cmd_run(int argc, char **argv) {
     r1_model_info info;
     r1_model_get_info(model, &info);
     r1_sampler *sampler = r1_sampler_new(&o.sampling, info.n_vocab);
-    double t0 = cli_now();
-    int rc = sampler ? cli_feed_prompt(ctx, o.tokens, o.n_tokens, false, "r1 run") : -1;
-    double t1 = cli_now();
-    int generated = rc == 0 ? generate(ctx, sampler, &o, &info) : -1;
-    double t2 = cli_now();
-    if (generated >= 0)
-        fprintf(stderr, "r1 run: prompt %d tokens in %.3f s (%.1f tokens/s); generated %d tokens in %.3f s "
-                "(%.1f tokens/s); kernels %s\n", o.n_tokens, t1 - t0, o.n_tokens / (t1 - t0), generated,
-                t2 - t1, generated > 1 ? (generated - 1) / (t2 - t1) : 0.0, r1_kernel_isa());
+    int rc = !sampler ? -1 : o.prompt_text ? run_text(model, ctx, sampler, &o, &info) : run_ids(ctx, sampler, &o, &info);
     r1_sampler_free(sampler);
     r1_context_free(ctx);
     r1_model_free(model);
     free(o.tokens);
-    return generated >= 0 ? 0 : 1;
+    return rc == 0 ? 0 : 1;
 }

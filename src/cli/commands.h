@@ -11,6 +11,8 @@ int cmd_eval(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
 
 /* Loads a model and makes a context for it, printing any error. */
 int cli_open_model(const char *path, r1_load_mode load, const r1_context_params *params, r1_model **model,

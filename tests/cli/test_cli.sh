@@ -94,6 +94,10 @@ if [ -d "$TESTDATA/llm" ]; then
         --logits "$WORK/logits.f32" >"$WORK/greedy" 2>/dev/null
     expected='{"greedy_tokens": [432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337, 410, 408, 419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432, 358, 394, 261, 370, 432, 352, 266, 268, 388, 426, 338, 391, 266, 267, 337, 335, 312, 432, 398, 312, 286, 267, 414, 270, 333, 415, 426, 13, 438, 310, 439, 419, 357, 336]}'
     check "stories260K greedy text tokens match llama.cpp" test "$(cat "$WORK/greedy")" = "$expected"
+    "$R1" run -m "$TESTDATA/llm/stories260K-f32.gguf" -p "Once upon a time" -n 64 --temp 0 >"$WORK/story" 2>"$WORK/err"
+    printf ', there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\nLily'"'"'s mom said\n' >"$WORK/story.expected"
+    check "stories260K tells llama.cpp's story from a text prompt" cmp -s "$WORK/story" "$WORK/story.expected"
+    check "a text run prints a summary" grep -q "generated 64 tokens" "$WORK/err"
     check "eval writes [5][512] float32 logits" test "$(stat -c %s "$WORK/logits.f32")" -eq $((5 * 512 * 4))
 elif [ "${R1_REQUIRE_TESTDATA:-0}" = 1 ]; then
     echo "FAIL: $TESTDATA/llm is missing and R1_REQUIRE_TESTDATA=1" >&2
