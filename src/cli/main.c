@@ -13,7 +13,8 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"run", cmd_run, "generate tokens from a prompt"},
+    {"run", cmd_run, "generate text (or token ids) from a prompt"},
+    {"chat", cmd_chat, "chat with a model: its chat template, reasoning shown apart, history"},
     {"eval", cmd_eval, "feed token ids, dump logits and greedy tokens (checks against references)"},
     {"bench", cmd_bench, "measure prefill, decode and batched decode speed against the memory-bandwidth floor"},
     {"model", cmd_model, "model files: gen (random weights of a real shape), info"},

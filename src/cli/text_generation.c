@@ -54,6 +54,7 @@ static int emit_token(cli_generation *g, r1_detok_stream *stream, int32_t token,
 int cli_generate(cli_generation *g, const int32_t *prompt, int n_prompt, const char *who) {
     int common = 0;
     while (common < g->n_cached && common < n_prompt - 1 && g->cached[common] == prompt[common]) common++;
+    g->n_reused = common;
     double t0 = cli_now();
     if (feed_prompt(g, prompt, common, n_prompt, who) != 0) return -1;
     double t1 = cli_now();

@@ -28,6 +28,7 @@ typedef struct cli_generation {
     int32_t *cached;
     int n_cached, cap_cached;
     /* results of the last call */
+    int n_reused;          /* prompt tokens found in the cache */
     int n_generated;
     bool stopped_by_eog;
     double prompt_seconds, generate_seconds;

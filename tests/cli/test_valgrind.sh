@@ -39,5 +39,18 @@ memcheck "truncated model" 1 run -m "$WORK/truncated.gguf" --tokens 1
 memcheck "missing model" 1 eval -m "$WORK/none.gguf" --tokens 1
 memcheck "token outside vocabulary" 1 eval -m "$WORK/tiny.gguf" --tokens 1,100000
 memcheck "bad option value" 2 run -m "$WORK/tiny.gguf" --tokens 1 -n x
+memcheck "run with a text prompt" 0 run -m "$WORK/tiny.gguf" -p "Hello, world" -n 4 --temp 0
+memcheck "tokenize" 0 tokenize -m "$WORK/tiny.gguf" --pieces "Hello, world"
+memcheck "detokenize" 0 detokenize -m "$WORK/tiny.gguf" 104,101,256
+printf 'Hi\nAgain\n/clear\nOnce more\n' >"$WORK/chat.in"
+memcheck_stdin() { # like memcheck, with stdin from a file
+    local name="$1" expected="$2" input="$3"
+    shift 3
+    $VG "$R1" "$@" <"$input" >"$WORK/out" 2>"$WORK/err"
+    local status=$?
+    if [ "$status" -eq "$expected" ]; then passed=$((passed + 1)); else
+        failed=$((failed + 1)); echo "FAIL: $name (status $status)" >&2; grep -E "==[0-9]+==" "$WORK/err" | head -30 >&2; fi
+}
+memcheck_stdin "chat with history and /clear" 0 "$WORK/chat.in" chat -m "$WORK/tiny.gguf" -n 4 --system "Be brief."
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
