@@ -6,7 +6,9 @@
  *
  * Measures, each over REPS repetitions (median and range reported):
  *   prefill   p prompt tokens fed as one batch (tokens/s)
- *   decode    n tokens decoded one at a time after that prompt (tokens/s)
+ *   decode    n tokens decoded one at a time on an empty sequence (tokens/s;
+ *             as llama-bench's tg figure), and again after the p-token
+ *             prompt (decode_after_prompt: attention over a longer context)
  *   batched   B sequences decoding together, one token each per step
  *             (aggregate tokens/s), for each B
  * and puts decode beside its physical limit: the machine's memory read
@@ -99,24 +101,33 @@ static int decode_rows(r1_context *ctx, int n, const int32_t *tokens, const int3
     return 0;
 }
 
-/* One repetition of prefill + decode on sequence 0; rates in tokens/s. */
-static int bench_prefill_decode(r1_context *ctx, const bench_options *o, int n_vocab, double *prefill, double *decode) {
+/* n single-token decodes on sequence 0 from position `start`: tokens/s. */
+static int decode_steps(r1_context *ctx, int start, int n, int n_vocab, double *rate) {
+    double t0 = cli_now();
+    for (int k = 0; k < n; k++) {
+        int32_t token = bench_token(start + k, n_vocab), p = start + k, s = 0;
+        if (decode_rows(ctx, 1, &token, &p, &s) != 0) return -1;
+    }
+    *rate = n / (cli_now() - t0);
+    return 0;
+}
+
+/* One repetition: decode on an empty sequence, prefill, decode after the
+ * prompt; rates in tokens/s. */
+static int bench_prefill_decode(r1_context *ctx, const bench_options *o, int n_vocab, double *prefill, double *decode,
+                                double *decode_after) {
     int n = o->n_prompt;
     int32_t *tokens = malloc((size_t)n * sizeof(int32_t)), *pos = malloc((size_t)n * sizeof(int32_t));
     int32_t *seq = calloc((size_t)n, sizeof(int32_t));
     int rc = tokens && pos && seq ? 0 : -1;
     for (int i = 0; rc == 0 && i < n; i++) tokens[i] = bench_token(i, n_vocab), pos[i] = i;
     r1_seq_truncate(ctx, 0, 0);
+    if (rc == 0) rc = decode_steps(ctx, 0, o->n_decode, n_vocab, decode);
+    r1_seq_truncate(ctx, 0, 0);
     double t0 = cli_now();
     if (rc == 0) rc = decode_rows(ctx, n, tokens, pos, seq);
-    double t1 = cli_now();
-    for (int k = 0; rc == 0 && k < o->n_decode; k++) {
-        int32_t token = bench_token(n + k, n_vocab), p = n + k, s = 0;
-        rc = decode_rows(ctx, 1, &token, &p, &s);
-    }
-    double t2 = cli_now();
-    *prefill = n / (t1 - t0);
-    *decode = o->n_decode / (t2 - t1);
+    *prefill = n / (cli_now() - t0);
+    if (rc == 0) rc = decode_steps(ctx, n, o->n_decode, n_vocab, decode_after);
     free(tokens);
     free(pos);
     free(seq);
@@ -146,16 +157,17 @@ static int bench_batched(r1_context *ctx, int B, int n_vocab, double *rate) {
     return rc;
 }
 
-static void print_json(const bench_options *o, const r1_model_info *info, stats pf, stats dc, const stats *batched,
-                       double bandwidth, int threads) {
+static void print_json(const bench_options *o, const r1_model_info *info, stats pf, stats dc, stats da,
+                       const stats *batched, double bandwidth, int threads) {
     double floor = bandwidth / (double)info->bytes_per_token;
     printf("{\"model\": \"%s\", \"model_type\": \"%s\", \"arch\": \"%s\", \"n_params\": %llu, \"threads\": %d, "
            "\"kernels\": \"%s\", \"exact\": %s, \"n_prompt\": %d, \"n_decode\": %d, \"repetitions\": %d, "
            "\"prefill_tokens_per_s\": %.3f, \"prefill_range\": [%.3f, %.3f], "
-           "\"decode_tokens_per_s\": %.3f, \"decode_range\": [%.3f, %.3f], \"batched\": [",
+           "\"decode_tokens_per_s\": %.3f, \"decode_range\": [%.3f, %.3f], "
+           "\"decode_after_prompt_tokens_per_s\": %.3f, \"batched\": [",
            o->model_path, info->file_type, info->arch, (unsigned long long)info->n_params, threads, r1_kernel_isa(),
            o->params.exact ? "true" : "false", o->n_prompt, o->n_decode, o->reps, pf.median, pf.min, pf.max,
-           dc.median, dc.min, dc.max);
+           dc.median, dc.min, dc.max, da.median);
     for (int k = 0; k < o->n_batches; k++)
         printf("%s{\"batch\": %d, \"tokens_per_s\": %.3f, \"range\": [%.3f, %.3f]}", k ? ", " : "", o->batches[k],
                batched[k].median, batched[k].min, batched[k].max);
@@ -164,13 +176,15 @@ static void print_json(const bench_options *o, const r1_model_info *info, stats 
            (unsigned long long)info->bytes_per_token, bandwidth, floor, dc.median / floor);
 }
 
-static void print_table(const bench_options *o, const r1_model_info *info, stats pf, stats dc, const stats *batched,
-                        double bandwidth, int threads) {
+static void print_table(const bench_options *o, const r1_model_info *info, stats pf, stats dc, stats da,
+                        const stats *batched, double bandwidth, int threads) {
     double floor = bandwidth / (double)info->bytes_per_token;
     printf("model %s (%s %s, %.2f B params), %d threads, kernels %s%s\n", o->model_path, info->arch, info->file_type,
            info->n_params / 1e9, threads, r1_kernel_isa(), o->params.exact ? ", exact" : "");
     printf("  prefill %-4d   %8.2f tokens/s  (range %.2f - %.2f, %d reps)\n", o->n_prompt, pf.median, pf.min, pf.max, o->reps);
     printf("  decode  %-4d   %8.2f tokens/s  (range %.2f - %.2f)\n", o->n_decode, dc.median, dc.min, dc.max);
+    printf("  decode  %-4d   %8.2f tokens/s  (range %.2f - %.2f) after the %d-token prompt\n", o->n_decode, da.median,
+           da.min, da.max, o->n_prompt);
     for (int k = 0; k < o->n_batches; k++)
         printf("  batched B=%-3d  %8.2f tokens/s  (range %.2f - %.2f; %.2fx B=1 decode)\n", o->batches[k],
                batched[k].median, batched[k].min, batched[k].max, batched[k].median / dc.median);
@@ -193,10 +207,10 @@ int cmd_bench(int argc, char **argv) {
     r1_model_info info;
     r1_model_get_info(model, &info);
     int threads = o.params.n_threads > 0 ? o.params.n_threads : r1_cpu_count();
-    double pf[100], dc[100], bt[MAX_BATCHES][100];
+    double pf[100], dc[100], da[100], bt[MAX_BATCHES][100];
     int rc = 0;
     for (int r = 0; rc == 0 && r < o.reps; r++) {
-        rc = bench_prefill_decode(ctx, &o, info.n_vocab, &pf[r], &dc[r]);
+        rc = bench_prefill_decode(ctx, &o, info.n_vocab, &pf[r], &dc[r], &da[r]);
         for (int k = 0; rc == 0 && k < o.n_batches; k++) rc = bench_batched(ctx, o.batches[k], info.n_vocab, &bt[k][r]);
         if (!o.json && rc == 0) fprintf(stderr, "r1 bench: repetition %d of %d done\n", r + 1, o.reps);
     }
@@ -205,9 +219,9 @@ int cmd_bench(int argc, char **argv) {
         double bandwidth = measure_read_bandwidth(threads, 5);
         stats batched[MAX_BATCHES];
         for (int k = 0; k < o.n_batches; k++) batched[k] = summarize(bt[k], o.reps);
-        stats p = summarize(pf, o.reps), d = summarize(dc, o.reps);
-        if (o.json) print_json(&o, &info, p, d, batched, bandwidth, threads);
-        else print_table(&o, &info, p, d, batched, bandwidth, threads);
+        stats p = summarize(pf, o.reps), d = summarize(dc, o.reps), after = summarize(da, o.reps);
+        if (o.json) print_json(&o, &info, p, d, after, batched, bandwidth, threads);
+        else print_table(&o, &info, p, d, after, batched, bandwidth, threads);
     }
     r1_model_free(model);
     return rc == 0 ? 0 : 1;

@@ -20,7 +20,11 @@ static long scratch_per_thread(const r1_context *ctx) {
     long widest = hp->mla.kv_lora_rank;
     if (hp->mla.qk_nope > widest) widest = hp->mla.qk_nope;
     if (hp->mla.v_head_dim > widest) widest = hp->mla.v_head_dim;
-    return ctx->params.n_ctx + 4 * widest + 16;
+    long group = hp->n_head_kv > 0 ? hp->n_head / hp->n_head_kv : 1; /* GQA: scores per query head */
+    /* + room for n_ctx row pointers (2 floats each); a multiple of 16 floats
+     * keeps every thread's share 64-byte aligned */
+    long floats = ctx->params.n_ctx * ((group > 1 ? group : 1) + 2) + 4 * widest + 32;
+    return (floats + 15) & ~15L;
 }
 
 static int alloc_activations(r1_context *ctx, r1_error *err) {

@@ -97,16 +97,16 @@ static void attend_absorbed(const mla_job *job, int row, int head, float *scratc
     const float *q_nope = ctx->act.q + ((long)row * hp->n_head + head) * (mla->qk_nope + mla->qk_rope);
     const float *q_pe = q_nope + mla->qk_nope;
     for (int j = 0; j < rank; j++) q_lat[j] = kk->dot_f32(key_row(job->l, rank, head, j), q_nope, mla->qk_nope);
+    const r1_dot_f32_fn simd_dot = ctx->compute.kernels->format[R1_TYPE_F32].dot_f32;
     for (int t = 0; t < n_pos; t++) {
         const float *entry = c->keys + r1_kv_cache_offset(c, job->layer, seq, t);
-        scores[t] = (dot(q_lat, entry, rank) + dot(q_pe, entry + rank, mla->qk_rope)) * mla->kq_scale;
+        scores[t] = (simd_dot(entry, q_lat, rank) + dot(q_pe, entry + rank, mla->qk_rope)) * mla->kq_scale;
     }
     r1_softmax(scores, n_pos);
-    memset(o_lat, 0, (size_t)rank * sizeof(float));
-    for (int t = 0; t < n_pos; t++) {
-        const float *latent = c->keys + r1_kv_cache_offset(c, job->layer, seq, t);
-        for (int j = 0; j < rank; j++) o_lat[j] += scores[t] * latent[j];
-    }
+    /* n_ctx row pointers after o_lat, 8-byte aligned (the scratch has room) */
+    const float **latents = (const float **)(scratch + ((ctx->params.n_ctx + 2L * rank + 1) & ~1L));
+    for (int t = 0; t < n_pos; t++) latents[t] = c->keys + r1_kv_cache_offset(c, job->layer, seq, t);
+    r1_weighted_sum_rows(o_lat, scores, latents, n_pos, rank);
     float *out = ctx->act.attn + ((long)row * hp->n_head + head) * mla->v_head_dim;
     for (int e = 0; e < mla->v_head_dim; e++) out[e] = vk->dot_f32(value_row(job->l, head, e), o_lat, rank);
 }

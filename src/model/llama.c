@@ -63,39 +63,39 @@ typedef struct attention_task {
     int layer;
 } attention_task;
 
-/* Causal attention of one query head of one row over its sequence's cache. */
-static void attend_one_head(r1_context *ctx, const r1_chunk *b, int layer, int row, int head, float *scores) {
+/* Causal attention of one row for the group of query heads that share KV
+ * head kv_head (GQA): each cached key and value is read once for the whole
+ * group. scores holds group * n_ctx floats. */
+static void attend_head_group(r1_context *ctx, const r1_chunk *b, int layer, int row, int kv_head, float *scores) {
     const r1_hparams *hp = &ctx->model->hp;
     const r1_kv_cache *c = &ctx->cache;
-    int hd = hp->head_dim, kv_head = head / (hp->n_head / hp->n_head_kv);
+    const r1_dot_f32_fn dot = ctx->compute.kernels->format[R1_TYPE_F32].dot_f32;
+    int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, first = kv_head * group;
     int n_pos = b->pos[row] + 1, seq = b->seq[row];
-    const float *q = ctx->act.q + ((long)row * hp->n_head + head) * hd;
+    long stride = ctx->params.n_ctx;
+    const float *q = ctx->act.q + ((long)row * hp->n_head + first) * hd;
     float scale = 1.0f / sqrtf((float)hd);
     for (int t = 0; t < n_pos; t++) {
         const float *k = c->keys + r1_kv_cache_offset(c, layer, seq, t) + (long)kv_head * hd;
-        float dot = 0.0f;
-        for (int d = 0; d < hd; d++) dot += q[d] * k[d];
-        scores[t] = dot * scale;
+        for (int g = 0; g < group; g++) scores[g * stride + t] = dot(k, q + (long)g * hd, hd) * scale;
     }
-    r1_softmax(scores, n_pos);
-    float *out = ctx->act.attn + ((long)row * hp->n_head + head) * hd;
-    memset(out, 0, (size_t)hd * sizeof(float));
-    for (int t = 0; t < n_pos; t++) {
-        const float *v = c->values + r1_kv_cache_offset(c, layer, seq, t) + (long)kv_head * hd;
-        float p = scores[t];
-        for (int d = 0; d < hd; d++) out[d] += p * v[d];
-    }
+    for (int g = 0; g < group; g++) r1_softmax(scores + g * stride, n_pos);
+    /* the row pointers follow the scores, 8-byte aligned (scratch has room) */
+    const float **values = (const float **)(scores + ((group * stride + 1) & ~1L));
+    for (int t = 0; t < n_pos; t++) values[t] = c->values + r1_kv_cache_offset(c, layer, seq, t) + (long)kv_head * hd;
+    float *out = ctx->act.attn + ((long)row * hp->n_head + first) * hd;
+    for (int g = 0; g < group; g++) r1_weighted_sum_rows(out + (long)g * hd, scores + g * stride, values, n_pos, hd);
 }
 
-/* Jobs (row, head) are dealt out round-robin: a row's cost grows with its
- * position, so contiguous ranges would leave the first thread idle. */
+/* Jobs (row, KV head) are dealt out round-robin: a row's cost grows with
+ * its position, so contiguous ranges would leave the first thread idle. */
 static void attention_task_run(void *arg, int thread, int n_threads) {
     attention_task *t = arg;
-    int n_head = t->ctx->model->hp.n_head;
-    long n_jobs = (long)t->chunk->n * n_head;
+    int n_kv = t->ctx->model->hp.n_head_kv;
+    long n_jobs = (long)t->chunk->n * n_kv;
     float *scores = t->ctx->act.scores + (long)thread * t->ctx->act.scratch_per_thread;
     for (long job = thread; job < n_jobs; job += n_threads)
-        attend_one_head(t->ctx, t->chunk, t->layer, (int)(job / n_head), (int)(job % n_head), scores);
+        attend_head_group(t->ctx, t->chunk, t->layer, (int)(job / n_kv), (int)(job % n_kv), scores);
 }
 
 static int attention_block(r1_context *ctx, int il, const r1_chunk *b) {

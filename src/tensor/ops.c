@@ -76,3 +76,32 @@ void r1_swiglu(float *gate, const float *up, int n) {
 void r1_add(float *y, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += x[i];
 }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void r1_axpy(float *y, float a, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void r1_weighted_sum_rows(float *out, const float *w, const float *const *rows, int n_rows, int n) {
+    enum { COLUMNS = 32 };
+    int c = 0;
+    for (; c + COLUMNS <= n; c += COLUMNS) {
+        float acc[COLUMNS] = {0};
+        for (int t = 0; t < n_rows; t++) {
+            const float *row = rows[t] + c;
+            float wt = w[t];
+            for (int i = 0; i < COLUMNS; i++) acc[i] += wt * row[i];
+        }
+        for (int i = 0; i < COLUMNS; i++) out[c + i] = acc[i];
+    }
+    for (; c < n; c++) {
+        float acc = 0.0f;
+        for (int t = 0; t < n_rows; t++) acc += w[t] * rows[t][c];
+        out[c] = acc;
+    }
+}
