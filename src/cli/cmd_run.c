@@ -24,6 +24,8 @@
 typedef struct run_options {
     const char *model_path;
     const char *prompt_text;
+    const char *stops[16];
+    size_t n_stops;
     int32_t *tokens;
     int n_tokens;
     int n_predict;
@@ -37,7 +39,8 @@ static void run_usage(void) {
     fprintf(stderr,
             "usage: r1 run -m MODEL.gguf (-p TEXT | --tokens 1,2,3) [-n N] [--temp T] [--top-k K] [--top-p P]\n"
             "              [--min-p M] [--repeat-penalty R] [--repeat-last-n N] [--seed S]\n"
-            "              [-t THREADS] [--ctx-size N] [--exact] [--ignore-eos] [--mmap|--no-mmap]\n");
+            "              [-t THREADS] [--ctx-size N] [--exact] [--ignore-eos] [--mmap|--no-mmap]\n"
+            "              [--stop TEXT]... (with -p: end at TEXT, which is not printed)\n");
 }
 
 static int parse_sampling_option(const char *a, const char *v, r1_sampler_params *s, bool *matched) {
@@ -72,6 +75,10 @@ static int parse_run_options(int argc, char **argv, run_options *o) {
         if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) o->model_path = v;
         else if (strcmp(a, "--tokens") == 0) { if (arg_token_list(a, v, &o->tokens, &o->n_tokens)) return -1; }
         else if (strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0) o->prompt_text = v;
+        else if (strcmp(a, "--stop") == 0) {
+            if (o->n_stops == 16) { fprintf(stderr, "r1 run: at most 16 --stop strings\n"); return -1; }
+            o->stops[o->n_stops++] = v;
+        }
         else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) { if (arg_int(a, v, 0, 1 << 24, &o->n_predict)) return -1; }
         else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) { if (arg_int(a, v, 1, 1024, &o->params.n_threads)) return -1; }
         else if (strcmp(a, "--ctx-size") == 0 || strcmp(a, "-c") == 0) { if (arg_int(a, v, 1, 1 << 24, &o->params.n_ctx)) return -1; }
@@ -126,14 +133,16 @@ static int run_text(r1_model *model, r1_context *ctx, r1_sampler *sampler, const
         rc = -1;
     }
     cli_generation g = {.ctx = ctx, .sampler = sampler, .tok = tok, .n_vocab = info->n_vocab,
-                        .max_tokens = o->n_predict, .ignore_eos = o->ignore_eos, .on_text = write_text};
+                        .max_tokens = o->n_predict, .ignore_eos = o->ignore_eos, .on_text = write_text,
+                        .stops = o->stops, .n_stops = o->n_stops};
     if (rc == 0) rc = cli_generate(&g, ids, (int)n_ids, "r1 run");
     if (rc == 0) {
         printf("\n");
         fflush(stdout);
         fprintf(stderr, "r1 run: prompt %zu tokens in %.3f s (%.1f tokens/s); generated %d tokens in %.3f s "
                 "(%.1f tokens/s)%s; kernels %s\n", n_ids, g.prompt_seconds, n_ids / g.prompt_seconds, g.n_generated,
-                g.generate_seconds, g.n_generated / g.generate_seconds, g.stopped_by_eog ? ", stopped at end of text" : "",
+                g.generate_seconds, g.n_generated / g.generate_seconds,
+                g.stopped_by_eog ? ", stopped at end of text" : g.stopped_by_string ? ", stopped at a stop string" : "",
                 r1_kernel_isa());
     }
     cli_generation_free(&g);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "text/stop_strings.h"
 
 static int remember(cli_generation *g, int32_t token) {
     if (g->n_cached == g->cap_cached) {
@@ -39,7 +40,9 @@ static int feed_prompt(cli_generation *g, const int32_t *prompt, int from, int n
     return rc;
 }
 
-static int emit_token(cli_generation *g, r1_detok_stream *stream, int32_t token, const char *who) {
+/* Text goes through the stop-string matcher on its way out. */
+static int emit_token(cli_generation *g, r1_detok_stream *stream, r1_stop_matcher *stops, int32_t token,
+                      const char *who) {
     const char *text;
     size_t len;
     r1_error err;
@@ -47,7 +50,7 @@ static int emit_token(cli_generation *g, r1_detok_stream *stream, int32_t token,
         fprintf(stderr, "%s: %s\n", who, err.message);
         return -1;
     }
-    if (len) g->on_text(g->user, text, len);
+    if (len) g->stopped_by_string = r1_stop_feed(stops, text, len, g->on_text, g->user);
     return 0;
 }
 
@@ -60,10 +63,16 @@ int cli_generate(cli_generation *g, const int32_t *prompt, int n_prompt, const c
     double t1 = cli_now();
     r1_detok_stream stream;
     r1_detok_stream_init(&stream, g->tok);
+    r1_stop_matcher stops;
+    if (r1_stop_init(&stops, g->stops, g->n_stops) != 0) {
+        fprintf(stderr, "%s: at most %d stop strings\n", who, R1_MAX_STOP_STRINGS);
+        r1_detok_stream_free(&stream);
+        return -1;
+    }
     g->n_generated = 0;
-    g->stopped_by_eog = false;
+    g->stopped_by_eog = g->stopped_by_string = false;
     int rc = 0;
-    for (int k = 0; k < g->max_tokens && rc == 0; k++) {
+    for (int k = 0; k < g->max_tokens && rc == 0 && !g->stopped_by_string; k++) {
         int32_t token = r1_sampler_sample(g->sampler, r1_get_logits(g->ctx, 0));
         r1_sampler_accept(g->sampler, token);
         g->n_generated++;
@@ -71,8 +80,8 @@ int cli_generate(cli_generation *g, const int32_t *prompt, int n_prompt, const c
             g->stopped_by_eog = true;
             break;
         }
-        rc = emit_token(g, &stream, token, who);
-        if (rc == 0 && k + 1 < g->max_tokens) {
+        rc = emit_token(g, &stream, &stops, token, who);
+        if (rc == 0 && k + 1 < g->max_tokens && !g->stopped_by_string) {
             rc = cli_feed_token(g->ctx, token, g->n_cached, who);
             if (rc == 0) rc = remember(g, token);
         }
@@ -80,7 +89,10 @@ int cli_generate(cli_generation *g, const int32_t *prompt, int n_prompt, const c
     const char *text;
     size_t len;
     r1_error err;
-    if (rc == 0 && r1_detok_stream_flush(&stream, &text, &len, &err) == 0 && len) g->on_text(g->user, text, len);
+    if (rc == 0 && !g->stopped_by_string && r1_detok_stream_flush(&stream, &text, &len, &err) == 0 && len)
+        r1_stop_feed(&stops, text, len, g->on_text, g->user);
+    r1_stop_flush(&stops, g->on_text, g->user);
+    r1_stop_free(&stops);
     r1_detok_stream_free(&stream);
     g->prompt_seconds = t1 - t0;
     g->generate_seconds = cli_now() - t1;

@@ -24,6 +24,8 @@ typedef struct cli_generation {
     bool ignore_eos;
     cli_text_fn on_text;
     void *user;
+    const char *const *stops; /* stop strings (not emitted), or NULL */
+    size_t n_stops;
     /* the tokens in sequence 0's cache, for prefix reuse (chat) */
     int32_t *cached;
     int n_cached, cap_cached;
@@ -31,6 +33,7 @@ typedef struct cli_generation {
     int n_reused;          /* prompt tokens found in the cache */
     int n_generated;
     bool stopped_by_eog;
+    bool stopped_by_string;
     double prompt_seconds, generate_seconds;
 } cli_generation;
 

@@ -39,6 +39,12 @@ check "--chat-template overrides" grep -q "chat template chatml (chosen with --c
 check "run -p exits 0" test $? -eq 0
 check "run -p output is valid UTF-8" iconv -f UTF-8 -t UTF-8 "$WORK/text" -o /dev/null
 check "run -p reports 6 generated tokens" grep -q "generated 6 tokens" "$WORK/err"
+if [ -d "$TESTDATA/llm" ]; then
+    "$R1" run -m "$TESTDATA/llm/stories260K-f32.gguf" -p "Once upon a time" -n 64 --temp 0 --stop park \
+        >"$WORK/story" 2>"$WORK/err"
+    check "a stop string ends the text before it" test "$(cat "$WORK/story")" = ", there was a little girl named Lily. She loved to play outside in the "
+    check "the summary says a stop string ended it" grep -q "stopped at a stop string" "$WORK/err"
+fi
 "$R1" run -m "$WORK/tiny.gguf" -p "Hello" --tokens 1,2 2>"$WORK/err"
 check "run refuses both -p and --tokens" test $? -eq 2
 
