@@ -4,15 +4,7 @@
 # checks no speed (timings are never assertions). Usage: test_bench.sh R1 TESTDATA
 set -u
 R1="$1"
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-passed=0
-failed=0
-check() {
-    local name="$1"
-    shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $name" >&2; fi
-}
+source "$(dirname "$0")/lib/common.sh"
 
 "$R1" model gen --shape tiny --type q4_k_m -o "$WORK/tiny.gguf" 2>/dev/null
 "$R1" bench -m "$WORK/tiny.gguf" -p 16 -n 4 -b 1,2 -r 2 -t 2 --json >"$WORK/bench.json" 2>"$WORK/err"
@@ -34,5 +26,4 @@ check "bench JSON is well formed with every key" test $? -eq 0
 check "bench prints a table" grep -q "decode at .*% of the floor" "$WORK/table"
 "$R1" bench -m "$WORK/tiny.gguf" -p 0 2>"$WORK/err"
 check "bench refuses -p 0" test $? -eq 2
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

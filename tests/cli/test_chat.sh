@@ -6,15 +6,7 @@
 set -u
 R1="$1"
 TESTDATA="$2"
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-passed=0
-failed=0
-check() {
-    local name="$1"
-    shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $name" >&2; fi
-}
+source "$(dirname "$0")/lib/common.sh"
 
 "$R1" model gen --shape tiny --type q8_0 --seed 3 -o "$WORK/tiny.gguf" 2>/dev/null
 printf 'Hello there\nWhat comes next?\n/clear\nAgain\n/exit\nnever read\n' |
@@ -52,5 +44,4 @@ if [ -d "$TESTDATA/llm" ]; then
     printf 'Hi\n' | "$R1" chat -m "$TESTDATA/llm/shared-llama-q8_0.gguf" -n 4 >/dev/null 2>"$WORK/err"
     check "the Llama-3 vocabulary picks the llama3 template" grep -q "chat template llama3" "$WORK/err"
 fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -5,21 +5,8 @@
 set -u
 R1="$1"
 TESTDATA="$2"
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-passed=0
-failed=0
+source "$(dirname "$0")/lib/common.sh"
 
-check() { # check NAME CONDITION-COMMAND...
-    local name="$1"
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAIL: $name" >&2
-    fi
-}
 
 # ---- usage ----
 "$R1" >/dev/null 2>"$WORK/err"
@@ -106,5 +93,4 @@ else
     echo "*** SKIPPED: $TESTDATA/llm is missing: reference checks through the CLI did not run ***" >&2
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -7,21 +7,8 @@
 set -u
 R1="$1"
 TESTDATA="$2"
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-passed=0
-failed=0
+source "$(dirname "$0")/lib/common.sh"
 
-check() { # check NAME CONDITION-COMMAND...
-    local name="$1"
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAIL: $name" >&2
-    fi
-}
 
 # ---- errors that need no reference data ----
 "$R1" tokenize -m "$WORK/missing.gguf" "hello" 2>"$WORK/err"
@@ -98,5 +85,4 @@ elif [ "${R1_REQUIRE_TESTDATA:-0}" = 1 ]; then
     failed=$((failed + 1))
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -4,10 +4,7 @@
 # Usage: test_valgrind.sh R1_BINARY TESTDATA_DIR
 set -u
 R1="$1"
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-passed=0
-failed=0
+source "$(dirname "$0")/lib/common.sh"
 if ! command -v valgrind >/dev/null; then
     echo "FAIL: valgrind is not installed (scripts/install-deps.sh installs it)" >&2
     echo "0 passed, 1 failed"
@@ -52,5 +49,4 @@ memcheck_stdin() { # like memcheck, with stdin from a file
         failed=$((failed + 1)); echo "FAIL: $name (status $status)" >&2; grep -E "==[0-9]+==" "$WORK/err" | head -30 >&2; fi
 }
 memcheck_stdin "chat with history and /clear" 0 "$WORK/chat.in" chat -m "$WORK/tiny.gguf" -n 4 --system "Be brief."
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
