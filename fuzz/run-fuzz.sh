@@ -4,19 +4,35 @@
 # fuzz/corpus-gguf plus the reference GGUF files cut to 64 KB (in a temp
 # folder; nothing is added to the committed corpus). Findings (crash-*,
 # leak-*, timeout-*) land in the build-fuzz folder.
-#   usage: fuzz/run-fuzz.sh [seconds] [testdata-dir]
+# With a third argument `tokenize`, the tokenizer harness runs instead, on
+# the DeepSeek-R1 vocabulary, from the reference strings.
+#   usage: fuzz/run-fuzz.sh [seconds] [testdata-dir] [gguf|tokenize]
 set -eu
 seconds=${1:-600}
 root=$(cd "$(dirname "$0")/.." && pwd)
 testdata=${2:-$root/../shared/testdata}
+harness=${3:-gguf}
 build=$root/build-fuzz
 
 cmake -S "$root" -B "$build" -DR1_FUZZ=ON -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=Debug >/dev/null
-nice cmake --build "$build" --target fuzz_gguf -j1
+nice cmake --build "$build" --target fuzz_$harness -j1
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/corpus"
+if [ "$harness" = tokenize ]; then
+    export R1_FUZZ_VOCAB="$testdata/tokenizer/vocab/ggml-vocab-deepseek-r1.gguf"
+    i=0
+    if [ -f "$testdata/tokenizer/strings/deepseek-r1.jsonl" ]; then
+        while IFS= read -r line; do
+            i=$((i + 1))
+            printf '\001%s' "$line" >"$work/corpus/s$i"
+        done <"$testdata/tokenizer/strings/deepseek-r1.jsonl"
+    fi
+    cd "$build"
+    nice -n 19 ./fuzz_tokenize -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 "$work/corpus"
+    exit $?
+fi
 for f in "$testdata"/llm/*.gguf; do
     [ -f "$f" ] && head -c 65536 "$f" >"$work/corpus/$(basename "$f")"
 done
