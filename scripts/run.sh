@@ -26,5 +26,5 @@ MSG
 fi
 
 "$R1" model info -m "$MODEL"
-echo "r1 run: generating 32 tokens from the prompt ids 1,2,3 (text prompts come with the tokenizer)" >&2
-"$R1" run -m "$MODEL" --tokens 1,2,3 -n 32 --temp 0
+echo "r1 run: continuing the prompt 'Once upon a time' (then try: $R1 chat -m $MODEL)" >&2
+"$R1" run -m "$MODEL" -p "Once upon a time" -n 48 --temp 0.7 --seed 1

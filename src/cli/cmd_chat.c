@@ -4,7 +4,7 @@
  *
  *   r1 chat -m MODEL.gguf [--system TEXT] [--chat-template NAME] [-n MAX]
  *           [--temp T --top-p P --top-k K --min-p M --seed S] [-t THREADS]
- *           [--ctx-size N] [--mmap|--no-mmap]
+ *           [--ctx-size N] [--mmap|--no-mmap] [--stop TEXT]...
  *
  * Each line typed is a user message; /clear forgets the conversation,
  * /exit (or end of input) leaves. The reasoning is shown dimmed on a
@@ -30,6 +30,8 @@ typedef struct chat_options {
     const char *model_path;
     const char *system;
     const char *template_name;
+    const char *stops[16];
+    size_t n_stops;
     int max_tokens;
     r1_load_mode load;
     r1_context_params params;
@@ -39,7 +41,7 @@ typedef struct chat_options {
 static void chat_usage(void) {
     fprintf(stderr, "usage: r1 chat -m MODEL.gguf [--system TEXT] [--chat-template deepseek-r1|chatml|llama3]\n"
                     "               [-n MAX_TOKENS] [--temp T] [--top-p P] [--top-k K] [--min-p M] [--seed S]\n"
-                    "               [-t THREADS] [--ctx-size N] [--mmap|--no-mmap]\n");
+                    "               [-t THREADS] [--ctx-size N] [--mmap|--no-mmap] [--stop TEXT]...\n");
 }
 
 static int parse_chat_options(int argc, char **argv, chat_options *o) {
@@ -57,6 +59,10 @@ static int parse_chat_options(int argc, char **argv, chat_options *o) {
         if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) o->model_path = v;
         else if (strcmp(a, "--system") == 0) o->system = v;
         else if (strcmp(a, "--chat-template") == 0) o->template_name = v;
+        else if (strcmp(a, "--stop") == 0) {
+            if (o->n_stops == 16) { fprintf(stderr, "r1 chat: at most 16 --stop strings\n"); return -1; }
+            o->stops[o->n_stops++] = v;
+        }
         else if (strcmp(a, "-n") == 0) { if (arg_int(a, v, 1, 1 << 20, &o->max_tokens)) return -1; }
         else if (strcmp(a, "--temp") == 0) { if (arg_float(a, v, &o->sampling.temperature)) return -1; }
         else if (strcmp(a, "--top-p") == 0) { if (arg_float(a, v, &o->sampling.top_p)) return -1; }
@@ -248,7 +254,7 @@ int cmd_chat(int argc, char **argv) {
     }
     r1_sampler *sampler = r1_sampler_new(&o.sampling, info.n_vocab);
     s.gen = (cli_generation){.ctx = ctx, .sampler = sampler, .tok = tok, .n_vocab = info.n_vocab,
-                             .max_tokens = o.max_tokens};
+                             .max_tokens = o.max_tokens, .stops = o.stops, .n_stops = o.n_stops};
     if (rc == 0 && o.system) rc = history_add(&s.history, "system", o.system);
     if (rc == 0 && sampler) rc = chat_loop(&s, s.history.n);
     history_clear(&s.history, 0);
