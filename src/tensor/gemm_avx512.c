@@ -30,6 +30,10 @@
  *    -128 * sum(w), found per weight row and block when the weights are
  *    unpacked. Q4_1 and Q5_1 also need sum(x) per block, for their minimum.
  *
+ * Small batches (Q4_K, Q6_K up to 4 activation rows, Q8_0 up to 6) skip the
+ * tiles: a row walk unpacks one weight row at a time as dot_q does and
+ * applies each block to all the activation rows (see "small batches").
+ *
  * All sums stay exact in int32 up to the per-block (or per-sub-block) float
  * scaling, so results match dot_q up to the order of float additions.
  * Off x86-64 the table is empty: the engine then uses dot_q row by row.
@@ -158,6 +162,349 @@ static void store_tile(const tile_sums *s, int n_x_rows, int n_w_rows, float *y,
  * are instantiated for those sizes only). */
 static int group_size(int remaining) {
     return remaining >= 8 ? 8 : remaining >= 4 ? 4 : remaining >= 2 ? 2 : 1;
+}
+
+/* ------------------------------------------------ small batches: row walk */
+
+/*
+ * With a handful of activation rows the tile's unpacking and transposes are
+ * shared by too few rows to pay off, and its prefetch (one chunk ahead, 16
+ * rows at once) leaves the loads waiting on memory. The row walk instead
+ * takes one weight row at a time, as dot_q does: each block is unpacked in
+ * the layout of dot_q (quant_avx512.c), then multiplied with every
+ * activation row of the group, each with its own accumulators. The weights
+ * stream once and in order, prefetched ROW_PREFETCH_BYTES ahead like dot_q's,
+ * and an extra activation row costs only its dpbusd and scaling. The
+ * operations per activation row are dot_q's, so the results equal dot_q's
+ * up to float rounding.
+ */
+
+enum {
+    ROW_WALK_GROUP = 8,            /* activation rows sharing one unpacked block */
+    ROW_PREFETCH_BYTES = 27 * 1024 /* as dot_q: the stream keeps ~27 KB in flight */
+};
+
+/*
+ * Batches up to these sizes take the row walk, larger ones the tiles. Each
+ * extra activation row costs the walk about 0.7-0.9x a dot_q of the row,
+ * the tiles about 0.1x, but the tiles' fixed unpacking costs ~3-4 dot_q
+ * rows. Measured on Zen 4 (one thread, 50 MB of 1536-wide rows, ms per
+ * pass, walk / tiles): Q4_K B=3 6.0 / 7.8, B=4 8.0 / 7.7, B=6 10.6 / 8.4;
+ * Q6_K B=4 6.2 / 7.0, B=6 8.3 / 7.3; Q8_0 B=6 5.9 / 6.7, B=8 7.7 / 7.0.
+ */
+enum { Q4_K_WALK_MAX_X_ROWS = 4, Q6_K_WALK_MAX_X_ROWS = 4, Q8_0_WALK_MAX_X_ROWS = 6 };
+
+static inline void prefetch_lines(const void *p, int lines) {
+    for (int i = 0; i < lines; i++) _mm_prefetch((const char *)p + 64 * i, _MM_HINT_T0);
+}
+
+static inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* A 64-bit run of a shuffle_epi8 index: four int16 lanes, each the 16-bit
+ * word of bytes `lo` and `hi` (0x80: a zero byte). */
+static inline long long four_words_from(int lo, int hi) {
+    return (long long)((uint64_t)(lo | hi << 8) * 0x0001000100010001ull);
+}
+
+/* Index taking byte a (as int16) four times, then byte b, in 128-bit lanes 0
+ * and 1; bytes c and d likewise in lanes 2 and 3. */
+static inline __m512i byte_scale_index(int a, int b, int c, int d) {
+    return _mm512_set_epi64(four_words_from(d, 0x80), four_words_from(c, 0x80),
+                            four_words_from(d, 0x80), four_words_from(c, 0x80),
+                            four_words_from(b, 0x80), four_words_from(a, 0x80),
+                            four_words_from(b, 0x80), four_words_from(a, 0x80));
+}
+
+/* dpbusd leaves sums of four products that fit int16; packing two such dot
+ * vectors and one dpwssd scale both by their sub-block scales. */
+static inline __m512i add_scaled_dots(__m512i acc, __m512i dot_a, __m512i dot_b, __m512i scales16) {
+    return _mm512_dpwssd_epi32(acc, _mm512_packs_epi32(dot_a, dot_b), scales16);
+}
+
+/* The activation row c of a group, as the block array of its format. */
+static inline const void *x_row(const void *xq, size_t x_row_bytes, int c) {
+    return (const uint8_t *)xq + (size_t)c * x_row_bytes;
+}
+
+/* ---- Q4_K */
+
+/* The Q4_K scales and mins (12 packed bytes) as bytes 0..7 and 8..15; see
+ * unpack_k_scales in quant_avx512.c. */
+static inline __m128i k4_scales_mins(const uint8_t packed[12]) {
+    __m128i w = _mm_maskz_loadu_epi8(0x0FFF, packed);
+    __m128i low =
+        _mm_srlv_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(2, 2, 1, 0)), _mm_setr_epi32(0, 0, 0, 4));
+    low = _mm_and_si128(low, _mm_setr_epi32(0x3f3f3f3f, 0x3f3f3f3f, 0x0f0f0f0f, 0x0f0f0f0f));
+    __m128i top = _mm_srli_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(1, 0, 1, 0)), 2);
+    __m128i both =
+        _mm_ternarylogic_epi32(top, _mm_setr_epi32(0, 0, 0x30303030, 0x30303030), low, 0xEA);
+    return _mm_shuffle_epi32(both, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+/* One Q4_K super-block unpacked as dot_q does: u[j] holds sub-blocks 2j
+ * (bytes 0..31) and 2j + 1 (32..63) in value order. */
+typedef struct {
+    __m512i u[4];
+    __m512i scales16[2]; /* int16 sub-block scales for add_scaled_dots, halves 0, 1 */
+    __m256i mins16;      /* each min twice, as int16, for the bsums */
+    __m128 d_dmin;       /* lane 0: d, lane 1: dmin */
+} q4_k_unpacked;
+
+static ALWAYS_INLINE void unpack_q4_k_block(const r1_block_q4_k *b, q4_k_unpacked *k) {
+    for (int j = 0; j < 4; j++) {
+        __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b->qs + 32 * j)));
+        q = _mm512_mask_srli_epi16(q, 0xFFFF0000u, q, 4);
+        k->u[j] = _mm512_and_si512(q, _mm512_set1_epi8(0x0F));
+    }
+    __m128i scales_mins = k4_scales_mins(b->scales);
+    __m512i scale_bytes = _mm512_broadcast_i32x4(scales_mins);
+    k->scales16[0] = _mm512_shuffle_epi8(scale_bytes, byte_scale_index(0, 2, 1, 3));
+    k->scales16[1] = _mm512_shuffle_epi8(scale_bytes, byte_scale_index(4, 6, 5, 7));
+    k->mins16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scales_mins, scales_mins));
+    uint32_t d_dmin;
+    memcpy(&d_dmin, b, 4);
+    k->d_dmin = _mm_cvtph_ps(_mm_cvtsi32_si128((int)d_dmin));
+}
+
+/* The unpacked super-block times one activation block, added to acc and
+ * (the min part) acc_min, as q45_k_superblock in quant_avx512.c. */
+static ALWAYS_INLINE void q4_k_block_dot(const q4_k_unpacked *k, const r1_block_q8_k *x,
+                                         __m512 *acc, __m256 *acc_min) {
+    const __m512i zero = _mm512_setzero_si512();
+    __m512i dot[4];
+    for (int j = 0; j < 4; j++)
+        dot[j] = _mm512_dpbusd_epi32(zero, k->u[j], _mm512_loadu_si512(x->qs + 64 * j));
+    __m512i sums = add_scaled_dots(zero, dot[0], dot[1], k->scales16[0]);
+    sums = add_scaled_dots(sums, dot[2], dot[3], k->scales16[1]);
+    __m256i min_sums = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)x->bsums), k->mins16);
+    __m128 super = _mm_mul_ps(k->d_dmin, _mm_set1_ps(x->d));
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_broadcastss_ps(super), *acc);
+    *acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(min_sums),
+                               _mm256_broadcastss_ps(_mm_movehdup_ps(super)), *acc_min);
+}
+
+/* One Q4_K weight row times cx activation rows: y[c * y_stride]. */
+static ALWAYS_INLINE void q4_k_row_n(const r1_block_q4_k *w, const void *xq, size_t x_row_bytes,
+                                     int cx, int64_t n_super, float *y, long y_stride) {
+    __m512 acc[ROW_WALK_GROUP];
+    __m256 acc_min[ROW_WALK_GROUP];
+    const r1_block_q8_k *x[ROW_WALK_GROUP];
+    const int64_t ahead = ROW_PREFETCH_BYTES / (int64_t)sizeof(r1_block_q4_k);
+#pragma GCC unroll 8
+    for (int c = 0; c < cx; c++) {
+        acc[c] = _mm512_setzero_ps();
+        acc_min[c] = _mm256_setzero_ps();
+        x[c] = x_row(xq, x_row_bytes, c);
+    }
+    for (int64_t i = 0; i < n_super; i++) {
+        prefetch_lines(&w[i + ahead], 3);
+        q4_k_unpacked k;
+        unpack_q4_k_block(&w[i], &k);
+#pragma GCC unroll 8
+        for (int c = 0; c < cx; c++) q4_k_block_dot(&k, &x[c][i], &acc[c], &acc_min[c]);
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < cx; c++) y[c * y_stride] = _mm512_reduce_add_ps(acc[c]) - hsum256(acc_min[c]);
+}
+
+/* ---- Q6_K */
+
+/* One Q6_K super-block unpacked as dot_q does (q6_k_chunk in
+ * quant_avx512.c): u[2c] and u[2c + 1] hold values 128c .. 128c + 127 as
+ * q + 32, 128-bit lane L of u[2c] sub-block 8c + L, of u[2c + 1] 8c + L + 4. */
+typedef struct {
+    __m512i u[4];
+    __m512i scales16[2]; /* chunk c's int16 scales in the order of add_scaled_dots */
+    __m256i scales;      /* the 16 scales as int16, for the offset */
+    float d;
+} q6_k_unpacked;
+
+static ALWAYS_INLINE void unpack_q6_k_block(const r1_block_q6_k *b, q6_k_unpacked *k) {
+    const __m512i nibble = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
+    const __m512i up_lo = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i down_hi = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
+    for (int c = 0; c < 2; c++) {
+        __m512i ql = _mm512_loadu_si512(b->ql + 64 * c);
+        __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b->qh + 32 * c)));
+        /* 0xEA: (a & b) | c */
+        k->u[2 * c] = _mm512_ternarylogic_epi32(_mm512_sllv_epi16(qh, up_lo), bits45,
+                                                _mm512_and_si512(ql, nibble), 0xEA);
+        k->u[2 * c + 1] = _mm512_ternarylogic_epi32(
+            _mm512_srlv_epi16(qh, down_hi), bits45,
+            _mm512_and_si512(_mm512_srli_epi16(ql, 4), nibble), 0xEA);
+    }
+    k->scales = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+    /* int16 word L four times, then word L + 4, in 128-bit lane L */
+    const __m512i index =
+        _mm512_set_epi64(four_words_from(14, 15), four_words_from(6, 7), four_words_from(12, 13),
+                         four_words_from(4, 5), four_words_from(10, 11), four_words_from(2, 3),
+                         four_words_from(8, 9), four_words_from(0, 1));
+    k->scales16[0] =
+        _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm256_castsi256_si128(k->scales)), index);
+    k->scales16[1] =
+        _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm256_extracti128_si256(k->scales, 1)), index);
+    k->d = _cvtsh_ss(b->d);
+}
+
+/* The unpacked super-block times one activation block: the scaled sums to
+ * acc, 32 * sum(scale * bsum) (the offset of u) to acc_offset. */
+static ALWAYS_INLINE void q6_k_block_dot(const q6_k_unpacked *k, const r1_block_q8_k *x,
+                                         __m512 *acc, __m256 *acc_offset) {
+    const __m512i zero = _mm512_setzero_si512();
+    __m512i dot[4];
+    for (int j = 0; j < 4; j++)
+        dot[j] = _mm512_dpbusd_epi32(zero, k->u[j], _mm512_loadu_si512(x->qs + 64 * j));
+    __m512i sums = add_scaled_dots(zero, dot[0], dot[1], k->scales16[0]);
+    sums = add_scaled_dots(sums, dot[2], dot[3], k->scales16[1]);
+    __m256i bsums = _mm256_loadu_si256((const __m256i *)x->bsums);
+    __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(bsums, k->scales), 5);
+    float d = k->d * x->d;
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_set1_ps(d), *acc);
+    *acc_offset = _mm256_fmadd_ps(_mm256_cvtepi32_ps(offset), _mm256_set1_ps(d), *acc_offset);
+}
+
+static ALWAYS_INLINE void q6_k_row_n(const r1_block_q6_k *w, const void *xq, size_t x_row_bytes,
+                                     int cx, int64_t n_super, float *y, long y_stride) {
+    __m512 acc[ROW_WALK_GROUP];
+    __m256 acc_offset[ROW_WALK_GROUP];
+    const r1_block_q8_k *x[ROW_WALK_GROUP];
+    const int64_t ahead = ROW_PREFETCH_BYTES / (int64_t)sizeof(r1_block_q6_k);
+#pragma GCC unroll 8
+    for (int c = 0; c < cx; c++) {
+        acc[c] = _mm512_setzero_ps();
+        acc_offset[c] = _mm256_setzero_ps();
+        x[c] = x_row(xq, x_row_bytes, c);
+    }
+    for (int64_t i = 0; i < n_super; i++) {
+        prefetch_lines(&w[i + ahead], 4);
+        q6_k_unpacked k;
+        unpack_q6_k_block(&w[i], &k);
+#pragma GCC unroll 8
+        for (int c = 0; c < cx; c++) q6_k_block_dot(&k, &x[c][i], &acc[c], &acc_offset[c]);
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < cx; c++)
+        y[c * y_stride] = _mm512_reduce_add_ps(acc[c]) - hsum256(acc_offset[c]);
+}
+
+/* ---- Q8_0 */
+
+/* Blocks i and i + 1 of a Q8_0 row in one register: the weights as
+ * u = q + 128 (sign bit flipped), the activations as they are. */
+static inline __m512i q8_0_pair_bytes(const r1_block_q8_0 *a, const r1_block_q8_0 *b) {
+    __m256i lo = _mm256_loadu_si256((const __m256i *)a->qs);
+    __m256i hi = _mm256_loadu_si256((const __m256i *)b->qs);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+/* Lanes 0..7 get a, lanes 8..15 get b: one scale per block of a pair. */
+static inline __m512 pair_of(float a, float b) {
+    return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
+}
+
+/* Per lane: sum of (u - 128) * x over its four bytes, i.e. q . x. */
+static inline __m512i q8_0_pair_sums(__m512i u, __m512i x) {
+    const __m512i zero = _mm512_setzero_si512();
+    __m512i ux = _mm512_dpbusd_epi32(zero, u, x);
+    __m512i ox = _mm512_dpbusd_epi32(zero, _mm512_set1_epi8((char)0x80), x);
+    return _mm512_sub_epi32(ux, ox);
+}
+
+/* Blocks ia and ib (ib == ia for an odd last block, then only lanes 0..7
+ * count) of one weight row times cx activation rows. */
+static ALWAYS_INLINE void q8_0_pair_n(const r1_block_q8_0 *w, const r1_block_q8_0 *const *x, int cx,
+                                      int64_t ia, int64_t ib, __m512 *acc) {
+    const __mmask16 lanes = ib > ia ? 0xFFFF : 0x00FF;
+    __m512i u = _mm512_xor_si512(q8_0_pair_bytes(&w[ia], &w[ib]), _mm512_set1_epi8((char)0x80));
+    const float wa = _cvtsh_ss(w[ia].d), wb = _cvtsh_ss(w[ib].d);
+#pragma GCC unroll 8
+    for (int c = 0; c < cx; c++) {
+        __m512i sums = q8_0_pair_sums(u, q8_0_pair_bytes(&x[c][ia], &x[c][ib]));
+        __m512 scale = pair_of(wa * _cvtsh_ss(x[c][ia].d), wb * _cvtsh_ss(x[c][ib].d));
+        acc[c] = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(sums), scale, acc[c], lanes);
+    }
+}
+
+static ALWAYS_INLINE void q8_0_row_n(const r1_block_q8_0 *w, const void *xq, size_t x_row_bytes,
+                                     int cx, int64_t n_blocks, float *y, long y_stride) {
+    __m512 acc[ROW_WALK_GROUP];
+    const r1_block_q8_0 *x[ROW_WALK_GROUP];
+    const int64_t ahead = ROW_PREFETCH_BYTES / (int64_t)sizeof(r1_block_q8_0);
+#pragma GCC unroll 8
+    for (int c = 0; c < cx; c++) {
+        acc[c] = _mm512_setzero_ps();
+        x[c] = x_row(xq, x_row_bytes, c);
+    }
+    for (int64_t i = 0; i < n_blocks; i += 2) {
+        prefetch_lines(&w[i + ahead], 1);
+        q8_0_pair_n(w, x, cx, i, i + 1 < n_blocks ? i + 1 : i, acc);
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < cx; c++) y[c * y_stride] = _mm512_reduce_add_ps(acc[c]);
+}
+
+/* ---- the walk over weight rows and groups of activation rows */
+
+typedef enum { ROW_WALK_Q4_K, ROW_WALK_Q6_K, ROW_WALK_Q8_0 } row_walk_format;
+
+/* One weight row times cx (1..8) activation rows, with cx a constant in
+ * each instantiation so the accumulators stay in registers. */
+static ALWAYS_INLINE void row_walk_n(row_walk_format f, const void *w, const void *xq,
+                                     size_t x_row_bytes, int cx, int64_t n, float *y,
+                                     long y_stride) {
+    switch (f) {
+    case ROW_WALK_Q4_K: q4_k_row_n(w, xq, x_row_bytes, cx, n / R1_QK_K, y, y_stride); break;
+    case ROW_WALK_Q6_K: q6_k_row_n(w, xq, x_row_bytes, cx, n / R1_QK_K, y, y_stride); break;
+    case ROW_WALK_Q8_0: q8_0_row_n(w, xq, x_row_bytes, cx, n / R1_QK, y, y_stride); break;
+    }
+}
+
+static ALWAYS_INLINE void row_walk_group(row_walk_format f, const void *w, const void *xq,
+                                         size_t x_row_bytes, int cx, int64_t n, float *y,
+                                         long y_stride) {
+    switch (cx) {
+    case 8: row_walk_n(f, w, xq, x_row_bytes, 8, n, y, y_stride); break;
+    case 7: row_walk_n(f, w, xq, x_row_bytes, 7, n, y, y_stride); break;
+    case 6: row_walk_n(f, w, xq, x_row_bytes, 6, n, y, y_stride); break;
+    case 5: row_walk_n(f, w, xq, x_row_bytes, 5, n, y, y_stride); break;
+    case 4: row_walk_n(f, w, xq, x_row_bytes, 4, n, y, y_stride); break;
+    case 3: row_walk_n(f, w, xq, x_row_bytes, 3, n, y, y_stride); break;
+    case 2: row_walk_n(f, w, xq, x_row_bytes, 2, n, y, y_stride); break;
+    default: row_walk_n(f, w, xq, x_row_bytes, 1, n, y, y_stride); break;
+    }
+}
+
+/* The r1_gemm_q_fn contract by row walks: weight row by weight row, each
+ * swept over groups of up to 8 activation rows. */
+static ALWAYS_INLINE void row_walk(row_walk_format f, const void *w, size_t w_row_bytes,
+                                   int n_w_rows, const void *xq, size_t x_row_bytes, int n_x_rows,
+                                   int64_t n, float *y, long y_stride) {
+    for (int r = 0; r < n_w_rows; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * w_row_bytes;
+        for (int c0 = 0; c0 < n_x_rows; c0 += ROW_WALK_GROUP) {
+            int cx = n_x_rows - c0 < ROW_WALK_GROUP ? n_x_rows - c0 : ROW_WALK_GROUP;
+            row_walk_group(f, row, x_row(xq, x_row_bytes, c0), x_row_bytes, cx, n,
+                           y + (long)c0 * y_stride + r, y_stride);
+        }
+    }
+}
+
+static void q4_k_row_walk(const void *w, size_t w_row_bytes, int n_w_rows, const void *xq,
+                          size_t x_row_bytes, int n_x_rows, int64_t n, float *y, long y_stride) {
+    row_walk(ROW_WALK_Q4_K, w, w_row_bytes, n_w_rows, xq, x_row_bytes, n_x_rows, n, y, y_stride);
+}
+static void q6_k_row_walk(const void *w, size_t w_row_bytes, int n_w_rows, const void *xq,
+                          size_t x_row_bytes, int n_x_rows, int64_t n, float *y, long y_stride) {
+    row_walk(ROW_WALK_Q6_K, w, w_row_bytes, n_w_rows, xq, x_row_bytes, n_x_rows, n, y, y_stride);
+}
+static void q8_0_row_walk(const void *w, size_t w_row_bytes, int n_w_rows, const void *xq,
+                          size_t x_row_bytes, int n_x_rows, int64_t n, float *y, long y_stride) {
+    row_walk(ROW_WALK_Q8_0, w, w_row_bytes, n_w_rows, xq, x_row_bytes, n_x_rows, n, y, y_stride);
 }
 
 /* ------------------------------------ 32-wide formats (Q8_0 activations) */
@@ -370,6 +717,10 @@ static void gemm_wide(const wide_format *f, const void *w, size_t w_row_bytes, i
 
 static void q8_0_gemm(const void *w, size_t w_row_bytes, int n_w_rows, const void *xq,
                       size_t x_row_bytes, int n_x_rows, int64_t n, float *y, long y_stride) {
+    if (n_x_rows <= Q8_0_WALK_MAX_X_ROWS) {
+        q8_0_row_walk(w, w_row_bytes, n_w_rows, xq, x_row_bytes, n_x_rows, n, y, y_stride);
+        return;
+    }
     gemm_wide(&q8_0_format, w, w_row_bytes, n_w_rows, xq, x_row_bytes, n_x_rows, n, y, y_stride);
 }
 static void q4_0_gemm(const void *w, size_t w_row_bytes, int n_w_rows, const void *xq,
@@ -637,6 +988,10 @@ static void gemm_k(const k_format *f, const void *w, size_t w_row_bytes, int n_w
 
 static void q4_k_gemm(const void *w, size_t w_row_bytes, int n_w_rows, const void *xq,
                       size_t x_row_bytes, int n_x_rows, int64_t n, float *y, long y_stride) {
+    if (n_x_rows <= Q4_K_WALK_MAX_X_ROWS) {
+        q4_k_row_walk(w, w_row_bytes, n_w_rows, xq, x_row_bytes, n_x_rows, n, y, y_stride);
+        return;
+    }
     gemm_k(&q4_k_format, w, w_row_bytes, n_w_rows, xq, x_row_bytes, n_x_rows, n, y, y_stride);
 }
 static void q5_k_gemm(const void *w, size_t w_row_bytes, int n_w_rows, const void *xq,
@@ -645,6 +1000,10 @@ static void q5_k_gemm(const void *w, size_t w_row_bytes, int n_w_rows, const voi
 }
 static void q6_k_gemm(const void *w, size_t w_row_bytes, int n_w_rows, const void *xq,
                       size_t x_row_bytes, int n_x_rows, int64_t n, float *y, long y_stride) {
+    if (n_x_rows <= Q6_K_WALK_MAX_X_ROWS) {
+        q6_k_row_walk(w, w_row_bytes, n_w_rows, xq, x_row_bytes, n_x_rows, n, y, y_stride);
+        return;
+    }
     gemm_k(&q6_k_format, w, w_row_bytes, n_w_rows, xq, x_row_bytes, n_x_rows, n, y, y_stride);
 }
 

@@ -4,8 +4,9 @@
  *
  * Every non-NULL entry of r1_gemm_avx512_table is run on tiles of several
  * shapes (1x1 up to 16 weight rows x 64 activation rows, with odd sizes in
- * between so every group size and masked row count is reached), rows of 1,
- * 2, 6 and 9 blocks, quantized random weights and random block bytes. Each
+ * between so every group size and masked row count is reached, and every
+ * batch size 1..7 of the small-batch row walk), rows of 1, 2, 6, 9 and 48
+ * blocks (48: past the row walk's prefetch distance for Q8_0), quantized random weights and random block bytes. Each
  * output must equal the scalar dot_q within 1e-5 of sum |w_i x_i| (plus
  * sum |m_i x_i| for the formats whose minimum is summed apart), and the
  * outputs must land at y[c * y_stride + r] with y_stride > n_w_rows, leaving
@@ -32,9 +33,12 @@ typedef struct {
     int w_rows, x_rows;
 } tile_shape;
 
-static const tile_shape shapes[] = {{1, 1}, {3, 5}, {16, 64}, {7, 33}, {16, 1},
-                                    {1, 64}, {13, 15}, {4, 8},  {16, 11}, {5, 70}};
-static const int64_t block_counts[] = {1, 2, 6, 9};
+/* Up to 6 activation rows, Q4_K, Q6_K and Q8_0 take the row walk (one
+ * weight row at a time, groups of 1..8 activation rows); above, the tiles. */
+static const tile_shape shapes[] = {{1, 1},  {3, 5},  {16, 64}, {7, 33}, {16, 1}, {1, 64},
+                                    {13, 15}, {4, 8}, {16, 11}, {5, 70}, {5, 2},  {16, 3},
+                                    {9, 4},  {2, 6},  {11, 7}};
+static const int64_t block_counts[] = {1, 2, 6, 9, 48};
 
 enum { SENTINEL = 0x7FC01234 }; /* a NaN no kernel produces */
 
