@@ -2,8 +2,8 @@
  * dispatch.c - which kernel set runs on this CPU (see kernels.h).
  *
  * The SIMD tables may leave entries NULL; here each supported ISA gets one
- * complete set, its own kernels where it has them and the scalar ones
- * elsewhere. The sets are built once, on first use, under pthread_once, so
+ * complete set, its own kernels where it has them, else the next lower
+ * ISA's (AVX-512 -> AVX2 -> scalar). The sets are built once, on first use, under pthread_once, so
  * any thread may ask first.
  */
 #include "tensor/kernels.h"
@@ -58,11 +58,12 @@ static const r1_kernel_set *raw_table(r1_isa isa) {
     }
 }
 
-static void fill_from_scalar(r1_format_kernels *k, const r1_format_kernels *scalar) {
-    if (!k->dequantize) k->dequantize = scalar->dequantize;
-    if (!k->quantize) k->quantize = scalar->quantize;
-    if (!k->dot_f32) k->dot_f32 = scalar->dot_f32;
-    if (!k->dot_q) k->dot_q = scalar->dot_q;
+/* Fills the kernels a table leaves NULL from a lower ISA's table. */
+static void fill_from(r1_format_kernels *k, const r1_format_kernels *lower) {
+    if (!k->dequantize) k->dequantize = lower->dequantize;
+    if (!k->quantize) k->quantize = lower->quantize;
+    if (!k->dot_f32) k->dot_f32 = lower->dot_f32;
+    if (!k->dot_q) k->dot_q = lower->dot_q;
 }
 
 static r1_kernel_set resolved_sets[R1_ISA_COUNT];
@@ -77,7 +78,9 @@ static void resolve_all(void) {
         set->isa = (r1_isa)i;
         set->name = isa_names[i];
         for (int t = 0; t < R1_TYPE_COUNT; t++) {
-            fill_from_scalar(&set->format[t], &r1_kernels_scalar_table.format[t]);
+            /* AVX-512 falls back to AVX2 (every AVX-512 CPU has it), then scalar */
+            if (i == R1_ISA_AVX512) fill_from(&set->format[t], &r1_kernels_avx2_table.format[t]);
+            fill_from(&set->format[t], &r1_kernels_scalar_table.format[t]);
             if (i == R1_ISA_AVX512 && !set->format[t].gemm_q) set->format[t].gemm_q = r1_gemm_avx512_table[t];
         }
         resolved_ok[i] = true;
