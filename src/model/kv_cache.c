@@ -58,5 +58,3 @@ void r1_kv_cache_truncate(r1_kv_cache *c, int seq, int from) {
     int keep = (from + R1_KV_BLOCK_TOKENS - 1) / R1_KV_BLOCK_TOKENS;
     while (s->n_blocks > keep) c->free_blocks[c->n_free++] = s->blocks[--s->n_blocks];
 }
-
-int r1_kv_cache_blocks_used(const r1_kv_cache *c) { return c->n_blocks - c->n_free; }

@@ -59,7 +59,4 @@ static inline size_t r1_kv_cache_offset(const r1_kv_cache *c, int layer, int seq
     return slot * (size_t)c->kv_dim;
 }
 
-/* Blocks in use, for reporting. */
-int r1_kv_cache_blocks_used(const r1_kv_cache *c);
-
 #endif

@@ -317,12 +317,3 @@ uint64_t r1_model_bytes_per_token(const r1_model *m) {
     if (!m->tied_output) bytes -= (uint64_t)m->token_embd.row_bytes * (uint64_t)(m->hp.n_vocab - 1);
     return bytes;
 }
-
-void r1_model_type_summary(const r1_model *m, char *out, size_t cap) {
-    int counts[R1_TYPE_COUNT] = {0};
-    for (uint64_t i = 0; i < m->file->n_tensors; i++) counts[m->file->tensors[i].type]++;
-    size_t n = 0;
-    out[0] = 0;
-    for (int t = 0; t < R1_TYPE_COUNT && n < cap; t++)
-        if (counts[t]) n += (size_t)snprintf(out + n, cap - n, "%s%s:%d", n ? " " : "", r1_type_get(t)->name, counts[t]);
-}

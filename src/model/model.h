@@ -129,7 +129,4 @@ typedef struct r1_model {
  * embedding table, of which one row is read. */
 uint64_t r1_model_bytes_per_token(const r1_model *m);
 
-/* Short description of the formats used, e.g. "q4_K:13 q6_K:3 f32:5". */
-void r1_model_type_summary(const r1_model *m, char *out, size_t cap);
-
 #endif

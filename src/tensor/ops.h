@@ -45,10 +45,6 @@ void r1_swiglu(float *gate, const float *up, int n);
 /* y[i] += x[i] */
 void r1_add(float *y, const float *x, int n);
 
-/* y[i] += a * x[i] (built for AVX-512, AVX2 and plain x86-64, chosen when
- * the program starts) */
-void r1_axpy(float *y, float a, const float *x, int n);
-
 /* out[i] = sum_t w[t] * rows[t][i] for i < n: attention's weighted sum of
  * cached values. Accumulates 32 columns at a time in registers across all
  * rows, instead of storing out once per row. */

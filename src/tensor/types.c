@@ -1,7 +1,6 @@
 /* types.c - the table of known number formats (see types.h). */
 #include "tensor/types.h"
 
-#include <strings.h>
 
 static const r1_type_info type_table[R1_TYPE_COUNT] = {
     [R1_TYPE_F32] = {"f32", 1, sizeof(float), R1_TYPE_F32},
@@ -27,12 +26,6 @@ size_t r1_row_bytes(r1_type t, int64_t n) {
     const r1_type_info *info = r1_type_get((uint32_t)t);
     if (!info || n < 0 || n % info->block_size != 0) return 0;
     return (size_t)(n / info->block_size) * info->block_bytes;
-}
-
-int r1_type_from_name(const char *name) {
-    for (int t = 0; t < R1_TYPE_COUNT; t++)
-        if (type_table[t].name && strcasecmp(type_table[t].name, name) == 0) return t;
-    return -1;
 }
 
 /* The layouts must match the bytes in GGUF files exactly. */

@@ -110,7 +110,4 @@ const r1_type_info *r1_type_get(uint32_t t);
  * or the type is unknown. */
 size_t r1_row_bytes(r1_type t, int64_t n);
 
-/* The type whose name matches (case-insensitive), or -1. */
-int r1_type_from_name(const char *name);
-
 #endif
