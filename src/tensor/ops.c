@@ -2,6 +2,9 @@
 #include "tensor/ops.h"
 
 #include <math.h>
+#include <pthread.h>
+
+#include "tensor/kernels.h"
 
 void r1_rmsnorm(float *out, const float *x, const float *weight, int n, float eps) {
     double sum = 0.0; /* double: a long row of squares loses little */
@@ -78,10 +81,12 @@ void r1_add(float *y, const float *x, int n) {
 }
 
 
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-void r1_weighted_sum_rows(float *out, const float *w, const float *const *rows, int n_rows, int n) {
+/* The weighted sum's loop, compiled three times below: for AVX-512, AVX2
+ * and any x86-64 (the one instruction set the build assumes). 32 columns
+ * of accumulators stay in registers while all rows stream past. */
+static inline __attribute__((always_inline)) void weighted_sum_rows_body(float *out, const float *w,
+                                                                          const float *const *rows, int n_rows,
+                                                                          int n) {
     enum { COLUMNS = 32 };
     int c = 0;
     for (; c + COLUMNS <= n; c += COLUMNS) {
@@ -98,4 +103,37 @@ void r1_weighted_sum_rows(float *out, const float *w, const float *const *rows, 
         for (int t = 0; t < n_rows; t++) acc += w[t] * rows[t][c];
         out[c] = acc;
     }
+}
+
+typedef void (*weighted_sum_fn)(float *, const float *, const float *const *, int, int);
+
+static void weighted_sum_rows_plain(float *out, const float *w, const float *const *rows, int n_rows, int n) {
+    weighted_sum_rows_body(out, w, rows, n_rows, n);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static void weighted_sum_rows_avx2(float *out, const float *w,
+                                                                        const float *const *rows, int n_rows, int n) {
+    weighted_sum_rows_body(out, w, rows, n_rows, n);
+}
+
+__attribute__((target("avx512f"))) static void weighted_sum_rows_avx512(float *out, const float *w,
+                                                                         const float *const *rows, int n_rows, int n) {
+    weighted_sum_rows_body(out, w, rows, n_rows, n);
+}
+#endif
+
+static weighted_sum_fn weighted_sum_impl = weighted_sum_rows_plain;
+static pthread_once_t weighted_sum_once = PTHREAD_ONCE_INIT;
+
+static void choose_weighted_sum(void) {
+#if defined(__x86_64__)
+    if (r1_isa_supported(R1_ISA_AVX512)) weighted_sum_impl = weighted_sum_rows_avx512;
+    else if (r1_isa_supported(R1_ISA_AVX2)) weighted_sum_impl = weighted_sum_rows_avx2;
+#endif
+}
+
+void r1_weighted_sum_rows(float *out, const float *w, const float *const *rows, int n_rows, int n) {
+    pthread_once(&weighted_sum_once, choose_weighted_sum);
+    weighted_sum_impl(out, w, rows, n_rows, n);
 }
