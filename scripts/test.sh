@@ -1,7 +1,8 @@
 #!/bin/sh
 # test.sh - `make test`: every test of the optimised build, then the unit
-# tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then a
-# one-line summary ("N passed, N failed") for CI.
+# tests again under AddressSanitizer + UndefinedBehaviorSanitizer, a build
+# with clang-14 (warnings are errors there too), then a one-line summary
+# ("N passed, N failed") for CI.
 #   usage: scripts/test.sh BUILD_DIR ASAN_BUILD_DIR JOBS
 set -u
 BUILD="$1"
@@ -19,6 +20,13 @@ cmake -S . -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Debug -DR1_SANITIZE=ON >/dev/null
     (cd "$ASAN_BUILD" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
         ctest --output-on-failure -j"$JOBS" -E '^cli_') 2>&1 | tee -a "$LOG"
 [ -d "$ASAN_BUILD" ] || echo "The following tests FAILED: sanitizer build" >>"$LOG"
+
+echo "== clang-14 build (-Wall -Wextra -Werror) =="
+if cmake -S . -B build-clang -DCMAKE_C_COMPILER=clang-14 >/dev/null && cmake --build build-clang -j"$JOBS" >/dev/null; then
+    echo "clang-14 build: OK"
+else
+    echo "1 tests failed out of 1 (the clang-14 build)" | tee -a "$LOG"
+fi
 
 # ctest prints "N tests failed out of M" per run; add them up.
 passed=0
