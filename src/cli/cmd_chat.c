@@ -160,6 +160,7 @@ static int chat_turn(chat_session *s, const char *line) {
     char *prompt = r1_chat_render(s->template, s->history.messages, s->history.n, true, s->bos, &err);
     if (!prompt) {
         fprintf(stderr, "r1 chat: %s\n", err.message);
+        history_clear(&s->history, s->history.n - 1);
         return -1;
     }
     int32_t *ids = NULL;
@@ -181,7 +182,12 @@ static int chat_turn(chat_session *s, const char *line) {
     fputs(s->tty_out && r.shown_reasoning && !r.shown_answer ? "\x1b[0m\n" : "\n", stdout);
     fflush(stdout);
     if (rc == 0) rc = history_add(&s->history, "assistant", r.content ? r.content : "");
-    else fprintf(stderr, "r1 chat: the conversation no longer fits the context; /clear starts a new one\n");
+    else {
+        history_clear(&s->history, s->history.n - 1); /* forget the message that failed */
+        fprintf(stderr, "r1 chat: this turn failed (see above); the conversation goes on without it "
+                        "(/clear starts a new one)\n");
+        rc = 0;
+    }
     free(r.content);
     free(ids);
     free(prompt);
@@ -207,7 +213,7 @@ static int chat_loop(chat_session *s, size_t n_system) {
             printf("(conversation cleared)\n");
             continue;
         }
-        if (chat_turn(s, line) != 0) history_clear(&s->history, s->history.n - 1); /* drop the failed message */
+        if (chat_turn(s, line) != 0) fprintf(stderr, "r1 chat: message not added\n");
     }
     free(line);
     return 0;

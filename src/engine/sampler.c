@@ -60,10 +60,11 @@ void r1_sampler_free(r1_sampler *s) {
 
 void r1_sampler_accept(r1_sampler *s, int32_t token) {
     if (token < 0 || token >= s->n_vocab) return;
+    s->counts[token]++;
+    if (s->params.repeat_last_n <= 0) return; /* 0: no repetition window */
     s->history[s->history_next] = token;
     s->history_next = (s->history_next + 1) % s->history_cap;
     if (s->history_len < s->history_cap) s->history_len++;
-    s->counts[token]++;
 }
 
 int32_t r1_argmax(const float *x, int n) {

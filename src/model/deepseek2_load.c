@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "model/model_load.h"
+#include "model/moe_router.h"
 #include "tensor/kernels.h"
 
 static int read_mla(const gguf_file *f, r1_hparams *hp, r1_error *err) {
@@ -90,6 +91,12 @@ static int read_moe(const gguf_file *f, r1_hparams *hp, r1_error *err) {
                             moe->n_expert, moe->n_expert_used, moe->n_group, moe->n_group_used);
     if (moe->n_group > 1 && moe->n_expert / moe->n_group < 2)
         return r1_error_set(err, "deepseek2: group-limited routing needs at least 2 experts per group");
+    if (moe->n_expert > R1_MOE_MAX_EXPERTS)
+        return r1_error_set(err, "deepseek2.expert_count %d exceeds the %d experts r1 supports", moe->n_expert,
+                            R1_MOE_MAX_EXPERTS);
+    if (moe->n_group > 1 && moe->n_expert_used > moe->n_group_used * (moe->n_expert / moe->n_group))
+        return r1_error_set(err, "deepseek2: %d experts used per token, but the %d groups used hold only %d",
+                            moe->n_expert_used, moe->n_group_used, moe->n_group_used * (moe->n_expert / moe->n_group));
     return 0;
 }
 

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#define MAX_EXPERTS 1024
+#define MAX_EXPERTS R1_MOE_MAX_EXPERTS
 
 static void expert_probabilities(const r1_moe_hparams *moe, const float *logits, float *probs) {
     int n = moe->n_expert;
@@ -66,6 +66,11 @@ void r1_moe_route(const r1_moe_hparams *moe, const float *logits, const float *b
     float total = 0.0f;
     for (int k = 0; k < moe->n_expert_used; k++) {
         int e = best_eligible(score, eligible, n);
+        if (e < 0) { /* fewer eligible experts than slots (the loader prevents it) */
+            chosen[k] = -1;
+            weights[k] = 0.0f;
+            continue;
+        }
         eligible[e] = false;
         chosen[k] = e;
         weights[k] = probs[e];

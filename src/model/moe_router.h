@@ -16,6 +16,9 @@
 
 #include "model/model.h"
 
+/* The most experts a layer may have (the loader refuses more). */
+#define R1_MOE_MAX_EXPERTS 1024
+
 /* chosen and weights receive moe->n_expert_used entries, best first.
  * bias may be NULL. */
 void r1_moe_route(const r1_moe_hparams *moe, const float *logits, const float *bias, int32_t *chosen,

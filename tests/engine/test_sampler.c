@@ -105,6 +105,19 @@ static void test_repeat_penalty_discourages_repeats(void **state) {
     r1_sampler_free(s);
 }
 
+/* repeat_last_n 0 switches the repetition window off (as in llama.cpp). */
+static void test_repeat_window_zero_is_off(void **state) {
+    (void)state;
+    float logits[3] = {2.0f, 1.9f, 0.0f};
+    r1_sampler_params p = plain(0.0f, 0);
+    p.repeat_penalty = 1.5f;
+    p.repeat_last_n = 0;
+    r1_sampler *s = r1_sampler_new(&p, 3);
+    r1_sampler_accept(s, 0);
+    assert_int_equal(r1_sampler_sample(s, logits), 0);
+    r1_sampler_free(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_greedy_takes_first_maximum),
@@ -113,6 +126,7 @@ int main(void) {
         cmocka_unit_test(test_top_p_and_min_p_cut_the_tail),
         cmocka_unit_test(test_seeded_runs_repeat),
         cmocka_unit_test(test_repeat_penalty_discourages_repeats),
+        cmocka_unit_test(test_repeat_window_zero_is_off),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

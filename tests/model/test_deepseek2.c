@@ -98,6 +98,24 @@ static void test_group_limited_routing(void **state) {
     assert_int_equal(chosen[1], 6);
 }
 
+/* More experts per token than the eligible groups hold: the router never
+ * reads outside its arrays; unfilled slots are -1 with weight 0 (and the
+ * loader refuses such files). */
+static void test_too_few_eligible_experts(void **state) {
+    (void)state;
+    r1_moe_hparams moe = router(8, 6, R1_GATING_SIGMOID);
+    moe.n_group = 4;
+    moe.n_group_used = 2; /* 4 eligible experts for 6 slots */
+    float logits[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    int32_t chosen[6];
+    float w[6];
+    r1_moe_route(&moe, logits, NULL, chosen, w);
+    assert_int_equal(chosen[3] >= 0, 1);
+    assert_int_equal(chosen[4], -1);
+    assert_int_equal(chosen[5], -1);
+    assert_float_equal(w[5], 0.0f, 0.0f);
+}
+
 /* Logits of a prompt with absorbed or expanded MLA attention. */
 static float *prompt_logits(r1_model *model, bool expanded, int n, const int32_t *tokens, size_t *kv_bytes) {
     r1_context_params p = r1_context_default_params();
@@ -156,6 +174,7 @@ int main(void) {
         cmocka_unit_test(test_weights_normalised_and_scaled),
         cmocka_unit_test(test_softmax_gating),
         cmocka_unit_test(test_group_limited_routing),
+        cmocka_unit_test(test_too_few_eligible_experts),
         cmocka_unit_test(test_absorbed_equals_expanded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
