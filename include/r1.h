@@ -121,7 +121,7 @@ typedef struct r1_batch {
 } r1_batch;
 
 /* Runs the model on the batch. Prefill and decode, one sequence or many,
- * all take this one path. */
+ * all take this one path. On failure no sequence changes. */
 int r1_decode(r1_context *ctx, const r1_batch *batch, r1_error *err);
 
 /* The logits (n_vocab floats) of the i-th row that asked for logits in the

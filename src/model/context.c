@@ -157,8 +157,14 @@ static int prepare_logits(r1_context *ctx, int n_logits, r1_error *err) {
 int r1_decode(r1_context *ctx, const r1_batch *b, r1_error *err) {
     ctx->n_logits = 0;
     if (check_batch(ctx, b, err) != 0) return -1;
+    int *before = malloc((size_t)ctx->params.n_seq_max * sizeof(int));
+    for (int s = 0; before && s < ctx->params.n_seq_max; s++) before[s] = ctx->cache.seqs[s].length;
     int8_t *want = malloc((size_t)b->n);
-    if (!want) return r1_error_set(err, "out of memory");
+    if (!want || !before) {
+        free(want);
+        free(before);
+        return r1_error_set(err, "out of memory");
+    }
     int n_logits = 0;
     for (int i = 0; i < b->n; i++) {
         want[i] = b->logits ? (b->logits[i] != 0) : (i == b->n - 1);
@@ -178,7 +184,13 @@ int r1_decode(r1_context *ctx, const r1_batch *b, r1_error *err) {
         }
     }
     free(want);
-    if (rc != 0) ctx->n_logits = 0;
+    if (rc != 0) {
+        /* a later chunk failed: forget what earlier chunks cached, so a
+         * failed call leaves every sequence as it was */
+        ctx->n_logits = 0;
+        for (int s = 0; s < ctx->params.n_seq_max && before; s++) r1_kv_cache_truncate(&ctx->cache, s, before[s]);
+    }
+    free(before);
     return rc;
 }
 
