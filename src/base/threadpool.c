@@ -97,10 +97,15 @@ r1_threadpool *r1_threadpool_new(int n_threads) {
     r1_threadpool *pool = calloc(1, sizeof *pool);
     if (!pool) return NULL;
     pool->n_threads = n_threads;
-    pthread_mutex_init(&pool->mutex, NULL);
-    pthread_cond_init(&pool->wake, NULL);
     pool->workers = calloc((size_t)n_threads, sizeof(worker));
-    if (!pool->workers) {
+    if (!pool->workers || pthread_mutex_init(&pool->mutex, NULL) != 0) {
+        free(pool->workers);
+        free(pool);
+        return NULL;
+    }
+    if (pthread_cond_init(&pool->wake, NULL) != 0) {
+        pthread_mutex_destroy(&pool->mutex);
+        free(pool->workers);
         free(pool);
         return NULL;
     }

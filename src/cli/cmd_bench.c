@@ -67,9 +67,15 @@ static int parse_bench_options(int argc, char **argv, bench_options *o) {
             int32_t *list;
             int n;
             if (arg_token_list(a, v, &list, &n)) return -1;
-            o->n_batches = 0;
-            for (int k = 0; k < n && k < MAX_BATCHES; k++)
-                if (list[k] > 0 && list[k] <= 1024) o->batches[o->n_batches++] = list[k];
+            bool ok = n <= MAX_BATCHES;
+            for (int k = 0; k < n && ok; k++) ok = list[k] >= 1 && list[k] <= 1024;
+            if (!ok) {
+                fprintf(stderr, "r1 bench: -b takes at most %d batch sizes, each in 1..1024, got '%s'\n", MAX_BATCHES, v);
+                free(list);
+                return -1;
+            }
+            o->n_batches = n;
+            memcpy(o->batches, list, (size_t)n * sizeof(int));
             free(list);
         } else { fprintf(stderr, "r1 bench: unknown option '%s'\n", a); bench_usage(); return -1; }
     }

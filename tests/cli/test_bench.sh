@@ -26,4 +26,6 @@ check "bench JSON is well formed with every key" test $? -eq 0
 check "bench prints a table" grep -q "decode at .*% of the floor" "$WORK/table"
 "$R1" bench -m "$WORK/tiny.gguf" -p 0 2>"$WORK/err"
 check "bench refuses -p 0" test $? -eq 2
+"$R1" bench -m "$WORK/tiny.gguf" -b 1,0 2>"$WORK/err"
+check "bench refuses a batch size of 0" grep -q "each in 1..1024" "$WORK/err"
 finish
