@@ -46,9 +46,7 @@
 #include <stddef.h>
 #include <string.h>
 
-/* The group kernels are instantiated per group size and format; gcc would
- * otherwise call them out of line and keep their arrays in memory. */
-#define ALWAYS_INLINE inline __attribute__((always_inline))
+#include "tensor/simd_avx512.h"
 
 enum {
     TILE_W_ROWS = 16,              /* weight rows: one per 32-bit lane */
@@ -173,15 +171,14 @@ static int group_size(int remaining) {
  * takes one weight row at a time, as dot_q does: each block is unpacked in
  * the layout of dot_q (quant_avx512.c), then multiplied with every
  * activation row of the group, each with its own accumulators. The weights
- * stream once and in order, prefetched ROW_PREFETCH_BYTES ahead like dot_q's,
+ * stream once and in order, prefetched PREFETCH_AHEAD_BYTES ahead like dot_q's,
  * and an extra activation row costs only its dpbusd and scaling. The
  * operations per activation row are dot_q's, so the results equal dot_q's
  * up to float rounding.
  */
 
 enum {
-    ROW_WALK_GROUP = 8,            /* activation rows sharing one unpacked block */
-    ROW_PREFETCH_BYTES = 27 * 1024 /* as dot_q: the stream keeps ~27 KB in flight */
+    ROW_WALK_GROUP = 8 /* activation rows sharing one unpacked block */
 };
 
 /*
@@ -194,57 +191,12 @@ enum {
  */
 enum { Q4_K_WALK_MAX_X_ROWS = 4, Q6_K_WALK_MAX_X_ROWS = 4, Q8_0_WALK_MAX_X_ROWS = 6 };
 
-static inline void prefetch_lines(const void *p, int lines) {
-    for (int i = 0; i < lines; i++) _mm_prefetch((const char *)p + 64 * i, _MM_HINT_T0);
-}
-
-static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/* A 64-bit run of a shuffle_epi8 index: four int16 lanes, each the 16-bit
- * word of bytes `lo` and `hi` (0x80: a zero byte). */
-static inline long long four_words_from(int lo, int hi) {
-    return (long long)((uint64_t)(lo | hi << 8) * 0x0001000100010001ull);
-}
-
-/* Index taking byte a (as int16) four times, then byte b, in 128-bit lanes 0
- * and 1; bytes c and d likewise in lanes 2 and 3. */
-static inline __m512i byte_scale_index(int a, int b, int c, int d) {
-    return _mm512_set_epi64(four_words_from(d, 0x80), four_words_from(c, 0x80),
-                            four_words_from(d, 0x80), four_words_from(c, 0x80),
-                            four_words_from(b, 0x80), four_words_from(a, 0x80),
-                            four_words_from(b, 0x80), four_words_from(a, 0x80));
-}
-
-/* dpbusd leaves sums of four products that fit int16; packing two such dot
- * vectors and one dpwssd scale both by their sub-block scales. */
-static inline __m512i add_scaled_dots(__m512i acc, __m512i dot_a, __m512i dot_b, __m512i scales16) {
-    return _mm512_dpwssd_epi32(acc, _mm512_packs_epi32(dot_a, dot_b), scales16);
-}
-
 /* The activation row c of a group, as the block array of its format. */
 static inline const void *x_row(const void *xq, size_t x_row_bytes, int c) {
     return (const uint8_t *)xq + (size_t)c * x_row_bytes;
 }
 
 /* ---- Q4_K */
-
-/* The Q4_K scales and mins (12 packed bytes) as bytes 0..7 and 8..15; see
- * unpack_k_scales in quant_avx512.c. */
-static inline __m128i k4_scales_mins(const uint8_t packed[12]) {
-    __m128i w = _mm_maskz_loadu_epi8(0x0FFF, packed);
-    __m128i low =
-        _mm_srlv_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(2, 2, 1, 0)), _mm_setr_epi32(0, 0, 0, 4));
-    low = _mm_and_si128(low, _mm_setr_epi32(0x3f3f3f3f, 0x3f3f3f3f, 0x0f0f0f0f, 0x0f0f0f0f));
-    __m128i top = _mm_srli_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(1, 0, 1, 0)), 2);
-    __m128i both =
-        _mm_ternarylogic_epi32(top, _mm_setr_epi32(0, 0, 0x30303030, 0x30303030), low, 0xEA);
-    return _mm_shuffle_epi32(both, _MM_SHUFFLE(3, 1, 2, 0));
-}
 
 /* One Q4_K super-block unpacked as dot_q does: u[j] holds sub-blocks 2j
  * (bytes 0..31) and 2j + 1 (32..63) in value order. */
@@ -261,7 +213,7 @@ static ALWAYS_INLINE void unpack_q4_k_block(const r1_block_q4_k *b, q4_k_unpacke
         q = _mm512_mask_srli_epi16(q, 0xFFFF0000u, q, 4);
         k->u[j] = _mm512_and_si512(q, _mm512_set1_epi8(0x0F));
     }
-    __m128i scales_mins = k4_scales_mins(b->scales);
+    __m128i scales_mins = unpack_k_scales(b->scales);
     __m512i scale_bytes = _mm512_broadcast_i32x4(scales_mins);
     k->scales16[0] = _mm512_shuffle_epi8(scale_bytes, byte_scale_index(0, 2, 1, 3));
     k->scales16[1] = _mm512_shuffle_epi8(scale_bytes, byte_scale_index(4, 6, 5, 7));
@@ -294,7 +246,7 @@ static ALWAYS_INLINE void q4_k_row_n(const r1_block_q4_k *w, const void *xq, siz
     __m512 acc[ROW_WALK_GROUP];
     __m256 acc_min[ROW_WALK_GROUP];
     const r1_block_q8_k *x[ROW_WALK_GROUP];
-    const int64_t ahead = ROW_PREFETCH_BYTES / (int64_t)sizeof(r1_block_q4_k);
+    const int64_t ahead = PREFETCH_AHEAD_BYTES / (int64_t)sizeof(r1_block_q4_k);
 #pragma GCC unroll 8
     for (int c = 0; c < cx; c++) {
         acc[c] = _mm512_setzero_ps();
@@ -373,7 +325,7 @@ static ALWAYS_INLINE void q6_k_row_n(const r1_block_q6_k *w, const void *xq, siz
     __m512 acc[ROW_WALK_GROUP];
     __m256 acc_offset[ROW_WALK_GROUP];
     const r1_block_q8_k *x[ROW_WALK_GROUP];
-    const int64_t ahead = ROW_PREFETCH_BYTES / (int64_t)sizeof(r1_block_q6_k);
+    const int64_t ahead = PREFETCH_AHEAD_BYTES / (int64_t)sizeof(r1_block_q6_k);
 #pragma GCC unroll 8
     for (int c = 0; c < cx; c++) {
         acc[c] = _mm512_setzero_ps();
@@ -400,11 +352,6 @@ static inline __m512i q8_0_pair_bytes(const r1_block_q8_0 *a, const r1_block_q8_
     __m256i lo = _mm256_loadu_si256((const __m256i *)a->qs);
     __m256i hi = _mm256_loadu_si256((const __m256i *)b->qs);
     return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
-
-/* Lanes 0..7 get a, lanes 8..15 get b: one scale per block of a pair. */
-static inline __m512 pair_of(float a, float b) {
-    return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
 }
 
 /* Per lane: sum of (u - 128) * x over its four bytes, i.e. q . x. */
@@ -434,7 +381,7 @@ static ALWAYS_INLINE void q8_0_row_n(const r1_block_q8_0 *w, const void *xq, siz
                                      int cx, int64_t n_blocks, float *y, long y_stride) {
     __m512 acc[ROW_WALK_GROUP];
     const r1_block_q8_0 *x[ROW_WALK_GROUP];
-    const int64_t ahead = ROW_PREFETCH_BYTES / (int64_t)sizeof(r1_block_q8_0);
+    const int64_t ahead = PREFETCH_AHEAD_BYTES / (int64_t)sizeof(r1_block_q8_0);
 #pragma GCC unroll 8
     for (int c = 0; c < cx; c++) {
         acc[c] = _mm512_setzero_ps();

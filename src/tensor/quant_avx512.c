@@ -29,22 +29,12 @@
 #include <stddef.h>
 #include <string.h>
 
-/* For the per-pair and per-super-block steps of the dot products: gcc would
- * otherwise call them out of line (and through a pointer), losing the hoisted
- * constants and the overlap between steps. */
-#define ALWAYS_INLINE inline __attribute__((always_inline))
+#include "tensor/simd_avx512.h"
 
 /* ---------------------------------------------------------------- helpers */
 
 /* Hardware conversion; exact, like r1_half_to_f32. */
 static inline float half_to_f32(r1_half h) { return _cvtsh_ss(h); }
-
-static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 /* Mask of lanes 0 .. count-1 (count <= 16), for row tails. */
 static inline __mmask16 first_lanes(int64_t count) { return (__mmask16)((1u << count) - 1); }
@@ -54,11 +44,6 @@ static inline __m512i load_2x32_bytes(const void *a, const void *b) {
     __m256i lo = _mm256_loadu_si256((const __m256i *)a);
     __m256i hi = _mm256_loadu_si256((const __m256i *)b);
     return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
-
-/* Lanes 0..7 get a, lanes 8..15 get b: one scale per block of a pair. */
-static inline __m512 pair_of(float a, float b) {
-    return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
 }
 
 /* Permute index: lanes 0..7 take lane a, lanes 8..15 lane b. */
@@ -180,18 +165,6 @@ static inline pair_scales single_pair_scales(const uint8_t *w, int stride, const
 typedef __m512 (*pair_dot_fn)(const void *w, const r1_block_q8_0 *x, int64_t ia, int64_t ib,
                               pair_scales scales, __m512 acc, __mmask16 lanes);
 
-/*
- * Decoding streams each weight byte once, and the hardware prefetcher alone
- * leaves the dot products waiting on memory (measured: Q8_0 decode +13% on
- * one thread with this). So the row loops ask for the weights ~27 KB ahead.
- * A prefetch never faults, so running past the end of the tensor is harmless.
- */
-#define PREFETCH_AHEAD_BYTES (27 * 1024)
-
-static inline void prefetch_weights(const void *p, int lines) {
-    for (int i = 0; i < lines; i++) _mm_prefetch((const char *)p + 64 * i, _MM_HINT_T0);
-}
-
 static ALWAYS_INLINE float dot_q8_0_row(const void *w, const void *xq, int64_t n, int stride,
                                         bool has_min, pair_dot_fn pair_dot) {
     const uint8_t *wbytes = w;
@@ -202,7 +175,7 @@ static ALWAYS_INLINE float dot_q8_0_row(const void *w, const void *xq, int64_t n
     const int64_t ahead = PREFETCH_AHEAD_BYTES / stride;
     for (; i + 4 <= nb; i += 4) {
         pair_scales first, second;
-        prefetch_weights(wbytes + (i + ahead) * stride, 2);
+        prefetch_lines(wbytes + (i + ahead) * stride, 2);
         quad_scales(wbytes + i * stride, stride, has_min, x + i, &first, &second);
         acc0 = pair_dot(w, x, i, i + 1, first, acc0, 0xFFFF);
         acc1 = pair_dot(w, x, i + 2, i + 3, second, acc1, 0xFFFF);
@@ -283,57 +256,6 @@ static float q5_1_dot_q(const void *w, const void *xq, int64_t n) {
 
 /* ------------------------------------------------- dot_q: the K-quants */
 
-/*
- * Sub-block scales. dpbusd leaves each 32-bit lane with the sum of four
- * products, which fits int16 in every K-quant (at most 4 * 63 * 128 =
- * 32256). packs_epi32 of two such dot vectors, a and b, puts in each 128-bit
- * lane a's four sums and then b's as int16; dpwssd then multiplies every
- * int16 by its sub-block scale and adds neighbouring pairs (which belong to
- * the same sub-block) into the int32 accumulator: two sub-block dot vectors
- * scaled and summed by two instructions.
- */
-static inline __m512i add_scaled_dots(__m512i acc, __m512i dot_a, __m512i dot_b, __m512i scales16) {
-    return _mm512_dpwssd_epi32(acc, _mm512_packs_epi32(dot_a, dot_b), scales16);
-}
-
-/* A 64-bit run of a shuffle_epi8 index: four int16 lanes, each taking the
- * 16-bit word whose bytes are `lo` and `hi` (0x80: a zero byte). */
-static inline long long four_words_from(int lo, int hi) {
-    return (long long)((uint64_t)(lo | hi << 8) * 0x0001000100010001ull);
-}
-
-/* Index taking byte `a` (zero-extended to int16) four times, then byte `b`,
- * in 128-bit lanes 0 and 1; bytes c and d likewise in lanes 2 and 3. */
-static inline __m512i byte_scale_index(int a, int b, int c, int d) {
-    return _mm512_set_epi64(four_words_from(d, 0x80), four_words_from(c, 0x80),
-                            four_words_from(d, 0x80), four_words_from(c, 0x80),
-                            four_words_from(b, 0x80), four_words_from(a, 0x80),
-                            four_words_from(b, 0x80), four_words_from(a, 0x80));
-}
-
-/*
- * The 8 six-bit scales and 8 six-bit mins packed in 12 bytes (Q4_K, Q5_K),
- * as bytes 0..7 (scales of sub-blocks 0..7) and 8..15 (mins). As 32-bit
- * words w0..w2 of the packed bytes: scales 0..3 are w0 & 0x3f per byte, mins
- * 0..3 w1 & 0x3f; scales 4..7 take their low four bits from w2's low
- * nibbles and their top two from w0's bits 6..7, mins 4..7 from w2's high
- * nibbles and w1's bits 6..7.
- */
-static inline __m128i unpack_k_scales(const uint8_t packed[12]) {
-    __m128i w = _mm_maskz_loadu_epi8(0x0FFF, packed); /* w0, w1, w2, 0 */
-    /* low bits: w0 & 0x3f.., w1 & 0x3f.., w2 & 0x0f.., (w2 >> 4) & 0x0f.. */
-    __m128i low =
-        _mm_srlv_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(2, 2, 1, 0)), _mm_setr_epi32(0, 0, 0, 4));
-    low = _mm_and_si128(low, _mm_setr_epi32(0x3f3f3f3f, 0x3f3f3f3f, 0x0f0f0f0f, 0x0f0f0f0f));
-    /* top bits of words 2, 3: bits 6..7 of w0, w1 moved to bits 4..5 */
-    __m128i top = _mm_srli_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(1, 0, 1, 0)), 2);
-    /* 0xEA: (a & b) | c */
-    __m128i both =
-        _mm_ternarylogic_epi32(top, _mm_setr_epi32(0, 0, 0x30303030, 0x30303030), low, 0xEA);
-    /* words: scales 0..3, mins 0..3, scales 4..7, mins 4..7 -> scales, mins */
-    return _mm_shuffle_epi32(both, _MM_SHUFFLE(3, 1, 2, 0));
-}
-
 /* sum_j mins[j] * (bsums[2j] + bsums[2j+1]): the min part of a Q4_K/Q5_K
  * super-block, in 8 int32 lanes. The mins are bytes 8..15 of scales_mins. */
 static inline __m256i mins_times_bsums(__m128i scales_mins, const int16_t bsums[16]) {
@@ -402,7 +324,7 @@ static float q4_k_dot_q(const void *w, const void *xq, int64_t n) {
     __m256 acc_min = _mm256_setzero_ps();
     const int64_t ahead = PREFETCH_AHEAD_BYTES / (int64_t)sizeof(r1_block_q4_k);
     for (int64_t i = 0; i < n / R1_QK_K; i++) {
-        prefetch_weights(&wb[i + ahead], 3);
+        prefetch_lines(&wb[i + ahead], 3);
         q45_k_superblock(&wb[i], wb[i].scales, wb[i].qs, NULL, &xb[i], &acc, &acc_min);
     }
     return _mm512_reduce_add_ps(acc) - hsum256(acc_min);
@@ -460,7 +382,7 @@ static float q6_k_dot_q(const void *w, const void *xq, int64_t n) {
     __m256 acc_offset = _mm256_setzero_ps();
     const int64_t ahead = PREFETCH_AHEAD_BYTES / (int64_t)sizeof(r1_block_q6_k);
     for (int64_t i = 0; i < n / R1_QK_K; i++) {
-        prefetch_weights(&wb[i + ahead], 4);
+        prefetch_lines(&wb[i + ahead], 4);
         __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)wb[i].scales));
         __m512i chunk0 = _mm512_broadcast_i32x4(_mm256_castsi256_si128(scales16));
         __m512i chunk1 = _mm512_broadcast_i32x4(_mm256_extracti128_si256(scales16, 1));
