@@ -66,4 +66,11 @@ void r1_forward_embed(r1_context *ctx, const r1_chunk *b);
 void r1_forward_norm_rows(float *out, const float *x, const r1_tensor *weight, int n_rows, int dim, float eps);
 int r1_forward_output(r1_context *ctx, const r1_chunk *b);
 
+/* A layer's two halves, as each architecture defines them. */
+typedef int (*r1_block_fn)(r1_context *ctx, int layer, const r1_chunk *b);
+
+/* embed -> for each layer: attention, then feed-forward -> output logits. */
+int r1_forward_layers(r1_context *ctx, const r1_chunk *b, r1_block_fn attention, r1_block_fn feed_forward,
+                      r1_error *err);
+
 #endif

@@ -1,7 +1,7 @@
 /*
  * forward_common.c - the steps every architecture's forward pass shares:
- * the token embedding lookup, row-wise RMS norm, and the final norm and
- * output projection for the rows that asked for logits.
+ * the token embedding lookup, row-wise RMS norm, the final norm and output
+ * projection for the rows that asked for logits, and the loop over layers.
  */
 #include "model/context.h"
 #include "tensor/ops.h"
@@ -27,4 +27,15 @@ int r1_forward_output(r1_context *ctx, const r1_chunk *b) {
     }
     if (n_out == 0) return 0;
     return r1_matmul(&ctx->compute, &m->output, ctx->act.xn, n_out, b->logits, m->hp.n_vocab);
+}
+
+int r1_forward_layers(r1_context *ctx, const r1_chunk *b, r1_block_fn attention, r1_block_fn feed_forward,
+                      r1_error *err) {
+    r1_forward_embed(ctx, b);
+    for (int il = 0; il < ctx->model->hp.n_layer; il++) {
+        if (attention(ctx, il, b) != 0 || feed_forward(ctx, il, b) != 0)
+            return r1_error_set(err, "out of memory for activation scratch in layer %d", il);
+    }
+    if (r1_forward_output(ctx, b) != 0) return r1_error_set(err, "out of memory computing logits");
+    return 0;
 }

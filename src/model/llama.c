@@ -127,11 +127,5 @@ static int feed_forward_block(r1_context *ctx, int il, const r1_chunk *b) {
 }
 
 int r1_llama_forward(r1_context *ctx, const r1_chunk *b, r1_error *err) {
-    r1_forward_embed(ctx, b);
-    for (int il = 0; il < ctx->model->hp.n_layer; il++) {
-        if (attention_block(ctx, il, b) != 0 || feed_forward_block(ctx, il, b) != 0)
-            return r1_error_set(err, "out of memory for activation scratch in layer %d", il);
-    }
-    if (r1_forward_output(ctx, b) != 0) return r1_error_set(err, "out of memory computing logits");
-    return 0;
+    return r1_forward_layers(ctx, b, attention_block, feed_forward_block, err);
 }
