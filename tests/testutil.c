@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include "model/gguf.h"
+#include "r1.h"
 
 const char *test_testdata_dir(void) {
     const char *env = getenv("R1_TESTDATA");
@@ -74,4 +78,37 @@ bool test_write_file(const char *path, const void *data, size_t size) {
     if (!f) return false;
     bool ok = fwrite(data, 1, size, f) == size;
     return fclose(f) == 0 && ok;
+}
+
+static int copy_tensor(void *user, int index, void *dst, uint64_t size, r1_error *err) {
+    (void)err;
+    memcpy(dst, ((const gguf_file *)user)->tensors[index].data, size);
+    return 0;
+}
+
+void test_load_with_overrides(const char *src_path, const test_key_override *o, int n, char *message, size_t cap) {
+    gguf_file *src;
+    r1_error err;
+    if (gguf_open(src_path, &src, &err) != 0) fail_msg("%s", err.message);
+    gguf_writer *w = gguf_writer_new();
+    for (uint64_t i = 0; i < src->n_kv; i++) {
+        bool replaced = false;
+        for (int k = 0; k < n; k++) replaced |= strcmp(src->kv[i].key, o[k].key) == 0;
+        if (!replaced) gguf_writer_copy_kv(w, &src->kv[i]);
+    }
+    for (int k = 0; k < n; k++) gguf_writer_set_u32(w, o[k].key, o[k].value);
+    for (uint64_t i = 0; i < src->n_tensors; i++)
+        if (gguf_writer_add_tensor(w, src->tensors[i].name, src->tensors[i].type, src->tensors[i].n_dims,
+                                   src->tensors[i].ne, &err) < 0)
+            fail_msg("%s", err.message);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/r1-test-rewrite-%d.gguf", (int)getpid());
+    if (gguf_writer_write_file(w, path, copy_tensor, src, &err) != 0) fail_msg("%s", err.message);
+    gguf_writer_free(w);
+    gguf_close(src);
+    r1_model *model;
+    message[0] = 0;
+    if (r1_model_load(path, &model, &err) == 0) r1_model_free(model);
+    else snprintf(message, cap, "%s", err.message);
+    unlink(path);
 }

@@ -34,4 +34,15 @@ void *test_read_file(const char *path, size_t *size);
 /* Writes a buffer to a file, true on success. */
 bool test_write_file(const char *path, const void *data, size_t size);
 
+/* A uint32 metadata key to set when rewriting a model file. */
+typedef struct test_key_override {
+    const char *key;
+    uint32_t value;
+} test_key_override;
+
+/* Rewrites the GGUF at src with the given keys replaced (or added), loads
+ * it with r1_model_load, and puts the load error in message ("" when it
+ * loads). For tests of malformed metadata. */
+void test_load_with_overrides(const char *src, const test_key_override *o, int n, char *message, size_t cap);
+
 #endif

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model/gguf.h"
 #include "model/moe_router.h"
 #include "r1.h"
 #include "testutil.h"
@@ -120,66 +119,26 @@ static void test_too_few_eligible_experts(void **state) {
 
 /* ---- malformed routing metadata is refused at load ---- */
 
-typedef struct key_override {
-    const char *key;
-    uint32_t value;
-} key_override;
-
-static int copy_tensor(void *user, int index, void *dst, uint64_t size, r1_error *err) {
-    (void)err;
-    memcpy(dst, ((const gguf_file *)user)->tensors[index].data, size);
-    return 0;
-}
-
-/* Rewrites the reference deepseek2 file with some uint32 keys replaced or
- * added, and returns the load error (or "" when it loads). */
-static void load_with_overrides(const key_override *o, int n, char *message, size_t cap) {
-    gguf_file *src;
-    r1_error err;
-    if (gguf_open(test_testdata_path("llm/shared-deepseek2-f32.gguf"), &src, &err) != 0) fail_msg("%s", err.message);
-    gguf_writer *w = gguf_writer_new();
-    for (uint64_t i = 0; i < src->n_kv; i++) {
-        bool replaced = false;
-        for (int k = 0; k < n; k++)
-            if (strcmp(src->kv[i].key, o[k].key) == 0) replaced = true;
-        if (!replaced) gguf_writer_copy_kv(w, &src->kv[i]);
-    }
-    for (int k = 0; k < n; k++) gguf_writer_set_u32(w, o[k].key, o[k].value);
-    for (uint64_t i = 0; i < src->n_tensors; i++)
-        if (gguf_writer_add_tensor(w, src->tensors[i].name, src->tensors[i].type, src->tensors[i].n_dims,
-                                   src->tensors[i].ne, &err) < 0)
-            fail_msg("%s", err.message);
-    char path[64];
-    snprintf(path, sizeof path, "/tmp/r1-test-ds2-%d.gguf", (int)getpid());
-    if (gguf_writer_write_file(w, path, copy_tensor, src, &err) != 0) fail_msg("%s", err.message);
-    gguf_writer_free(w);
-    gguf_close(src);
-    r1_model *model;
-    message[0] = 0;
-    if (r1_model_load(path, &model, &err) == 0) r1_model_free(model);
-    else snprintf(message, cap, "%s", err.message);
-    unlink(path);
-}
-
 static void test_bad_routing_metadata_is_refused(void **state) {
     (void)state;
     if (!test_require_testdata("llm")) skip();
     char message[512];
-    load_with_overrides(NULL, 0, message, sizeof message);
+    const char *src = test_testdata_path("llm/shared-deepseek2-f32.gguf");
+    test_load_with_overrides(src, NULL, 0, message, sizeof message);
     assert_string_equal(message, ""); /* the rewrite itself loads */
     /* 4 groups of 2, one group used: 2 eligible experts for 3 slots */
-    key_override too_many_used[] = {{"deepseek2.expert_group_count", 4}, {"deepseek2.expert_group_used_count", 1},
+    test_key_override too_many_used[] = {{"deepseek2.expert_group_count", 4}, {"deepseek2.expert_group_used_count", 1},
                                     {"deepseek2.expert_used_count", 3}};
-    load_with_overrides(too_many_used, 3, message, sizeof message);
+    test_load_with_overrides(src, too_many_used, 3, message, sizeof message);
     if (!strstr(message, "the 1 groups used hold only 2")) fail_msg("got: %s", message);
-    key_override huge[] = {{"deepseek2.expert_count", 2048}};
-    load_with_overrides(huge, 1, message, sizeof message);
+    test_key_override huge[] = {{"deepseek2.expert_count", 2048}};
+    test_load_with_overrides(src, huge, 1, message, sizeof message);
     if (!strstr(message, "expert_count 2048 exceeds")) fail_msg("got: %s", message);
-    key_override bad_gating[] = {{"deepseek2.expert_gating_func", 7}};
-    load_with_overrides(bad_gating, 1, message, sizeof message);
+    test_key_override bad_gating[] = {{"deepseek2.expert_gating_func", 7}};
+    test_load_with_overrides(src, bad_gating, 1, message, sizeof message);
     if (!strstr(message, "expert_gating_func 7 is unknown")) fail_msg("got: %s", message);
-    key_override no_nope[] = {{"deepseek2.attention.key_length", 16}}; /* = the rope dims */
-    load_with_overrides(no_nope, 1, message, sizeof message);
+    test_key_override no_nope[] = {{"deepseek2.attention.key_length", 16}}; /* = the rope dims */
+    test_load_with_overrides(src, no_nope, 1, message, sizeof message);
     if (!strstr(message, "must exceed rope.dimension_count")) fail_msg("got: %s", message);
 }
 
