@@ -21,6 +21,7 @@ struct r1_sampler {
     int *counts;            /* emitted count per token, for presence/frequency */
     float *work_logits;     /* [n_vocab] */
     int32_t *work_ids;      /* [n_vocab] */
+    double *work_probs;     /* [n_vocab] */
     uint64_t rng;
 };
 
@@ -41,8 +42,9 @@ r1_sampler *r1_sampler_new(const r1_sampler_params *params, int n_vocab) {
     s->counts = calloc((size_t)n_vocab, sizeof(int));
     s->work_logits = malloc((size_t)n_vocab * sizeof(float));
     s->work_ids = malloc((size_t)n_vocab * sizeof(int32_t));
+    s->work_probs = malloc((size_t)n_vocab * sizeof(double));
     s->rng = params->seed ^ 0x5DEECE66Dull;
-    if (!s->history || !s->counts || !s->work_logits || !s->work_ids) {
+    if (!s->history || !s->counts || !s->work_logits || !s->work_ids || !s->work_probs) {
         r1_sampler_free(s);
         return NULL;
     }
@@ -55,6 +57,7 @@ void r1_sampler_free(r1_sampler *s) {
     free(s->counts);
     free(s->work_logits);
     free(s->work_ids);
+    free(s->work_probs);
     free(s);
 }
 
@@ -157,9 +160,8 @@ int32_t r1_sampler_sample(r1_sampler *s, const float *logits_in) {
     if (p->temperature <= 0.0f) return r1_argmax(logits, s->n_vocab);
 
     int n = top_candidates(s, logits, p->top_k);
-    /* softmax over the candidates at temperature T; probs reuse logits[] slots by rank */
-    double *probs = malloc((size_t)n * sizeof(double));
-    if (!probs) return s->work_ids[0];
+    /* softmax over the candidates at temperature T, by rank */
+    double *probs = s->work_probs;
     double max = logits[s->work_ids[0]] / p->temperature, sum = 0.0;
     for (int i = 0; i < n; i++) {
         probs[i] = exp(logits[s->work_ids[i]] / p->temperature - max);
@@ -193,6 +195,5 @@ int32_t r1_sampler_sample(r1_sampler *s, const float *logits_in) {
             break;
         }
     }
-    free(probs);
     return chosen;
 }

@@ -2,7 +2,6 @@
 #include "tensor/ops.h"
 
 #include <math.h>
-#include <pthread.h>
 
 #include "tensor/kernels.h"
 
@@ -123,17 +122,19 @@ __attribute__((target("avx512f"))) static void weighted_sum_rows_avx512(float *o
 }
 #endif
 
-static weighted_sum_fn weighted_sum_impl = weighted_sum_rows_plain;
-static pthread_once_t weighted_sum_once = PTHREAD_ONCE_INIT;
-
-static void choose_weighted_sum(void) {
+/* The build matching the engine's kernel set (R1_ISA lowers both alike). */
+static weighted_sum_fn choose_weighted_sum(void) {
 #if defined(__x86_64__)
-    if (r1_isa_supported(R1_ISA_AVX512)) weighted_sum_impl = weighted_sum_rows_avx512;
-    else if (r1_isa_supported(R1_ISA_AVX2)) weighted_sum_impl = weighted_sum_rows_avx2;
+    r1_isa isa = r1_kernels()->isa;
+    if (isa == R1_ISA_AVX512) return weighted_sum_rows_avx512;
+    if (isa == R1_ISA_AVX2) return weighted_sum_rows_avx2;
 #endif
+    return weighted_sum_rows_plain;
 }
 
 void r1_weighted_sum_rows(float *out, const float *w, const float *const *rows, int n_rows, int n) {
-    pthread_once(&weighted_sum_once, choose_weighted_sum);
-    weighted_sum_impl(out, w, rows, n_rows, n);
+    static _Atomic(weighted_sum_fn) impl; /* chosen on first use; a race only repeats the choice */
+    weighted_sum_fn f = impl;
+    if (!f) impl = f = choose_weighted_sum();
+    f(out, w, rows, n_rows, n);
 }
