@@ -128,8 +128,20 @@ int r1_decode(r1_context *ctx, const r1_batch *batch, r1_error *err);
  * last r1_decode, or NULL. */
 const float *r1_get_logits(const r1_context *ctx, int i);
 
-/* Forgets a sequence's cached tokens from position `from` on (0: all). */
-void r1_seq_truncate(r1_context *ctx, int seq, int from);
+/* Forgets a sequence's cached tokens from position `from` on (0: all).
+ * Returns the new length: `from`, or in rare cases a little less (when
+ * `from` falls inside a cache block shared with another sequence and the
+ * cache has no free block to copy it into). */
+int r1_seq_truncate(r1_context *ctx, int seq, int from);
+
+/* Makes the empty sequence dst begin with the first n cached positions of
+ * sequence src without recomputing them: the cache blocks of that prefix
+ * are shared (copy-on-write). For many requests with one system prompt. */
+int r1_seq_share_prefix(r1_context *ctx, int dst, int src, int n, r1_error *err);
+
+/* The KV cache's size and its unused part, in positions. */
+int r1_kv_cache_positions(const r1_context *ctx);
+int r1_kv_cache_free_positions(const r1_context *ctx);
 
 /* Number of positions cached for a sequence. */
 int r1_seq_length(const r1_context *ctx, int seq);
@@ -164,6 +176,136 @@ void r1_sampler_accept(r1_sampler *s, int32_t token);
 
 /* Index of the largest value (the first one on ties). */
 int32_t r1_argmax(const float *x, int n);
+
+/* ---- the engine: many generations at once ----
+ *
+ * An engine owns a model context and one thread that runs it. Requests are
+ * submitted from any thread; the engine thread batches every running
+ * sequence into one forward pass per step (continuous batching: a request
+ * joins at the next step, long prompts are fed in chunks so running streams
+ * keep flowing), samples, turns tokens into text and hands each piece to the
+ * request's callback. Prompts that begin like a cached sequence (a shared
+ * system prompt, the earlier turns of a chat) reuse its cache blocks.
+ */
+
+typedef struct r1_engine r1_engine;
+typedef struct r1_request r1_request;
+
+typedef struct r1_engine_params {
+    int n_threads;        /* <= 0: one per CPU */
+    int n_parallel;       /* sequences decoded together (default 32) */
+    int n_ctx_seq;        /* most positions one request may use, prompt and
+                             answer together; <= 0: min(4096, trained) */
+    int n_cache_positions;/* KV cache size over all sequences; <= 0: n_parallel * n_ctx_seq */
+    int n_queue;          /* requests that may wait for a free sequence (default 256) */
+    int n_batch;          /* most rows computed in one step (default 512) */
+    int n_prefill_chunk;  /* prompt rows per step while other sequences are
+                             decoding (default 128): bounds their stall */
+    bool exact;           /* as in r1_context_params */
+} r1_engine_params;
+
+typedef enum r1_finish_reason {
+    R1_FINISH_NONE = 0,   /* still running */
+    R1_FINISH_STOP,       /* end-of-generation token or a stop string */
+    R1_FINISH_LENGTH,     /* max_tokens or the context size reached */
+    R1_FINISH_CANCELLED,  /* r1_request_cancel, or the engine stopped */
+    R1_FINISH_ERROR       /* the engine failed (message in the event) */
+} r1_finish_reason;
+
+#define R1_MAX_TOP_LOGPROBS 20
+
+typedef struct r1_generation_params {
+    r1_sampler_params sampling;
+    int max_tokens;                 /* > 0; capped by the context */
+    const char *const *stops;       /* stop strings (copied); the text ends before one */
+    int n_stops;
+    const int32_t *bias_tokens;     /* logit bias: added to these tokens' logits (copied) */
+    const float *bias_values;
+    int n_bias;
+    bool ignore_eos;                /* generate past end-of-generation tokens */
+    bool split_reasoning;           /* separate <think>...</think> from the answer */
+    bool starts_in_reasoning;       /* the prompt opened <think>: text is reasoning until </think> */
+    int top_logprobs;               /* -1: no log-probabilities; 0..R1_MAX_TOP_LOGPROBS: the
+                                       sampled token's and that many alternatives */
+} r1_generation_params;
+
+r1_generation_params r1_generation_default_params(void);
+
+typedef struct r1_token_logprob {
+    int32_t token;
+    float logprob;
+} r1_token_logprob;
+
+/* What a request's callback receives, once per generated token and once at
+ * the end (done). Text never splits a UTF-8 character; the pointers are
+ * valid during the callback only. */
+typedef struct r1_generation_event {
+    const char *reasoning;          /* new reasoning text (reasoning_len bytes) */
+    size_t reasoning_len;
+    const char *content;            /* new answer text */
+    size_t content_len;
+    int32_t token;                  /* the token sampled this step; -1 if none */
+    r1_token_logprob sampled;       /* with top_logprobs >= 0: the token's log-probability */
+    const r1_token_logprob *top;    /* and the n_top most likely tokens */
+    int n_top;
+    bool done;                      /* the last event of the request */
+    r1_finish_reason finish;
+    const char *error;              /* with R1_FINISH_ERROR */
+    /* counts so far */
+    int n_prompt;                   /* prompt tokens */
+    int n_prompt_cached;            /* of which found in the cache */
+    int n_generated;                /* tokens sampled (the end-of-generation token included) */
+    int n_reasoning;                /* of which inside the reasoning */
+} r1_generation_event;
+
+typedef void (*r1_generation_callback)(void *user, const r1_generation_event *event);
+
+r1_engine_params r1_engine_default_params(void);
+
+/* Starts the engine thread. The model must outlive the engine; tokenizer
+ * is the model's (r1_model_load_tokenizer), shared read-only. */
+struct r1_tokenizer;
+int r1_engine_start(r1_model *model, const struct r1_tokenizer *tok, const r1_engine_params *params,
+                    r1_engine **out, r1_error *err);
+
+/* Cancels every request (their callbacks get done, R1_FINISH_CANCELLED),
+ * stops the thread and frees the engine. */
+void r1_engine_stop(r1_engine *engine);
+
+/* The most positions one request may use (prompt + max_tokens). */
+int r1_engine_ctx_seq(const r1_engine *engine);
+
+#define R1_ENGINE_BUSY (-2)
+
+/* Queues a generation. Returns 0 and a handle in *out (release it with
+ * r1_request_release), R1_ENGINE_BUSY when the queue is full, or -1 for a
+ * request that can never run (empty prompt, prompt + max_tokens beyond the
+ * context, bad token id). After a successful submit the callback is called
+ * from the engine thread for every step and exactly once with done set;
+ * after that never again. */
+int r1_engine_submit(r1_engine *engine, const int32_t *prompt, int n_prompt, const r1_generation_params *params,
+                     r1_generation_callback callback, void *user, r1_request **out, r1_error *err);
+
+/* Asks the engine to stop this request at its next step (e.g. the client
+ * left). Its callback still gets the final event. Safe from any thread. */
+void r1_request_cancel(r1_request *request);
+void r1_request_release(r1_request *request);
+
+typedef struct r1_engine_stats {
+    int running;                    /* requests holding a sequence */
+    int waiting;                    /* requests queued for one */
+    int parallel;
+    int queue_capacity;
+    int cache_positions;            /* KV cache size in positions */
+    int cache_positions_used;
+    uint64_t steps;                 /* forward passes so far */
+    uint64_t prefix_queries;        /* requests admitted */
+    uint64_t prefix_hits;           /* of which found part of their prompt cached */
+    uint64_t prompt_tokens_cached;  /* prompt tokens not recomputed thanks to the cache */
+} r1_engine_stats;
+
+/* A consistent snapshot; safe from any thread. */
+void r1_engine_get_stats(r1_engine *engine, r1_engine_stats *stats);
 
 /* ---- build information ---- */
 

@@ -199,10 +199,20 @@ const float *r1_get_logits(const r1_context *ctx, int i) {
     return ctx->logits + (long)i * ctx->model->hp.n_vocab;
 }
 
-void r1_seq_truncate(r1_context *ctx, int seq, int from) {
-    if (seq < 0 || seq >= ctx->params.n_seq_max) return;
-    r1_kv_cache_truncate(&ctx->cache, seq, from);
+int r1_seq_truncate(r1_context *ctx, int seq, int from) {
+    if (seq < 0 || seq >= ctx->params.n_seq_max) return 0;
+    return r1_kv_cache_truncate(&ctx->cache, seq, from);
 }
+
+int r1_seq_share_prefix(r1_context *ctx, int dst, int src, int n, r1_error *err) {
+    if (dst < 0 || dst >= ctx->params.n_seq_max || src < 0 || src >= ctx->params.n_seq_max)
+        return r1_error_set(err, "sequence %d or %d is outside [0, %d)", dst, src, ctx->params.n_seq_max);
+    return r1_kv_cache_share(&ctx->cache, dst, src, n, err);
+}
+
+int r1_kv_cache_positions(const r1_context *ctx) { return ctx->cache.n_blocks * R1_KV_BLOCK_TOKENS; }
+
+int r1_kv_cache_free_positions(const r1_context *ctx) { return ctx->cache.n_free * R1_KV_BLOCK_TOKENS; }
 
 int r1_seq_length(const r1_context *ctx, int seq) {
     if (seq < 0 || seq >= ctx->params.n_seq_max) return 0;

@@ -1,4 +1,5 @@
-/* kv_cache.c - block pool and block tables of the KV cache (see kv_cache.h). */
+/* kv_cache.c - block pool, block tables and prefix sharing of the KV cache
+ * (see kv_cache.h). */
 #include "model/kv_cache.h"
 
 #include <stdlib.h>
@@ -15,8 +16,9 @@ int r1_kv_cache_init(r1_kv_cache *c, int n_layer, int kv_dim, bool with_values, 
     c->keys = malloc(floats * sizeof(float));
     c->values = with_values ? malloc(floats * sizeof(float)) : NULL;
     c->free_blocks = malloc((size_t)c->n_blocks * sizeof(int));
+    c->refs = calloc((size_t)c->n_blocks, sizeof(int));
     c->seqs = calloc((size_t)n_seq, sizeof *c->seqs);
-    if (!c->keys || (with_values && !c->values) || !c->free_blocks || !c->seqs) {
+    if (!c->keys || (with_values && !c->values) || !c->free_blocks || !c->refs || !c->seqs) {
         r1_kv_cache_free(c);
         return r1_error_set(err, "cannot allocate a KV cache of %d tokens (%zu MiB)", n_tokens,
                             (with_values ? 2 : 1) * floats * sizeof(float) >> 20);
@@ -33,8 +35,39 @@ void r1_kv_cache_free(r1_kv_cache *c) {
     free(c->keys);
     free(c->values);
     free(c->free_blocks);
+    free(c->refs);
     free(c->seqs);
     memset(c, 0, sizeof *c);
+}
+
+static int take_free_block(r1_kv_cache *c) {
+    int block = c->free_blocks[--c->n_free];
+    c->refs[block] = 1;
+    return block;
+}
+
+static void release_block(r1_kv_cache *c, int block) {
+    if (--c->refs[block] == 0) c->free_blocks[c->n_free++] = block;
+}
+
+/* Copies the first n_positions slots of block `from` into block `to`, in every layer. */
+static void copy_block(r1_kv_cache *c, int from, int to, int n_positions) {
+    size_t block_floats = (size_t)R1_KV_BLOCK_TOKENS * c->kv_dim, n = (size_t)n_positions * c->kv_dim;
+    for (int layer = 0; layer < c->n_layer; layer++) {
+        size_t layer_base = (size_t)layer * c->n_blocks * block_floats;
+        memcpy(c->keys + layer_base + (size_t)to * block_floats, c->keys + layer_base + (size_t)from * block_floats,
+               n * sizeof(float));
+        if (c->values)
+            memcpy(c->values + layer_base + (size_t)to * block_floats,
+                   c->values + layer_base + (size_t)from * block_floats, n * sizeof(float));
+    }
+}
+
+static int grow_table(r1_kv_sequence *s, int n_blocks) {
+    int *table = realloc(s->blocks, (size_t)(n_blocks > 0 ? n_blocks : 1) * sizeof(int));
+    if (!table) return -1;
+    s->blocks = table;
+    return 0;
 }
 
 int r1_kv_cache_reserve(r1_kv_cache *c, int seq, int n_positions, r1_error *err) {
@@ -44,17 +77,54 @@ int r1_kv_cache_reserve(r1_kv_cache *c, int seq, int n_positions, r1_error *err)
     if (needed - s->n_blocks > c->n_free)
         return r1_error_set(err, "KV cache full: sequence %d needs %d more blocks of %d tokens, %d free "
                             "(raise the context size)", seq, needed - s->n_blocks, R1_KV_BLOCK_TOKENS, c->n_free);
-    int *table = realloc(s->blocks, (size_t)needed * sizeof(int));
-    if (!table) return r1_error_set(err, "out of memory growing the block table of sequence %d", seq);
-    s->blocks = table;
-    while (s->n_blocks < needed) s->blocks[s->n_blocks++] = c->free_blocks[--c->n_free];
+    if (grow_table(s, needed) != 0)
+        return r1_error_set(err, "out of memory growing the block table of sequence %d", seq);
+    while (s->n_blocks < needed) s->blocks[s->n_blocks++] = take_free_block(c);
     return 0;
 }
 
-void r1_kv_cache_truncate(r1_kv_cache *c, int seq, int from) {
+int r1_kv_cache_truncate(r1_kv_cache *c, int seq, int from) {
     r1_kv_sequence *s = &c->seqs[seq];
     if (from < 0) from = 0;
     if (from < s->length) s->length = from;
     int keep = (from + R1_KV_BLOCK_TOKENS - 1) / R1_KV_BLOCK_TOKENS;
-    while (s->n_blocks > keep) c->free_blocks[c->n_free++] = s->blocks[--s->n_blocks];
+    while (s->n_blocks > keep) release_block(c, s->blocks[--s->n_blocks]);
+    int used_in_last = s->length % R1_KV_BLOCK_TOKENS;
+    if (used_in_last != 0 && s->n_blocks > 0 && c->refs[s->blocks[s->n_blocks - 1]] > 1) {
+        /* The next write would land in a block another sequence reads. */
+        int shared = s->blocks[s->n_blocks - 1];
+        if (c->n_free > 0) {
+            int copy = take_free_block(c);
+            copy_block(c, shared, copy, used_in_last);
+            s->blocks[s->n_blocks - 1] = copy;
+        } else {
+            s->n_blocks--;
+            s->length -= used_in_last;
+        }
+        release_block(c, shared);
+    }
+    return s->length;
+}
+
+int r1_kv_cache_share(r1_kv_cache *c, int dst, int src, int n, r1_error *err) {
+    r1_kv_sequence *d = &c->seqs[dst], *s = &c->seqs[src];
+    if (dst == src || d->length != 0 || d->n_blocks != 0)
+        return r1_error_set(err, "sequence %d must be empty to share a prefix of sequence %d", dst, src);
+    if (n < 0 || n > s->length)
+        return r1_error_set(err, "cannot share %d positions of sequence %d, which has %d", n, src, s->length);
+    int whole = n / R1_KV_BLOCK_TOKENS, partial = n % R1_KV_BLOCK_TOKENS;
+    if (partial && c->n_free == 0) return r1_error_set(err, "KV cache full: no block to copy a shared prefix into");
+    if (grow_table(d, whole + (partial ? 1 : 0)) != 0) return r1_error_set(err, "out of memory");
+    for (int i = 0; i < whole; i++) {
+        d->blocks[i] = s->blocks[i];
+        c->refs[s->blocks[i]]++;
+    }
+    d->n_blocks = whole;
+    if (partial) {
+        int copy = take_free_block(c);
+        copy_block(c, s->blocks[whole], copy, partial);
+        d->blocks[d->n_blocks++] = copy;
+    }
+    d->length = n;
+    return 0;
 }

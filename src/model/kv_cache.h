@@ -7,6 +7,13 @@
  * sequences of different lengths thus share one allocation without
  * fragmentation. A block holds, for every layer, the keys and the values of
  * its positions as float32 (kv_dim values each).
+ *
+ * Sequences that begin with the same tokens (a shared system prompt) can
+ * share the blocks of that prefix: blocks are reference-counted, and a block
+ * is only ever written while one sequence owns it. A sequence writes only
+ * at positions >= its length, so it is enough to keep the block that holds
+ * position `length` private: sharing copies a partly-used last block, and
+ * truncating into the middle of a shared block copies it first.
  */
 #ifndef R1_MODEL_KV_CACHE_H
 #define R1_MODEL_KV_CACHE_H
@@ -32,6 +39,7 @@ typedef struct r1_kv_cache {
     float *keys;      /* [layer][block][slot][kv_dim] */
     float *values;    /* NULL when the cache holds keys only (MLA latents) */
     int *free_blocks; /* stack of free block ids */
+    int *refs;        /* per block: sequences whose table holds it */
     int n_free;
     int n_seq;
     r1_kv_sequence *seqs;
@@ -48,8 +56,15 @@ void r1_kv_cache_free(r1_kv_cache *c);
  * full) without changing anything. */
 int r1_kv_cache_reserve(r1_kv_cache *c, int seq, int n_positions, r1_error *err);
 
-/* Drops positions >= from of seq, returning whole blocks to the pool. */
-void r1_kv_cache_truncate(r1_kv_cache *c, int seq, int from);
+/* Drops positions >= from of seq, returning blocks no sequence uses any
+ * more to the pool. Returns the new length: `from`, or less in the rare case
+ * where from falls inside a shared block and no free block is left to copy
+ * it into (the shared block is then dropped whole). */
+int r1_kv_cache_truncate(r1_kv_cache *c, int seq, int from);
+
+/* Makes the empty sequence dst begin with the first n positions of src:
+ * whole blocks are shared, a partly-used last block is copied. */
+int r1_kv_cache_share(r1_kv_cache *c, int dst, int src, int n, r1_error *err);
 
 /* Where position pos of seq keeps its key / value in layer `layer`. */
 static inline size_t r1_kv_cache_offset(const r1_kv_cache *c, int layer, int seq, int pos) {
