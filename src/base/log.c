@@ -57,6 +57,54 @@ static size_t json_escape(char *out, size_t cap, const char *s) {
     return n;
 }
 
+void r1_log_set_json(bool json) {
+    pthread_once(&log_once, log_init_from_env);
+    log_json = json;
+}
+
+static void timestamp(char *out, size_t cap) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[40];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, cap, "%s.%03dZ", when, (int)(ts.tv_nsec / 1000000) % 1000);
+}
+
+static void write_line(const char *line, size_t len) {
+    pthread_mutex_lock(&log_mutex);
+    fwrite(line, 1, len, stderr);
+    pthread_mutex_unlock(&log_mutex);
+}
+
+/* Appends one field to line[*n..cap): ` key=value` or `,"key":value`. */
+static void append_field(char *line, size_t cap, size_t *n, const r1_log_field *f) {
+    char value[1024];
+    if (f->text) json_escape(value, sizeof value, f->text);
+    else if (f->number == (double)(long long)f->number) snprintf(value, sizeof value, "%lld", (long long)f->number);
+    else snprintf(value, sizeof value, "%.6g", f->number);
+    bool quote = f->text && (log_json || strpbrk(f->text, " \t\"=") || !*f->text);
+    const char *fmt = log_json ? (quote ? ",\"%s\":\"%s\"" : ",\"%s\":%s") : (quote ? " %s=\"%s\"" : " %s=%s");
+    if (*n < cap) *n += (size_t)snprintf(line + *n, cap - *n, fmt, f->key, value);
+}
+
+void r1_log_fields(r1_log_level level, const char *message, const r1_log_field *fields, int n) {
+    pthread_once(&log_once, log_init_from_env);
+    if (level > log_level) return;
+    char when[64], escaped[1024], line[8192];
+    timestamp(when, sizeof when);
+    json_escape(escaped, sizeof escaped, message);
+    size_t len = log_json ? (size_t)snprintf(line, sizeof line, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"",
+                                             when, level_names[level], escaped)
+                          : (size_t)snprintf(line, sizeof line, "%s %-5s %s", when, level_names[level], message);
+    for (int i = 0; i < n; i++) append_field(line, sizeof line - 3, &len, &fields[i]);
+    if (len > sizeof line - 3) len = sizeof line - 3;
+    if (log_json) line[len++] = '}';
+    line[len++] = '\n';
+    write_line(line, len);
+}
+
 void r1_log(r1_log_level level, const char *fmt, ...) {
     pthread_once(&log_once, log_init_from_env);
     if (level > log_level) return;

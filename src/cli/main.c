@@ -13,6 +13,7 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"serve", cmd_serve, "serve the OpenAI-compatible HTTP API (continuous batching, streaming, reasoning apart)"},
     {"run", cmd_run, "generate text (or token ids) from a prompt"},
     {"chat", cmd_chat, "chat with a model: its chat template, reasoning shown apart, history"},
     {"eval", cmd_eval, "feed token ids, dump logits and greedy tokens (checks against references)"},

@@ -158,17 +158,21 @@ static int slot_remember(engine_slot *s, const int32_t *tokens, int n) {
     return 0;
 }
 
-/* Ends a slot's request: the final event, then the slot turns idle and
- * keeps its cache for later reuse. */
+static void publish_stats(r1_engine *e);
+
+/* Ends a slot's request: the slot turns idle (keeping its cache for later
+ * reuse) and the stats say so before the final event goes out, so whoever
+ * sees the end also sees the slot free. */
 static void finish_slot(r1_engine *e, engine_slot *s, r1_finish_reason finish, const char *error) {
-    engine_slot_finish(e, s, finish, error);
-    engine_slot_output_end(s);
-    r1_request_release(s->request);
-    s->request = NULL;
     s->phase = SLOT_IDLE;
     s->last_used = e->step;
     e->reserved_blocks -= s->reserved_blocks;
     s->reserved_blocks = 0;
+    publish_stats(e);
+    engine_slot_finish(e, s, finish, error);
+    engine_slot_output_end(s);
+    r1_request_release(s->request);
+    s->request = NULL;
 }
 
 /* A request that never got a slot still gets its one final event. */
@@ -191,7 +195,9 @@ static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb) {
 
 /* Picks the slot for a request and fills its cache with the longest
  * cached beginning of the prompt found in any sequence: in place when that
- * sequence is idle, else by sharing its blocks. Returns the slot. */
+ * sequence is idle and most of its cache is reused, else by sharing its
+ * blocks with another slot - an empty one first, then the least recently
+ * used - so a short match does not wipe a long cached conversation. */
 static engine_slot *place_request(r1_engine *e, r1_request *r) {
     engine_slot *best = NULL, *target = NULL;
     int best_len = 0;
@@ -203,7 +209,8 @@ static engine_slot *place_request(r1_engine *e, r1_request *r) {
         if (s->phase != SLOT_IDLE) continue;
         if (!target || (target->n_tokens > 0 && (s->n_tokens == 0 || s->last_used < target->last_used))) target = s;
     }
-    if (best && best->phase == SLOT_IDLE) target = best;
+    bool reuse_in_place = best && best->phase == SLOT_IDLE && 2 * best_len >= best->n_tokens;
+    if (reuse_in_place) target = best;
     if (target != best) {
         forget_cache(e, target);
         r1_error err;

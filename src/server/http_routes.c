@@ -1,0 +1,283 @@
+/*
+ * http_routes.c - libmicrohttpd's request handler: collects the body
+ * within its size limit, routes by path and method, answers the small
+ * endpoints (/health, /ready, /v1/models) and every error as OpenAI's
+ * error JSON, and writes the access log line when a request ends.
+ *
+ * MHD calls the handler several times per request: once when the headers
+ * are in, once per piece of body, once more when the body is complete
+ * (upload_data_size 0) - and, for a whole generation response, again after
+ * the engine resumed the suspended connection.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "server/server_internal.h"
+
+/* ---- sending ---- */
+
+enum MHD_Result http_send_json(http_exchange *x, int status, const char *json) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(json), (void *)json, MHD_RESPMEM_MUST_COPY);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "X-Request-Id", x->request_id);
+    if (status == 503) {
+        char seconds[16];
+        snprintf(seconds, sizeof seconds, "%d", x->srv->config.retry_after_s);
+        MHD_add_response_header(r, "Retry-After", seconds);
+    }
+    if (atomic_load(&x->srv->draining)) MHD_add_response_header(r, "Connection", "close");
+    x->status = status;
+    enum MHD_Result ok = MHD_queue_response(x->conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+enum MHD_Result http_send_error(http_exchange *x, const api_error *err) {
+    char *json = api_error_json(err);
+    enum MHD_Result ok = http_send_json(x, err->status, json ? json : "{\"error\":{\"message\":\"out of memory\"}}");
+    free(json);
+    return ok;
+}
+
+static enum MHD_Result send_error(http_exchange *x, int status, const char *type, const char *code, const char *msg) {
+    api_error err;
+    api_error_set(&err, status, type, code, NULL, "%s", msg);
+    return http_send_error(x, &err);
+}
+
+static enum MHD_Result send_packed(http_exchange *x, int status, json_t *j) {
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!s) return send_error(x, 500, "server_error", NULL, "out of memory");
+    enum MHD_Result ok = http_send_json(x, status, s);
+    free(s);
+    return ok;
+}
+
+/* ---- the small endpoints ---- */
+
+static enum MHD_Result health(http_exchange *x) {
+    r1_engine_stats st = {0};
+    if (atomic_load(&x->srv->ready)) r1_engine_get_stats(x->srv->engine, &st);
+    return send_packed(x, 200, json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "status", "ok", "requests_running",
+                                         st.running, "requests_waiting", st.waiting, "parallel",
+                                         x->srv->config.n_parallel, "kv_cache_positions", st.cache_positions,
+                                         "kv_cache_positions_used", st.cache_positions_used));
+}
+
+/* 200 only when a new request would be served: loaded, not draining,
+ * room in the queue. Load balancers take a replica out on 503. */
+static enum MHD_Result ready(http_exchange *x) {
+    server *srv = x->srv;
+    const char *why = NULL;
+    if (atomic_load(&srv->draining)) why = "draining";
+    else if (!atomic_load(&srv->ready)) why = "loading";
+    else {
+        r1_engine_stats st;
+        r1_engine_get_stats(srv->engine, &st);
+        if (st.waiting >= st.queue_capacity) why = "queue_full";
+    }
+    return send_packed(x, why ? 503 : 200, json_pack("{s:s}", "status", why ? why : "ready"));
+}
+
+static json_t *model_object(const server *srv) {
+    return json_pack("{s:s, s:s, s:I, s:s}", "id", srv->alias, "object", "model", "created",
+                     (json_int_t)srv->created, "owned_by", "r1");
+}
+
+static enum MHD_Result models(http_exchange *x) {
+    return send_packed(x, 200, json_pack("{s:s, s:[o]}", "object", "list", "data", model_object(x->srv)));
+}
+
+static enum MHD_Result one_model(http_exchange *x, const char *name) {
+    if (strcmp(name, x->srv->alias) != 0) {
+        api_error err;
+        api_error_set(&err, 404, "invalid_request_error", "model_not_found", "model",
+                      "The model '%s' does not exist; this server serves '%s'", name, x->srv->alias);
+        return http_send_error(x, &err);
+    }
+    return send_packed(x, 200, model_object(x->srv));
+}
+
+/* ---- routing ---- */
+
+typedef enum route_kind { ROUTE_HEALTH, ROUTE_READY, ROUTE_MODELS, ROUTE_MODEL, ROUTE_CHAT, ROUTE_COMPLETIONS } route_kind;
+
+typedef struct route {
+    const char *path;
+    const char *method;
+    route_kind kind;
+    bool prefix;
+} route;
+
+static const route routes[] = {
+    {"/health", "GET", ROUTE_HEALTH, false},
+    {"/ready", "GET", ROUTE_READY, false},
+    {"/v1/models", "GET", ROUTE_MODELS, false},
+    {"/v1/models/", "GET", ROUTE_MODEL, true},
+    {"/v1/chat/completions", "POST", ROUTE_CHAT, false},
+    {"/v1/completions", "POST", ROUTE_COMPLETIONS, false},
+};
+
+static enum MHD_Result generation_route(http_exchange *x, bool chat) {
+    server *srv = x->srv;
+    if (atomic_load(&srv->draining))
+        return send_error(x, 503, "server_error", "draining", "the server is shutting down; retry on another replica");
+    if (!atomic_load(&srv->ready)) return send_error(x, 503, "server_error", "loading", "the model is still loading");
+    if (x->body_too_large) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "the request body is larger than the limit of %zu bytes", srv->config.max_body_bytes);
+        return send_error(x, 413, "invalid_request_error", "request_too_large", msg);
+    }
+    return generation_start(x, chat);
+}
+
+static enum MHD_Result dispatch(http_exchange *x) {
+    const char *path = x->path, *method = strcmp(x->method, "HEAD") == 0 ? "GET" : x->method;
+    const route *found = NULL;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0] && !found; i++) {
+        const route *r = &routes[i];
+        bool match = r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0 && path[strlen(r->path)]
+                               : strcmp(path, r->path) == 0;
+        if (match) found = r;
+    }
+    if (!found) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "no endpoint %s %.128s", x->method, path);
+        return send_error(x, 404, "invalid_request_error", "not_found", msg);
+    }
+    if (strcmp(method, found->method) != 0) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%.128s accepts %s, not %s", path, found->method, x->method);
+        return send_error(x, 405, "invalid_request_error", "method_not_allowed", msg);
+    }
+    switch (found->kind) {
+    case ROUTE_HEALTH: return health(x);
+    case ROUTE_READY: return ready(x);
+    case ROUTE_MODELS: return models(x);
+    case ROUTE_MODEL: return one_model(x, path + strlen(found->path));
+    case ROUTE_CHAT: return generation_route(x, true);
+    case ROUTE_COMPLETIONS: return generation_route(x, false);
+    }
+    return MHD_NO;
+}
+
+/* ---- the handler ---- */
+
+/* The client's X-Request-Id when it is sane, else a new one. */
+static void set_request_id(http_exchange *x) {
+    const char *given = MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "X-Request-Id");
+    size_t n = given ? strlen(given) : 0;
+    bool ok = n > 0 && n < sizeof x->request_id;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (given[i] >= 'a' && given[i] <= 'z') || (given[i] >= 'A' && given[i] <= 'Z') ||
+             (given[i] >= '0' && given[i] <= '9') || strchr("-_.:", given[i]);
+    if (ok) memcpy(x->request_id, given, n + 1);
+    else snprintf(x->request_id, sizeof x->request_id, "req-%llx", (unsigned long long)atomic_fetch_add(&x->srv->next_id, 1));
+}
+
+static http_exchange *exchange_new(server *srv, struct MHD_Connection *conn, const char *url, const char *method) {
+    http_exchange *x = calloc(1, sizeof *x);
+    if (!x) return NULL;
+    x->srv = srv;
+    x->conn = conn;
+    x->started = server_now();
+    snprintf(x->method, sizeof x->method, "%s", method);
+    snprintf(x->path, sizeof x->path, "%s", url);
+    set_request_id(x);
+    return x;
+}
+
+static void collect_body(http_exchange *x, const char *data, size_t n) {
+    if (x->body_too_large || x->body_len + n > x->srv->config.max_body_bytes) {
+        x->body_too_large = true;
+        return;
+    }
+    if (x->body_len + n + 1 > x->body_cap) {
+        size_t cap = (x->body_len + n + 1) * 2;
+        char *p = realloc(x->body, cap);
+        if (!p) {
+            x->body_too_large = true;
+            return;
+        }
+        x->body = p;
+        x->body_cap = cap;
+    }
+    memcpy(x->body + x->body_len, data, n);
+    x->body_len += n;
+    x->body[x->body_len] = '\0';
+}
+
+enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                            const char *version, const char *upload_data, size_t *upload_data_size,
+                            void **con_cls) {
+    (void)version;
+    http_exchange *x = *con_cls;
+    if (!x) {
+        x = exchange_new(cls, conn, url, method);
+        if (!x) return MHD_NO;
+        *con_cls = x;
+        /* A declared body over the limit is refused before it is read. */
+        const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (length && strtoull(length, NULL, 10) > x->srv->config.max_body_bytes) {
+            x->body_too_large = true;
+            return generation_route(x, strcmp(url, "/v1/chat/completions") == 0);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        collect_body(x, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (x->gen) return generation_resume(x);
+    return dispatch(x);
+}
+
+/* ---- the end of a request ---- */
+
+static void access_log(const http_exchange *x, enum MHD_RequestTerminationCode toe) {
+    const generation *g = x->gen;
+    double now = server_now();
+    r1_log_field f[12];
+    int n = 0;
+    f[n++] = (r1_log_field){"request_id", x->request_id, 0};
+    f[n++] = (r1_log_field){"method", x->method, 0};
+    f[n++] = (r1_log_field){"path", x->path, 0};
+    f[n++] = (r1_log_field){"status", NULL, x->status};
+    f[n++] = (r1_log_field){"duration_ms", NULL, (double)(long long)((now - x->started) * 1e3 * 10) / 10};
+    if (g) {
+        f[n++] = (r1_log_field){"prompt_tokens", NULL, g->n_prompt};
+        f[n++] = (r1_log_field){"cached_tokens", NULL, g->n_prompt_cached};
+        f[n++] = (r1_log_field){"completion_tokens", NULL, g->n_generated};
+        f[n++] = (r1_log_field){"reasoning_tokens", NULL, g->n_reasoning};
+        if (g->first_token_at > 0)
+            f[n++] = (r1_log_field){"ttft_ms", NULL, (double)(long long)((g->first_token_at - x->started) * 1e4) / 10};
+        f[n++] = (r1_log_field){"finish", g->done ? finish_reason_name(g->finish) : "client_gone", 0};
+    }
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) f[n++] = (r1_log_field){"client_gone", "true", 0};
+    bool probe = strcmp(x->path, "/health") == 0 || strcmp(x->path, "/ready") == 0;
+    r1_log_fields(probe ? R1_LOG_DEBUG : R1_LOG_INFO, "request", f, n);
+}
+
+void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    (void)cls;
+    (void)conn;
+    http_exchange *x = *con_cls;
+    if (!x) return;
+    if (x->gen) {
+        pthread_mutex_lock(&x->gen->lock);
+        access_log(x, toe);
+        pthread_mutex_unlock(&x->gen->lock);
+        generation_release_http(x->gen, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    } else {
+        access_log(x, toe);
+    }
+    free(x->body);
+    free(x);
+    *con_cls = NULL;
+}

@@ -1,0 +1,221 @@
+/*
+ * server.c - the life of `r1 serve`: listen first (so probes see the
+ * process at once), load the model (/ready says "loading" meanwhile), serve,
+ * and on SIGTERM or SIGINT drain: /ready turns 503, the listening socket is
+ * closed so new connections are refused, running requests finish (up to the
+ * drain deadline), then exit 0. A second signal exits at once.
+ *
+ * The main thread owns signals (blocked everywhere else, taken with
+ * sigtimedwait) and, between them, runs the watchdog that cancels the
+ * generations of clients that went away.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "server/server_internal.h"
+
+r1_server_config r1_server_default_config(void) {
+    r1_server_config c = {.host = "127.0.0.1", .port = 8080, .n_http_threads = 4, .n_parallel = 32, .queue = 256,
+                          .n_batch = 512, .prefill_chunk = 128, .load_mode = "auto", .max_body_bytes = 4u << 20,
+                          .max_connections = 1024, .idle_timeout_s = 120, .drain_timeout_s = 60,
+                          .retry_after_s = 2};
+    return c;
+}
+
+double server_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- loading ---- */
+
+static void default_alias(server *srv) {
+    if (srv->config.alias) {
+        snprintf(srv->alias, sizeof srv->alias, "%s", srv->config.alias);
+        return;
+    }
+    const char *base = strrchr(srv->config.model_path, '/');
+    base = base ? base + 1 : srv->config.model_path;
+    size_t n = strlen(base);
+    if (n > 5 && strcmp(base + n - 5, ".gguf") == 0) n -= 5;
+    snprintf(srv->alias, sizeof srv->alias, "%.*s", (int)n, base);
+}
+
+static int choose_template(server *srv, r1_error *err) {
+    const char *why = "chosen with --chat-template";
+    int rc = srv->config.chat_template
+                 ? r1_chat_template_by_name(srv->config.chat_template, &srv->template, err)
+                 : r1_chat_template_detect(r1_tokenizer_chat_template(srv->tok), r1_tokenizer_pre(srv->tok),
+                                           &srv->template, &why, err);
+    if (rc == 0) r1_log_info("chat template %s (%s)", r1_chat_template_name(srv->template), why);
+    int32_t bos = r1_token_bos(srv->tok);
+    size_t len = 0;
+    const char *text = bos >= 0 ? r1_token_text(srv->tok, bos, &len) : "";
+    srv->bos_text = strndup(text, len);
+    return rc == 0 && srv->bos_text ? 0 : -1;
+}
+
+static int load_model(server *srv) {
+    r1_error err;
+    const r1_server_config *c = &srv->config;
+    double t0 = server_now();
+    r1_model_params mp = {.load = strcmp(c->load_mode, "mmap") == 0   ? R1_LOAD_MMAP
+                                  : strcmp(c->load_mode, "copy") == 0 ? R1_LOAD_COPY
+                                                                      : R1_LOAD_AUTO};
+    r1_engine_params ep = r1_engine_default_params();
+    ep.n_threads = c->n_threads;
+    ep.n_parallel = c->n_parallel;
+    ep.n_ctx_seq = c->ctx_size;
+    ep.n_cache_positions = c->kv_cache_tokens;
+    ep.n_queue = c->queue;
+    ep.n_batch = c->n_batch;
+    ep.n_prefill_chunk = c->prefill_chunk;
+    ep.exact = c->exact;
+    if (r1_model_load_ex(c->model_path, &mp, &srv->model, &err) != 0 ||
+        r1_model_load_tokenizer(srv->model, &srv->tok, &err) != 0 || choose_template(srv, &err) != 0 ||
+        r1_engine_start(srv->model, srv->tok, &ep, &srv->engine, &err) != 0) {
+        r1_log_error("cannot serve %s: %s", c->model_path, err.message);
+        return -1;
+    }
+    r1_model_info info;
+    r1_model_get_info(srv->model, &info);
+    srv->n_vocab = info.n_vocab;
+    srv->created = (long long)time(NULL);
+    r1_engine_stats st;
+    r1_engine_get_stats(srv->engine, &st);
+    r1_log_info("model %s loaded in %.2f s as \"%s\": %s %s, %d sequences in parallel, %d positions each, "
+                "KV cache of %d positions, kernels %s",
+                c->model_path, server_now() - t0, srv->alias, info.arch, info.file_type, st.parallel,
+                r1_engine_ctx_seq(srv->engine), st.cache_positions, r1_kernel_isa());
+    return 0;
+}
+
+/* ---- listening ---- */
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char message[512];
+    vsnprintf(message, sizeof message, fmt, ap);
+    size_t n = strlen(message);
+    while (n > 0 && message[n - 1] == '\n') message[--n] = '\0';
+    r1_log_warn("http: %s", message);
+}
+
+static int start_http(server *srv) {
+    const r1_server_config *c = &srv->config;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
+    struct addrinfo *addr = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%d", c->port);
+    int rc = getaddrinfo(c->host, port, &hints, &addr);
+    if (rc != 0) {
+        r1_log_error("--host %s: not a numeric IPv4 or IPv6 address (%s)", c->host, gai_strerror(rc));
+        return -1;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | (addr->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    srv->daemon = MHD_start_daemon(
+        flags, (uint16_t)c->port, NULL, NULL, http_handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+        MHD_OPTION_SOCK_ADDR, addr->ai_addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->n_http_threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)c->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)128 * 1024, MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        1u, MHD_OPTION_END);
+    freeaddrinfo(addr);
+    if (!srv->daemon) {
+        r1_log_error("cannot listen on %s port %d: %s", c->host, c->port, strerror(errno));
+        return -1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : c->port;
+    bool v6 = strchr(c->host, ':') != NULL;
+    r1_log_info("listening on http://%s%s%s:%d", v6 ? "[" : "", c->host, v6 ? "]" : "", srv->port);
+    return 0;
+}
+
+/* ---- signals and the drain ---- */
+
+static int wait_signal(const sigset_t *set, double seconds) {
+    struct timespec t = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    int sig = sigtimedwait(set, NULL, &t);
+    return sig > 0 ? sig : 0;
+}
+
+static int busy(server *srv) {
+    r1_engine_stats st;
+    r1_engine_get_stats(srv->engine, &st);
+    pthread_mutex_lock(&srv->lock);
+    int n = srv->n_generations;
+    pthread_mutex_unlock(&srv->lock);
+    return n + st.waiting;
+}
+
+/* Stops taking work, lets the running requests finish. 0, or -1 when a
+ * second signal asked to stop at once. */
+static int drain(server *srv, const sigset_t *signals, int sig) {
+    atomic_store(&srv->draining, true);
+    r1_log_info("%s: draining (up to %d s): not ready, no new connections", strsignal(sig), srv->config.drain_timeout_s);
+    MHD_socket listener = MHD_quiesce_daemon(srv->daemon);
+    if (listener != MHD_INVALID_SOCKET) close(listener);
+    double deadline = server_now() + srv->config.drain_timeout_s;
+    while (srv->engine && busy(srv) > 0 && server_now() < deadline) {
+        int again = wait_signal(signals, 0.05);
+        if (again) {
+            r1_log_warn("%s again: exiting now", strsignal(again));
+            return -1;
+        }
+        generation_check_clients(srv);
+    }
+    if (srv->engine && busy(srv) > 0) r1_log_warn("drain deadline reached: cancelling %d requests", busy(srv));
+    return 0;
+}
+
+static void shut_down(server *srv) {
+    r1_engine_stop(srv->engine); /* cancels what is left: every generation gets its end */
+    srv->engine = NULL;
+    /* give the last bytes of cancelled streams a moment to go out */
+    for (int i = 0; i < 100 && srv->n_generations > 0; i++) usleep(10000);
+    if (srv->daemon) MHD_stop_daemon(srv->daemon);
+    r1_tokenizer_free(srv->tok);
+    r1_model_free(srv->model);
+    free(srv->bos_text);
+    pthread_mutex_destroy(&srv->lock);
+}
+
+int r1_server_run(const r1_server_config *config) {
+    server srv_storage = {.config = *config}, *srv = &srv_storage;
+    pthread_mutex_init(&srv->lock, NULL);
+    r1_log_set_json(config->log_json);
+    default_alias(srv);
+    /* Signals go to the main thread only: block them before any thread starts. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (start_http(srv) != 0) return 1;
+    if (load_model(srv) != 0) {
+        shut_down(srv);
+        return 1;
+    }
+    atomic_store(&srv->ready, true);
+    r1_log_info("ready");
+    int sig;
+    while ((sig = wait_signal(&signals, 0.1)) == 0) generation_check_clients(srv);
+    if (drain(srv, &signals, sig) != 0) _exit(1);
+    shut_down(srv);
+    r1_log_info("stopped");
+    return 0;
+}

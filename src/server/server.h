@@ -1,0 +1,42 @@
+/*
+ * server.h - `r1 serve`: the HTTP server of the OpenAI- and DeepSeek-style
+ * API (docs/SERVER.md), over one engine (r1_engine in r1.h).
+ */
+#ifndef R1_SERVER_SERVER_H
+#define R1_SERVER_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct r1_server_config {
+    const char *model_path;
+    const char *alias;             /* the model's name in the API; NULL: file name without .gguf */
+    const char *host;              /* address to listen on (default 127.0.0.1) */
+    int port;                      /* 0: any free port (the log says which) */
+    int n_threads;                 /* compute threads; <= 0: one per core */
+    int n_http_threads;            /* HTTP threads (default 4) */
+    int n_parallel;                /* sequences decoded together (default 32) */
+    int ctx_size;                  /* positions per request, prompt + answer; 0: min(4096, trained) */
+    int kv_cache_tokens;           /* KV cache size in positions; 0: parallel * ctx_size */
+    int queue;                     /* requests waiting for a sequence (default 256) */
+    int n_batch;                   /* rows per engine step (default 512) */
+    int prefill_chunk;             /* prompt rows per step beside decoding ones (default 128) */
+    bool exact;                    /* float activations (bit-identical results in any batch) */
+    const char *load_mode;         /* "auto", "mmap" or "copy" */
+    const char *chat_template;     /* NULL: recognised from the model */
+    size_t max_body_bytes;         /* larger request bodies get 413 (default 4 MiB) */
+    int max_connections;           /* open connections (default 1024) */
+    int max_connections_per_ip;    /* 0: unlimited (the load balancer is one IP) */
+    int idle_timeout_s;            /* a connection silent this long is closed (default 120) */
+    int drain_timeout_s;           /* SIGTERM: wait this long for running requests (default 60) */
+    int retry_after_s;             /* the Retry-After of a 503 (default 2) */
+    bool log_json;                 /* JSON lines instead of text */
+} r1_server_config;
+
+r1_server_config r1_server_default_config(void);
+
+/* Runs until SIGTERM/SIGINT (graceful drain) or a failure to start.
+ * Returns the process exit status. */
+int r1_server_run(const r1_server_config *config);
+
+#endif

@@ -1,0 +1,126 @@
+/*
+ * server_internal.h - what the files of the server share: the server
+ * itself, one HTTP exchange (a request and its response), and the state of
+ * a generation that the engine thread fills and an HTTP thread sends.
+ *
+ *   http_routes.c    the request handler of libmicrohttpd: routing, body,
+ *                    limits, the small endpoints, error responses
+ *   generation.c     chat and text completions: prompt, submit, stream
+ *   response_json.c  the JSON of responses and stream chunks
+ *   server.c         start, readiness, signals, drain, the client watchdog
+ */
+#ifndef R1_SERVER_SERVER_INTERNAL_H
+#define R1_SERVER_SERVER_INTERNAL_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "r1.h"
+#include "server/api_request.h"
+#include "server/server.h"
+#include "text/chat_template.h"
+#include "text/tokenizer.h"
+
+typedef struct generation generation;
+
+typedef struct server {
+    r1_server_config config;
+    char alias[256];
+    struct MHD_Daemon *daemon;
+    int port;
+    /* set once loading is done; the engine is used only when ready */
+    r1_model *model;
+    r1_tokenizer *tok;
+    r1_engine *engine;
+    r1_chat_template template;
+    char *bos_text;
+    int n_vocab;
+    atomic_bool ready;
+    atomic_bool draining;
+    long long created;              /* the model's "created" time */
+    /* generations that are running, for the watchdog and the drain */
+    pthread_mutex_t lock;
+    generation *generations;
+    int n_generations;
+    atomic_ullong next_id;
+} server;
+
+/* One HTTP request and what we answer (MHD's per-request pointer). */
+typedef struct http_exchange {
+    server *srv;
+    struct MHD_Connection *conn;
+    char method[8];
+    char path[128];
+    char request_id[64];
+    char *body;
+    size_t body_len, body_cap;
+    bool body_too_large;
+    double started;                  /* seconds, monotonic */
+    int status;                      /* the status answered */
+    generation *gen;                 /* for the generation endpoints */
+} http_exchange;
+
+/* A generation: filled by the engine thread's callback, sent by an HTTP
+ * thread. Freed when both sides have let go of it. */
+struct generation {
+    pthread_mutex_t lock;
+    int refs;                        /* the HTTP side's and the engine's */
+    server *srv;
+    struct MHD_Connection *conn;     /* NULL once the HTTP side let go */
+    bool suspended;                  /* the connection waits for us */
+    bool stream;
+    bool chat;
+    bool include_usage;
+    bool logprobs;
+    char id[48];
+    long long created;
+    r1_request *request;
+    /* streaming: SSE bytes not yet sent */
+    char *out;
+    size_t out_len, out_sent, out_cap;
+    bool role_sent;
+    /* whole response: the text so far, and the logprob entries (JSON array) */
+    char *reasoning, *content;
+    size_t reasoning_len, content_len, reasoning_cap, content_cap;
+    void *logprob_entries;           /* json_t array */
+    /* the end */
+    bool done;
+    bool failed;                     /* out of memory building the answer */
+    r1_finish_reason finish;
+    char error[256];
+    int n_prompt, n_prompt_cached, n_generated, n_reasoning;
+    double first_token_at;           /* seconds, monotonic; 0 before */
+    generation *next_active, *prev_active;
+};
+
+double server_now(void);
+
+/* http_routes.c */
+enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                            const char *version, const char *upload_data, size_t *upload_data_size,
+                            void **con_cls);
+void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe);
+enum MHD_Result http_send_json(http_exchange *x, int status, const char *json);
+enum MHD_Result http_send_error(http_exchange *x, const api_error *err);
+
+/* generation.c */
+enum MHD_Result generation_start(http_exchange *x, bool chat);
+enum MHD_Result generation_resume(http_exchange *x);
+void generation_release_http(generation *g, bool client_gone);
+/* The watchdog: cancels generations whose client closed its connection. */
+void generation_check_clients(server *srv);
+
+/* response_json.c */
+char *json_chat_chunk(const generation *g, const char *field, const char *text, size_t len, const char *finish,
+                      void *logprobs);
+char *json_completion_chunk(const generation *g, const char *text, size_t len, const char *finish,
+                            void *logprobs);
+char *json_usage_chunk(const generation *g);
+char *json_final_response(const generation *g);
+void *json_logprob_entry(const server *srv, const r1_generation_event *ev, bool chat);
+const char *finish_reason_name(r1_finish_reason f);
+
+#endif
