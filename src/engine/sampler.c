@@ -152,20 +152,62 @@ static int top_candidates(r1_sampler *s, const float *logits, int k) {
     return k;
 }
 
+/* Draws from softmax(logits / T) over the whole vocabulary: no ordering
+ * is needed when nothing cuts the tail (top_k, top_p and min_p off). */
+static int32_t sample_whole_vocabulary(r1_sampler *s, const float *logits, float temperature) {
+    float max = logits[r1_argmax(logits, s->n_vocab)];
+    double *probs = s->work_probs, total = 0.0;
+    for (int i = 0; i < s->n_vocab; i++) total += probs[i] = exp((double)(logits[i] - max) / temperature);
+    double r = next_uniform(s) * total;
+    for (int i = 0; i < s->n_vocab; i++) {
+        r -= probs[i];
+        if (r < 0) return i;
+    }
+    return s->n_vocab - 1;
+}
+
+/* How many candidates, best first, must be ranked to apply top-k, top-p and
+ * min-p exactly. Ranking the whole vocabulary (150k ids) costs milliseconds
+ * per token, so a short list is tried first: it suffices when the top-p cut
+ * or the min-p cut falls inside it. Returns the count ranked (in work_ids). */
+enum { SHORTLIST = 1024 };
+
+static int rank_candidates(r1_sampler *s, const float *logits) {
+    const r1_sampler_params *p = &s->params;
+    int k = p->top_k > 0 && p->top_k < s->n_vocab ? p->top_k : s->n_vocab;
+    if (k <= SHORTLIST || p->top_k > 0) return top_candidates(s, logits, k);
+    int n = top_candidates(s, logits, SHORTLIST);
+    float max = logits[s->work_ids[0]], last = logits[s->work_ids[n - 1]];
+    double total = 0.0, head = 0.0;
+    for (int i = 0; i < s->n_vocab; i++) total += exp((double)(logits[i] - max) / p->temperature);
+    for (int i = 0; i < n; i++) head += exp((double)(logits[s->work_ids[i]] - max) / p->temperature);
+    bool top_p_inside = p->top_p < 1.0f && head / total >= p->top_p + 1e-9;
+    bool min_p_inside = p->min_p > 0.0f && exp((double)(last - max) / p->temperature) < p->min_p;
+    if (top_p_inside || min_p_inside) return n;
+    return top_candidates(s, logits, k);
+}
+
 int32_t r1_sampler_sample(r1_sampler *s, const float *logits_in) {
     const r1_sampler_params *p = &s->params;
     float *logits = s->work_logits;
     memcpy(logits, logits_in, (size_t)s->n_vocab * sizeof(float));
     apply_penalties(s, logits);
     if (p->temperature <= 0.0f) return r1_argmax(logits, s->n_vocab);
+    if (p->top_k <= 0 && p->top_p >= 1.0f && p->min_p <= 0.0f) return sample_whole_vocabulary(s, logits, p->temperature);
 
-    int n = top_candidates(s, logits, p->top_k);
-    /* softmax over the candidates at temperature T, by rank */
+    int n = rank_candidates(s, logits);
+    /* softmax over the candidates at temperature T, by rank; with a short
+     * list, normalised over the whole vocabulary as if all were ranked */
     double *probs = s->work_probs;
     double max = logits[s->work_ids[0]] / p->temperature, sum = 0.0;
+    bool all = n == s->n_vocab || p->top_k > 0; /* else a short list of the whole vocabulary */
     for (int i = 0; i < n; i++) {
         probs[i] = exp(logits[s->work_ids[i]] / p->temperature - max);
         sum += probs[i];
+    }
+    if (!all) {
+        sum = 0.0;
+        for (int i = 0; i < s->n_vocab; i++) sum += exp(logits[i] / p->temperature - max);
     }
     for (int i = 0; i < n; i++) probs[i] /= sum;
     int keep = n;

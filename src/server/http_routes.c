@@ -248,7 +248,8 @@ static void access_log(const http_exchange *x, enum MHD_RequestTerminationCode t
     f[n++] = (r1_log_field){"request_id", x->request_id, 0};
     f[n++] = (r1_log_field){"method", x->method, 0};
     f[n++] = (r1_log_field){"path", x->path, 0};
-    f[n++] = (r1_log_field){"status", NULL, x->status};
+    /* 499, as nginx logs it: the client closed the connection before the answer */
+    f[n++] = (r1_log_field){"status", NULL, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? x->status : 499};
     f[n++] = (r1_log_field){"duration_ms", NULL, (double)(long long)((now - x->started) * 1e3 * 10) / 10};
     if (g) {
         f[n++] = (r1_log_field){"prompt_tokens", NULL, g->n_prompt};
