@@ -5,21 +5,32 @@
 # folder; nothing is added to the committed corpus). Findings (crash-*,
 # leak-*, timeout-*) land in the build-fuzz folder.
 # With a third argument `tokenize`, the tokenizer harness runs instead, on
-# the DeepSeek-R1 vocabulary, from the reference strings.
-#   usage: fuzz/run-fuzz.sh [seconds] [testdata-dir] [gguf|tokenize]
+# the DeepSeek-R1 vocabulary, from the reference strings; with `api`, the
+# request body parser's harness (fuzz_api_request), from fuzz/corpus-api
+# with the JSON dictionary fuzz/api.dict. $R1_FUZZ_BUILD picks another build
+# folder.
+#   usage: fuzz/run-fuzz.sh [seconds] [testdata-dir] [gguf|tokenize|api]
 set -eu
 seconds=${1:-600}
 root=$(cd "$(dirname "$0")/.." && pwd)
 testdata=${2:-$root/../shared/testdata}
 harness=${3:-gguf}
-build=$root/build-fuzz
+build=${R1_FUZZ_BUILD:-$root/build-fuzz}
+target=fuzz_$harness
+[ "$harness" = api ] && target=fuzz_api_request
 
 cmake -S "$root" -B "$build" -DR1_FUZZ=ON -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=Debug >/dev/null
-nice cmake --build "$build" --target fuzz_$harness -j1
+nice cmake --build "$build" --target "$target" -j1
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/corpus"
+if [ "$harness" = api ]; then
+    cd "$build"
+    nice -n 19 ./fuzz_api_request -max_total_time="$seconds" -max_len=8192 -dict="$root/fuzz/api.dict" \
+        -print_final_stats=1 "$work/corpus" "$root/fuzz/corpus-api"
+    exit $?
+fi
 if [ "$harness" = tokenize ]; then
     export R1_FUZZ_VOCAB="$testdata/tokenizer/vocab/ggml-vocab-deepseek-r1.gguf"
     i=0

@@ -33,7 +33,9 @@ typedef struct api_error {
     char message[512];     /* one line naming the problem */
 } api_error;
 
-/* Limits the server applies to every request (from its configuration). */
+/* Limits the server applies to every request (from its configuration).
+ * A limit <= 0 means none, except max_json_depth (<= 0: 32); with n_vocab
+ * <= 0 any token id from 0 to INT32_MAX is accepted. */
 typedef struct api_limits {
     int max_json_depth;      /* nesting of arrays/objects, e.g. 32 */
     int max_messages;        /* e.g. 1024 */
@@ -53,7 +55,8 @@ typedef struct api_generation_request {
 
     /* chat: the conversation (roles: system, user, assistant, developer->system);
      * content given as a string or as an array of {"type":"text","text":...}
-     * parts (joined without separator). Strings are owned by the request. */
+     * parts (joined without separator). Contents are owned by the request;
+     * roles point at static strings ("system", "user", "assistant"). */
     r1_chat_message *messages;
     size_t n_messages;
 
@@ -70,7 +73,7 @@ typedef struct api_generation_request {
     bool seed_given;               /* without a seed the server picks one */
     char *stops[API_MAX_STOP_STRINGS];  /* "stop": a string or an array of strings */
     size_t n_stops;
-    bool logprobs;                 /* chat: "logprobs": true; completions: "logprobs": N > 0 */
+    bool logprobs;                 /* chat: "logprobs": true; completions: "logprobs": N >= 0 */
     int top_logprobs;              /* 0..20 (completions: the N of "logprobs") */
     api_logit_bias *logit_bias;    /* "logit_bias": {"token id": bias} */
     size_t n_logit_bias;
@@ -78,8 +81,9 @@ typedef struct api_generation_request {
     char *user;                    /* as sent, for the log; NULL when absent */
 } api_generation_request;
 
-/* Parse and validate. On failure returns -1, fills *err (status 400 for
- * anything wrong in the body) and leaves *out freed/zeroed. */
+/* Parse and validate; *out need not be initialised. On failure returns -1,
+ * fills *err (status 400 for anything wrong in the body, 500 when memory
+ * runs out) and leaves *out freed/zeroed. */
 int api_parse_chat_request(const char *body, size_t len, const api_limits *limits, api_generation_request *out,
                            api_error *err);
 int api_parse_completion_request(const char *body, size_t len, const api_limits *limits,
@@ -90,7 +94,8 @@ void api_generation_request_free(api_generation_request *r);
 int api_error_set(api_error *err, int status, const char *type, const char *code, const char *param,
                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-/* The OpenAI-style error body as a malloc'ed JSON string. */
+/* The OpenAI-style error body as a malloc'ed JSON string (free() it); NULL
+ * only when memory runs out. An empty param and a NULL code become null. */
 char *api_error_json(const api_error *err);
 
 #endif
