@@ -1,6 +1,7 @@
 #!/bin/sh
-# run.sh - `make run`: runs r1 on the configured model, or on the generated
-# placeholder when none is configured (and says so).
+# run.sh - `make run`: serves the configured model with `r1 serve` (the
+# OpenAI-compatible API on http://127.0.0.1:8080, or R1_PORT), or the
+# generated placeholder when none is configured (and says so).
 #   usage: scripts/run.sh R1_BINARY [MODEL] PLACEHOLDER_PATH
 set -eu
 R1="$1"
@@ -26,5 +27,13 @@ MSG
 fi
 
 "$R1" model info -m "$MODEL"
-echo "r1 run: continuing the prompt 'Once upon a time' (then try: $R1 chat -m $MODEL)" >&2
-"$R1" run -m "$MODEL" -p "Once upon a time" -n 48 --temp 0.7 --seed 1
+PORT="${R1_PORT:-8080}"
+cat >&2 <<MSG
+
+  r1 serve: the API will listen on http://127.0.0.1:$PORT (Ctrl-C stops it). Try:
+
+      curl -N http://127.0.0.1:$PORT/v1/chat/completions -H 'Content-Type: application/json' \\
+        -d '{"messages":[{"role":"user","content":"Why is the sky blue?"}],"stream":true,"max_tokens":64}'
+
+MSG
+exec "$R1" serve -m "$MODEL" --port "$PORT"
