@@ -18,7 +18,7 @@
 static void model_usage(void) {
     fprintf(stderr,
             "usage: r1 model gen --shape NAME --type f32|f16|q8_0|q4_0|q4_k_m|q6_k [--seed S]\n"
-            "                    [--arch ARCH] [-t THREADS] -o FILE.gguf\n"
+            "                    [--arch ARCH] [-t THREADS] [--script TEXT] -o FILE.gguf\n"
             "       r1 model gen --list\n"
             "       r1 model info -m FILE.gguf\n");
 }
@@ -32,6 +32,7 @@ static void list_shapes(void) {
 static int model_gen(int argc, char **argv) {
     const char *shape_name = NULL, *type = "f16", *out = NULL, *arch = NULL;
     uint64_t seed = 0;
+    const char *script = NULL; /* tiny shapes: greedy answer to any prompt ending in a newline */
     int threads = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -40,6 +41,7 @@ static int model_gen(int argc, char **argv) {
         if (strcmp(a, "--shape") == 0) shape_name = v;
         else if (strcmp(a, "--type") == 0) type = v;
         else if (strcmp(a, "--arch") == 0) arch = v;
+        else if (strcmp(a, "--script") == 0) script = v;
         else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) out = v;
         else if (strcmp(a, "--seed") == 0) { if (arg_u64(a, v, &seed)) return 2; }
         else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) { if (arg_int(a, v, 1, 1024, &threads)) return 2; }
@@ -61,7 +63,9 @@ static int model_gen(int argc, char **argv) {
     }
     r1_error err;
     double t0 = cli_now();
-    if (r1_model_generate(shape, type, seed, out, threads, &err) != 0) {
+    int rc = script ? r1_model_generate_scripted(shape, type, seed, script, out, threads, &err)
+                    : r1_model_generate(shape, type, seed, out, threads, &err);
+    if (rc != 0) {
         fprintf(stderr, "r1 model gen: %s\n", err.message);
         return 1;
     }

@@ -230,13 +230,43 @@ static int add_metadata(gguf_writer *w, const r1_model_shape *s, const type_mix 
 
 /* ---- tensor data ---- */
 
+/* A scripted model (r1_model_generate_scripted): which token comes before
+ * each token of the script in the chain, and where the embeddings start in
+ * the random stream. */
+typedef struct script_plan {
+    int *pred;            /* [n_vocab]: the token it follows, or -1 */
+    uint64_t embd_first_g;
+} script_plan;
+
 typedef struct fill_job {
     const planned_tensor *t;
     uint64_t seed;
     uint8_t *dst;
     const r1_kernel_set *kernels;
+    const script_plan *script; /* NULL: plain random weights */
     bool failed;
 } fill_job;
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Scripted models: the blocks add nothing to the residual stream (zero
+ * output projections), and output row u is a multiple of the embedding of
+ * the token u follows, so logit(u | t) is large exactly when t precedes u. */
+static void script_row(const fill_job *job, long r, float *row) {
+    const planned_tensor *t = job->t;
+    if (ends_with(t->name, "attn_output.weight") || ends_with(t->name, "ffn_down.weight")) {
+        memset(row, 0, (size_t)t->ne[0] * sizeof(float));
+    } else if (strcmp(t->name, "output.weight") == 0) {
+        const float strength = 4.0f; /* logit ~20 for the successor, ~N(0, 1.3) for others */
+        int pred = job->script->pred[r];
+        uint64_t g = job->script->embd_first_g + (uint64_t)(pred < 0 ? 0 : pred) * (uint64_t)t->ne[0];
+        for (int64_t i = 0; i < t->ne[0]; i++)
+            row[i] = pred < 0 ? 0.0f : strength * r1_random_weight(job->seed, g + (uint64_t)i);
+    }
+}
 
 static void fill_rows_task(void *arg, int thread, int n_threads) {
     fill_job *job = arg;
@@ -254,6 +284,7 @@ static void fill_rows_task(void *arg, int thread, int n_threads) {
         uint64_t g = t->first_g + (uint64_t)r * (uint64_t)t->ne[0];
         for (int64_t i = 0; i < t->ne[0]; i++)
             row[i] = t->is_norm ? 1.0f : r1_random_weight(job->seed, g + (uint64_t)i);
+        if (job->script) script_row(job, r, row);
         quantize(row, job->dst + (size_t)r * row_bytes, t->ne[0]);
     }
     free(row);
@@ -263,28 +294,31 @@ typedef struct generate_state {
     plan plan;
     uint64_t seed;
     r1_threadpool *pool;
+    const script_plan *script;
 } generate_state;
 
 static int fill_tensor(void *user, int index, void *dst, uint64_t size, r1_error *err) {
     generate_state *st = user;
     const planned_tensor *t = &st->plan.t[index];
     (void)size;
-    fill_job job = {t, st->seed, dst, r1_kernels(), false};
+    fill_job job = {t, st->seed, dst, r1_kernels(), st->script, false};
     r1_threadpool_run(st->pool, fill_rows_task, &job);
     return job.failed ? r1_error_set(err, "out of memory filling '%s'", t->name) : 0;
 }
 
-int r1_model_generate(const r1_model_shape *shape, const char *type, uint64_t seed, const char *path,
-                      int n_threads, r1_error *err) {
+static int generate(const r1_model_shape *shape, const char *type, uint64_t seed, const script_plan *script,
+                    const char *path, int n_threads, r1_error *err) {
     const type_mix *mix = NULL;
     for (size_t i = 0; i < sizeof mixes / sizeof mixes[0]; i++)
         if (strcmp(mixes[i].name, type) == 0) mix = &mixes[i];
     if (!mix) return r1_error_set(err, "unknown type '%s' (f32, f16, q8_0, q4_0, q4_k_m, q6_k)", type);
 
-    generate_state st = {.seed = seed};
+    generate_state st = {.seed = seed, .script = script};
     gguf_writer *w = gguf_writer_new();
     int rc = w ? 0 : r1_error_set(err, "out of memory");
     if (rc == 0) rc = make_plan(shape, mix, &st.plan, err);
+    for (int i = 0; rc == 0 && script && i < st.plan.n; i++)
+        if (strcmp(st.plan.t[i].name, "token_embd.weight") == 0) ((script_plan *)script)->embd_first_g = st.plan.t[i].first_g;
     if (rc == 0) rc = add_metadata(w, shape, mix, err);
     for (int i = 0; rc == 0 && i < st.plan.n; i++) {
         const planned_tensor *t = &st.plan.t[i];
@@ -298,5 +332,34 @@ int r1_model_generate(const r1_model_shape *shape, const char *type, uint64_t se
     r1_threadpool_free(st.pool);
     gguf_writer_free(w);
     free(st.plan.t);
+    return rc;
+}
+
+int r1_model_generate(const r1_model_shape *shape, const char *type, uint64_t seed, const char *path,
+                      int n_threads, r1_error *err) {
+    return generate(shape, type, seed, NULL, path, n_threads, err);
+}
+
+int r1_model_generate_scripted(const r1_model_shape *shape, const char *type, uint64_t seed, const char *script,
+                               const char *path, int n_threads, r1_error *err) {
+    if (shape->n_vocab > 4096)
+        return r1_error_set(err, "--script needs a byte-vocabulary shape (tiny, tiny-llama), not %s", shape->name);
+    size_t n = strlen(script);
+    if (n == 0) return r1_error_set(err, "--script: the script is empty");
+    script_plan plan = {.pred = malloc((size_t)shape->n_vocab * sizeof(int))};
+    if (!plan.pred) return r1_error_set(err, "out of memory");
+    for (int i = 0; i < shape->n_vocab; i++) plan.pred[i] = -1;
+    int prev = '\n', rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        int byte = (unsigned char)script[i];
+        if (byte == '\n' || plan.pred[byte] >= 0)
+            rc = r1_error_set(err, "--script: byte %zu ('%c') repeats an earlier byte or the newline; a bigram "
+                              "model needs every byte to have one successor", i, byte >= 0x20 && byte < 0x7f ? byte : '?');
+        plan.pred[byte] = prev;
+        prev = byte;
+    }
+    plan.pred[shape->eos] = prev;
+    if (rc == 0) rc = generate(shape, type, seed, &plan, path, n_threads, err);
+    free(plan.pred);
     return rc;
 }

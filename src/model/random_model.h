@@ -38,4 +38,14 @@ float r1_random_weight(uint64_t seed, uint64_t g);
 int r1_model_generate(const r1_model_shape *shape, const char *type, uint64_t seed, const char *path,
                       int n_threads, r1_error *err);
 
+/* A scripted model, for tests of everything above the engine: with greedy
+ * decoding, any prompt that ends in a newline continues with `script` and
+ * then the end-of-sequence token. Only for the byte-vocabulary shapes
+ * (tiny, tiny-llama); every byte of the script must differ from the others
+ * and from the newline. The weights make the model a bigram table: the
+ * attention and feed-forward outputs are zero, so the last token alone
+ * decides the next (see docs/MODEL-GEN.md). */
+int r1_model_generate_scripted(const r1_model_shape *shape, const char *type, uint64_t seed, const char *script,
+                               const char *path, int n_threads, r1_error *err);
+
 #endif
