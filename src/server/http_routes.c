@@ -223,9 +223,10 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *
         *con_cls = x;
         /* A declared body over the limit is refused before it is read. */
         const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (length && strtoull(length, NULL, 10) > x->srv->config.max_body_bytes) {
+        bool chat = strcmp(url, "/v1/chat/completions") == 0, completions = strcmp(url, "/v1/completions") == 0;
+        if ((chat || completions) && length && strtoull(length, NULL, 10) > x->srv->config.max_body_bytes) {
             x->body_too_large = true;
-            return generation_route(x, strcmp(url, "/v1/chat/completions") == 0);
+            return generation_route(x, chat);
         }
         return MHD_YES;
     }

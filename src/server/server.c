@@ -184,7 +184,13 @@ static void shut_down(server *srv) {
     r1_engine_stop(srv->engine); /* cancels what is left: every generation gets its end */
     srv->engine = NULL;
     /* give the last bytes of cancelled streams a moment to go out */
-    for (int i = 0; i < 100 && srv->n_generations > 0; i++) usleep(10000);
+    for (int i = 0; i < 100; i++) {
+        pthread_mutex_lock(&srv->lock);
+        int left = srv->n_generations;
+        pthread_mutex_unlock(&srv->lock);
+        if (left == 0) break;
+        usleep(10000);
+    }
     if (srv->daemon) MHD_stop_daemon(srv->daemon);
     r1_tokenizer_free(srv->tok);
     r1_model_free(srv->model);
