@@ -191,6 +191,8 @@ int32_t r1_argmax(const float *x, int n);
 typedef struct r1_engine r1_engine;
 typedef struct r1_request r1_request;
 
+struct r1_engine_step;
+
 typedef struct r1_engine_params {
     int n_threads;        /* <= 0: one per CPU */
     int n_parallel;       /* sequences decoded together (default 32) */
@@ -202,7 +204,19 @@ typedef struct r1_engine_params {
     int n_prefill_chunk;  /* prompt rows per step while other sequences are
                              decoding (default 128): bounds their stall */
     bool exact;           /* as in r1_context_params */
+    /* optional: called on the engine thread after every step (for metrics) */
+    void (*on_step)(void *user, const struct r1_engine_step *step);
+    void *on_step_user;
 } r1_engine_params;
+
+/* What one engine step did. */
+typedef struct r1_engine_step {
+    int rows;             /* batch rows computed */
+    int decode_rows;      /* of which one token of a decoding sequence */
+    int prefill_rows;     /* of which prompt tokens */
+    int sequences;        /* sequences in the batch */
+    double seconds;       /* the forward pass and sampling */
+} r1_engine_step;
 
 typedef enum r1_finish_reason {
     R1_FINISH_NONE = 0,   /* still running */
@@ -256,6 +270,7 @@ typedef struct r1_generation_event {
     int n_prompt_cached;            /* of which found in the cache */
     int n_generated;                /* tokens sampled (the end-of-generation token included) */
     int n_reasoning;                /* of which inside the reasoning */
+    double queue_seconds;           /* from submit to a sequence (0 if it never got one) */
 } r1_generation_event;
 
 typedef void (*r1_generation_callback)(void *user, const r1_generation_event *event);

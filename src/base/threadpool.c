@@ -117,6 +117,7 @@ r1_threadpool *r1_threadpool_new(int n_threads) {
             pool->n_threads = i; /* keep the ones that started */
             break;
         }
+        pthread_setname_np(w->thread, "r1-compute"); /* for top, and the server's CPU metrics */
     }
     return pool;
 }

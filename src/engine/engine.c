@@ -17,6 +17,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/log.h"
 #include "engine/engine.h"
@@ -31,6 +32,12 @@ r1_engine_params r1_engine_default_params(void) {
 r1_generation_params r1_generation_default_params(void) {
     r1_generation_params p = {.sampling = r1_sampler_default_params(), .max_tokens = 256, .top_logprobs = -1};
     return p;
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static int blocks_for(int positions) { return (positions + R1_KV_BLOCK_TOKENS - 1) / R1_KV_BLOCK_TOKENS; }
@@ -120,6 +127,7 @@ int r1_engine_submit(r1_engine *e, const int32_t *prompt, int n_prompt, const r1
     if (!r) return r1_error_set(err, "out of memory queueing a request");
     r->callback = callback;
     r->user = user;
+    r->submitted_at = now_seconds();
     pthread_mutex_lock(&e->lock);
     int rc = 0;
     if (e->stopping) rc = r1_error_set(err, "the engine is stopping");
@@ -231,6 +239,7 @@ static bool has_idle_slot(const r1_engine *e) {
 }
 
 static void start_request(r1_engine *e, r1_request *r) {
+    r->queue_seconds = now_seconds() - r->submitted_at;
     engine_slot *s = place_request(e, r);
     s->request = r;
     s->phase = SLOT_PREFILL;
@@ -325,7 +334,21 @@ static int build_batch(r1_engine *e, int *prefill_take) {
     return n;
 }
 
+/* Tells the on_step observer what this step did. */
+static void report_step(r1_engine *e, int n, const int *prefill_take, double started) {
+    if (!e->params.on_step) return;
+    r1_engine_step step = {.rows = n, .seconds = now_seconds() - started};
+    for (int i = 0; i < e->params.n_parallel; i++) {
+        step.prefill_rows += prefill_take[i];
+        step.sequences += prefill_take[i] > 0;
+    }
+    step.decode_rows = n - step.prefill_rows;
+    step.sequences += step.decode_rows;
+    e->params.on_step(e->params.on_step_user, &step);
+}
+
 static void run_step(r1_engine *e, int *prefill_take) {
+    double started = now_seconds();
     int n = build_batch(e, prefill_take);
     if (n == 0) return;
     evict_for(e, n + R1_KV_BLOCK_TOKENS * e->params.n_parallel);
@@ -357,6 +380,7 @@ static void run_step(r1_engine *e, int *prefill_take) {
         r1_finish_reason finish = engine_slot_sample(e, s, r1_get_logits(e->ctx, s->logits_row));
         if (finish != R1_FINISH_NONE) finish_slot(e, s, finish, NULL);
     }
+    report_step(e, n, prefill_take, started);
 }
 
 /* ---- the thread ---- */
@@ -488,6 +512,7 @@ int r1_engine_start(r1_model *model, const r1_tokenizer *tok, const r1_engine_pa
         engine_free(e);
         return r1_error_set(err, "cannot start the engine thread");
     }
+    pthread_setname_np(e->thread, "r1-engine");
     *out = e;
     return 0;
 }

@@ -31,6 +31,8 @@ struct r1_request {
     float *bias_values;
     r1_generation_callback callback;
     void *user;
+    double submitted_at;           /* seconds, monotonic */
+    double queue_seconds;          /* set when admitted */
     struct r1_request *next;       /* in the waiting queue */
 };
 

@@ -118,6 +118,7 @@ static void send_event(r1_engine *e, engine_slot *slot, r1_generation_event *ev)
     ev->n_prompt_cached = slot->n_prompt_cached;
     ev->n_generated = slot->n_generated;
     ev->n_reasoning = slot->n_reasoning;
+    ev->queue_seconds = slot->request->queue_seconds;
     slot->request->callback(slot->request->user, ev);
     slot->reasoning_len = slot->content_len = 0;
 }
