@@ -32,6 +32,7 @@ static const option options[] = {
     {"model", "-m", OPT_STRING, AT(model_path), 0, 0, "GGUF model file (required)"},
     {"host", NULL, OPT_STRING, AT(host), 0, 0, "address to listen on (default 127.0.0.1; 0.0.0.0 or :: for all)"},
     {"port", NULL, OPT_INT, AT(port), 0, 65535, "port (default 8080; 0: any free port)"},
+    {"metrics-port", NULL, OPT_INT, AT(metrics_port), -1, 65535, "also serve GET /metrics alone on this port (default -1: off)"},
     {"alias", NULL, OPT_STRING, AT(alias), 0, 0, "the model's name in the API (default: file name)"},
     {"threads", "-t", OPT_INT, AT(n_threads), 0, 1024, "compute threads (default: one per core)"},
     {"http-threads", NULL, OPT_INT, AT(n_http_threads), 1, 256, "HTTP threads (default 4)"},

@@ -158,14 +158,29 @@ static void collect_step(generation *g, const r1_generation_event *ev) {
     if (g->logprobs && ev->token >= 0) json_array_append_new(g->logprob_entries, json_logprob_entry(g->srv, ev, g->chat));
 }
 
+/* Time to the first token, then between tokens; and how long the request
+ * waited for a sequence (known with its first token). */
+static void observe_timing(generation *g) {
+    double now = server_now();
+    metrics *m = g->srv->metrics;
+    if (g->first_token_at == 0) {
+        g->first_token_at = now;
+        metrics_time_to_first_token(m, now - g->started);
+    } else {
+        metrics_inter_token_latency(m, now - g->last_token_at);
+    }
+    g->last_token_at = now;
+}
+
 static void on_engine_event(void *user, const r1_generation_event *ev) {
     generation *g = user;
     pthread_mutex_lock(&g->lock);
+    if (ev->token >= 0 && g->first_token_at == 0) metrics_queue_time(g->srv->metrics, ev->queue_seconds);
     g->n_prompt = ev->n_prompt;
     g->n_prompt_cached = ev->n_prompt_cached;
     g->n_generated = ev->n_generated;
     g->n_reasoning = ev->n_reasoning;
-    if (ev->token >= 0 && g->first_token_at == 0) g->first_token_at = server_now();
+    if (ev->token >= 0) observe_timing(g);
     if (g->conn) { /* nobody reads what a departed client would get */
         if (g->stream) stream_step(g, ev);
         else collect_step(g, ev);
@@ -311,7 +326,8 @@ static int check_lengths(server *srv, const api_generation_request *req, size_t 
     return 0;
 }
 
-static generation *generation_new(server *srv, struct MHD_Connection *conn, const api_generation_request *req) {
+static generation *generation_new(server *srv, struct MHD_Connection *conn, const api_generation_request *req,
+                                  double started) {
     generation *g = calloc(1, sizeof *g);
     if (!g) return NULL;
     pthread_mutex_init(&g->lock, NULL);
@@ -323,6 +339,7 @@ static generation *generation_new(server *srv, struct MHD_Connection *conn, cons
     g->include_usage = req->include_usage;
     g->logprobs = req->logprobs;
     g->created = (long long)time(NULL);
+    g->started = started;
     unsigned long long n = atomic_fetch_add(&srv->next_id, 1);
     snprintf(g->id, sizeof g->id, "%s-%llx%08llx", req->chat ? "chatcmpl" : "cmpl", (unsigned long long)g->created, n);
     if (g->logprobs && !g->stream) g->logprob_entries = json_array();
@@ -374,7 +391,7 @@ static int submit(http_exchange *x, const api_generation_request *req, api_error
     int32_t bias_tokens[API_MAX_LOGIT_BIAS];
     float bias_values[API_MAX_LOGIT_BIAS];
     r1_generation_params p = engine_params(srv, req, max_tokens, opens_reasoning, bias_tokens, bias_values);
-    generation *g = generation_new(srv, x->conn, req);
+    generation *g = generation_new(srv, x->conn, req, x->started);
     if (!g) {
         free(ids);
         return api_error_set(err, 500, "server_error", NULL, NULL, "out of memory");

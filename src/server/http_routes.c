@@ -37,6 +37,7 @@ enum MHD_Result http_send_json(http_exchange *x, int status, const char *json) {
 }
 
 enum MHD_Result http_send_error(http_exchange *x, const api_error *err) {
+    x->error_code = err->code ? err->code : "error";
     char *json = api_error_json(err);
     enum MHD_Result ok = http_send_json(x, err->status, json ? json : "{\"error\":{\"message\":\"out of memory\"}}");
     free(json);
@@ -84,6 +85,27 @@ static enum MHD_Result ready(http_exchange *x) {
     return send_packed(x, why ? 503 : 200, json_pack("{s:s}", "status", why ? why : "ready"));
 }
 
+static enum MHD_Result metrics_page(http_exchange *x) {
+    server *srv = x->srv;
+    metrics_snapshot snap = {.model = srv->alias, .ready = atomic_load(&srv->ready) && !atomic_load(&srv->draining)};
+    if (atomic_load(&srv->ready)) {
+        r1_engine_get_stats(srv->engine, &snap.engine);
+        snap.have_engine = true;
+    }
+    char *page = metrics_render(srv->metrics, &snap);
+    if (!page) return send_error(x, 500, "server_error", NULL, "out of memory rendering the metrics");
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(page), page, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(page);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    x->status = 200;
+    enum MHD_Result ok = MHD_queue_response(x->conn, 200, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
 static json_t *model_object(const server *srv) {
     return json_pack("{s:s, s:s, s:I, s:s}", "id", srv->alias, "object", "model", "created",
                      (json_int_t)srv->created, "owned_by", "r1");
@@ -105,7 +127,15 @@ static enum MHD_Result one_model(http_exchange *x, const char *name) {
 
 /* ---- routing ---- */
 
-typedef enum route_kind { ROUTE_HEALTH, ROUTE_READY, ROUTE_MODELS, ROUTE_MODEL, ROUTE_CHAT, ROUTE_COMPLETIONS } route_kind;
+typedef enum route_kind {
+    ROUTE_HEALTH,
+    ROUTE_READY,
+    ROUTE_METRICS,
+    ROUTE_MODELS,
+    ROUTE_MODEL,
+    ROUTE_CHAT,
+    ROUTE_COMPLETIONS
+} route_kind;
 
 typedef struct route {
     const char *path;
@@ -117,6 +147,7 @@ typedef struct route {
 static const route routes[] = {
     {"/health", "GET", ROUTE_HEALTH, false},
     {"/ready", "GET", ROUTE_READY, false},
+    {"/metrics", "GET", ROUTE_METRICS, false},
     {"/v1/models", "GET", ROUTE_MODELS, false},
     {"/v1/models/", "GET", ROUTE_MODEL, true},
     {"/v1/chat/completions", "POST", ROUTE_CHAT, false},
@@ -145,6 +176,8 @@ static enum MHD_Result dispatch(http_exchange *x) {
                                : strcmp(path, r->path) == 0;
         if (match) found = r;
     }
+    if (found && x->metrics_only && found->kind != ROUTE_METRICS) found = NULL;
+    x->endpoint = found ? (found->kind == ROUTE_MODEL ? "/v1/models/{id}" : found->path) : "other";
     if (!found) {
         char msg[256];
         snprintf(msg, sizeof msg, "no endpoint %s %.128s", x->method, path);
@@ -158,6 +191,7 @@ static enum MHD_Result dispatch(http_exchange *x) {
     switch (found->kind) {
     case ROUTE_HEALTH: return health(x);
     case ROUTE_READY: return ready(x);
+    case ROUTE_METRICS: return metrics_page(x);
     case ROUTE_MODELS: return models(x);
     case ROUTE_MODEL: return one_model(x, path + strlen(found->path));
     case ROUTE_CHAT: return generation_route(x, true);
@@ -180,10 +214,13 @@ static void set_request_id(http_exchange *x) {
     else snprintf(x->request_id, sizeof x->request_id, "req-%llx", (unsigned long long)atomic_fetch_add(&x->srv->next_id, 1));
 }
 
-static http_exchange *exchange_new(server *srv, struct MHD_Connection *conn, const char *url, const char *method) {
+static http_exchange *exchange_new(const listener *l, struct MHD_Connection *conn, const char *url,
+                                   const char *method) {
     http_exchange *x = calloc(1, sizeof *x);
     if (!x) return NULL;
-    x->srv = srv;
+    x->srv = l->srv;
+    x->metrics_only = l->metrics_only;
+    x->endpoint = "other";
     x->conn = conn;
     x->started = server_now();
     snprintf(x->method, sizeof x->method, "%s", method);
@@ -218,13 +255,15 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *
     (void)version;
     http_exchange *x = *con_cls;
     if (!x) {
-        x = exchange_new(cls, conn, url, method);
+        x = exchange_new((const listener *)cls, conn, url, method);
         if (!x) return MHD_NO;
         *con_cls = x;
         /* A declared body over the limit is refused before it is read. */
         const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         bool chat = strcmp(url, "/v1/chat/completions") == 0, completions = strcmp(url, "/v1/completions") == 0;
-        if ((chat || completions) && length && strtoull(length, NULL, 10) > x->srv->config.max_body_bytes) {
+        if (chat) x->endpoint = "/v1/chat/completions";
+        if (completions) x->endpoint = "/v1/completions";
+        if ((chat || completions) && !x->metrics_only && length && strtoull(length, NULL, 10) > x->srv->config.max_body_bytes) {
             x->body_too_large = true;
             return generation_route(x, chat);
         }
@@ -266,18 +305,46 @@ static void access_log(const http_exchange *x, enum MHD_RequestTerminationCode t
     r1_log_fields(probe ? R1_LOG_DEBUG : R1_LOG_INFO, "request", f, n);
 }
 
+/* The kind of failure a status stands for, for r1_errors_total. */
+static const char *error_kind(const http_exchange *x, bool client_gone) {
+    if (client_gone) return "client_gone";
+    if (x->gen && x->gen->done && x->gen->finish == R1_FINISH_ERROR) return "engine";
+    if (!x->error_code) return NULL; /* answered without an error body: /ready's 503 is an answer */
+    switch (x->status) {
+    case 400: return "invalid_request";
+    case 404: case 405: return "not_found";
+    case 413: return "too_large";
+    case 500: return "engine";
+    case 503: return strcmp(x->error_code, "server_busy") == 0 ? "busy" : "unavailable";
+    default: return "other";
+    }
+}
+
+static void count_request(const http_exchange *x, bool client_gone) {
+    metrics *m = x->srv->metrics;
+    int status = client_gone ? 499 : x->status;
+    metrics_request(m, x->endpoint, status, server_now() - x->started);
+    const char *kind = error_kind(x, client_gone);
+    if (kind) metrics_error(m, kind);
+    const generation *g = x->gen;
+    if (g) metrics_generation(m, g->n_prompt, g->n_generated, g->n_reasoning);
+}
+
 void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
     (void)cls;
     (void)conn;
     http_exchange *x = *con_cls;
     if (!x) return;
+    bool client_gone = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK;
     if (x->gen) {
         pthread_mutex_lock(&x->gen->lock);
         access_log(x, toe);
+        count_request(x, client_gone);
         pthread_mutex_unlock(&x->gen->lock);
         generation_release_http(x->gen, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     } else {
         access_log(x, toe);
+        count_request(x, client_gone);
     }
     free(x->body);
     free(x);

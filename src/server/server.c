@@ -23,7 +23,7 @@
 #include "server/server_internal.h"
 
 r1_server_config r1_server_default_config(void) {
-    r1_server_config c = {.host = "127.0.0.1", .port = 8080, .n_http_threads = 4, .n_parallel = 32, .queue = 256,
+    r1_server_config c = {.host = "127.0.0.1", .port = 8080, .metrics_port = -1, .n_http_threads = 4, .n_parallel = 32, .queue = 256,
                           .n_batch = 512, .prefill_chunk = 128, .load_mode = "auto", .max_body_bytes = 4u << 20,
                           .max_connections = 1024, .idle_timeout_s = 120, .drain_timeout_s = 60,
                           .retry_after_s = 2};
@@ -80,6 +80,8 @@ static int load_model(server *srv) {
     ep.n_batch = c->n_batch;
     ep.n_prefill_chunk = c->prefill_chunk;
     ep.exact = c->exact;
+    ep.on_step = metrics_engine_step;
+    ep.on_step_user = srv->metrics;
     if (r1_model_load_ex(c->model_path, &mp, &srv->model, &err) != 0 ||
         r1_model_load_tokenizer(srv->model, &srv->tok, &err) != 0 || choose_template(srv, &err) != 0 ||
         r1_engine_start(srv->model, srv->tok, &ep, &srv->engine, &err) != 0) {
@@ -90,6 +92,7 @@ static int load_model(server *srv) {
     r1_model_get_info(srv->model, &info);
     srv->n_vocab = info.n_vocab;
     srv->created = (long long)time(NULL);
+    metrics_model_loaded(srv->metrics, server_now() - t0);
     r1_engine_stats st;
     r1_engine_get_stats(srv->engine, &st);
     r1_log_info("model %s loaded in %.2f s as \"%s\": %s %s, %d sequences in parallel, %d positions each, "
@@ -110,36 +113,51 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     r1_log_warn("http: %s", message);
 }
 
-static int start_http(server *srv) {
+/* Starts one daemon on host:port; *bound gets the port it got. */
+static struct MHD_Daemon *start_daemon(server *srv, listener *l, int port, int n_threads, int *bound) {
     const r1_server_config *c = &srv->config;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
     struct addrinfo *addr = NULL;
-    char port[16];
-    snprintf(port, sizeof port, "%d", c->port);
-    int rc = getaddrinfo(c->host, port, &hints, &addr);
+    char port_text[16];
+    snprintf(port_text, sizeof port_text, "%d", port);
+    int rc = getaddrinfo(c->host, port_text, &hints, &addr);
     if (rc != 0) {
         r1_log_error("--host %s: not a numeric IPv4 or IPv6 address (%s)", c->host, gai_strerror(rc));
-        return -1;
+        return NULL;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG | (addr->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    srv->daemon = MHD_start_daemon(
-        flags, (uint16_t)c->port, NULL, NULL, http_handle, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
-        MHD_OPTION_SOCK_ADDR, addr->ai_addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->n_http_threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)c->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->max_connections_per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)128 * 1024, MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        1u, MHD_OPTION_END);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, http_handle, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+        MHD_OPTION_SOCK_ADDR, addr->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)n_threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)c->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024, MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     freeaddrinfo(addr);
-    if (!srv->daemon) {
-        r1_log_error("cannot listen on %s port %d: %s", c->host, c->port, strerror(errno));
-        return -1;
+    if (!d) {
+        r1_log_error("cannot listen on %s port %d: %s", c->host, port, strerror(errno));
+        return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = info ? info->port : c->port;
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    *bound = info ? info->port : port;
+    return d;
+}
+
+static int start_http(server *srv) {
+    const r1_server_config *c = &srv->config;
     bool v6 = strchr(c->host, ':') != NULL;
+    srv->api_listener = (listener){srv, false};
+    srv->metrics_listener = (listener){srv, true};
+    srv->daemon = start_daemon(srv, &srv->api_listener, c->port, c->n_http_threads, &srv->port);
+    if (!srv->daemon) return -1;
     r1_log_info("listening on http://%s%s%s:%d", v6 ? "[" : "", c->host, v6 ? "]" : "", srv->port);
+    if (c->metrics_port >= 0) {
+        int port;
+        srv->metrics_daemon = start_daemon(srv, &srv->metrics_listener, c->metrics_port, 1, &port);
+        if (!srv->metrics_daemon) return -1;
+        r1_log_info("metrics on http://%s%s%s:%d/metrics", v6 ? "[" : "", c->host, v6 ? "]" : "", port);
+    }
     return 0;
 }
 
@@ -192,6 +210,8 @@ static void shut_down(server *srv) {
         usleep(10000);
     }
     if (srv->daemon) MHD_stop_daemon(srv->daemon);
+    if (srv->metrics_daemon) MHD_stop_daemon(srv->metrics_daemon);
+    metrics_free(srv->metrics);
     r1_tokenizer_free(srv->tok);
     r1_model_free(srv->model);
     free(srv->bos_text);
@@ -203,6 +223,8 @@ int r1_server_run(const r1_server_config *config) {
     pthread_mutex_init(&srv->lock, NULL);
     r1_log_set_json(config->log_json);
     default_alias(srv);
+    srv->metrics = metrics_new();
+    if (!srv->metrics) return 1;
     /* Signals go to the main thread only: block them before any thread starts. */
     sigset_t signals;
     sigemptyset(&signals);

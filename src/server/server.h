@@ -13,6 +13,8 @@ typedef struct r1_server_config {
     const char *alias;             /* the model's name in the API; NULL: file name without .gguf */
     const char *host;              /* address to listen on (default 127.0.0.1) */
     int port;                      /* 0: any free port (the log says which) */
+    int metrics_port;              /* -1: /metrics on the main port only; else also a listener
+                                      serving only /metrics here (0: any free port) */
     int n_threads;                 /* compute threads; <= 0: one per core */
     int n_http_threads;            /* HTTP threads (default 4) */
     int n_parallel;                /* sequences decoded together (default 32) */

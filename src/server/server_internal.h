@@ -20,17 +20,30 @@
 
 #include "r1.h"
 #include "server/api_request.h"
+#include "server/metrics.h"
 #include "server/server.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
 
 typedef struct generation generation;
+typedef struct server server;
 
-typedef struct server {
+/* What a daemon's handler is given: the server, and whether this daemon
+ * is the separate metrics listener (--metrics-port), which serves only
+ * GET /metrics. */
+typedef struct listener {
+    server *srv;
+    bool metrics_only;
+} listener;
+
+struct server {
     r1_server_config config;
     char alias[256];
     struct MHD_Daemon *daemon;
+    struct MHD_Daemon *metrics_daemon;   /* --metrics-port, or NULL */
+    listener api_listener, metrics_listener;
     int port;
+    metrics *metrics;
     /* set once loading is done; the engine is used only when ready */
     r1_model *model;
     r1_tokenizer *tok;
@@ -46,7 +59,7 @@ typedef struct server {
     generation *generations;
     int n_generations;
     atomic_ullong next_id;
-} server;
+};
 
 /* One HTTP request and what we answer (MHD's per-request pointer). */
 typedef struct http_exchange {
@@ -55,6 +68,9 @@ typedef struct http_exchange {
     char method[8];
     char path[128];
     char request_id[64];
+    const char *endpoint;            /* the route, for metrics: never the raw path */
+    const char *error_code;          /* the code of the error body sent, or NULL */
+    bool metrics_only;
     char *body;
     size_t body_len, body_cap;
     bool body_too_large;
@@ -92,7 +108,9 @@ struct generation {
     r1_finish_reason finish;
     char error[256];
     int n_prompt, n_prompt_cached, n_generated, n_reasoning;
+    double started;                  /* the request's arrival, seconds, monotonic */
     double first_token_at;           /* seconds, monotonic; 0 before */
+    double last_token_at;
     generation *next_active, *prev_active;
 };
 
