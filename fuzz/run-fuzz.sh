@@ -7,9 +7,10 @@
 # With a third argument `tokenize`, the tokenizer harness runs instead, on
 # the DeepSeek-R1 vocabulary, from the reference strings; with `api`, the
 # request body parser's harness (fuzz_api_request), from fuzz/corpus-api
-# with the JSON dictionary fuzz/api.dict. $R1_FUZZ_BUILD picks another build
-# folder.
-#   usage: fuzz/run-fuzz.sh [seconds] [testdata-dir] [gguf|tokenize|api]
+# with the JSON dictionary fuzz/api.dict; with `metrics`, the Prometheus text
+# reader of `r1 top` (fuzz_metrics_text), from fuzz/corpus-metrics (a live
+# /metrics page). $R1_FUZZ_BUILD picks another build folder.
+#   usage: fuzz/run-fuzz.sh [seconds] [testdata-dir] [gguf|tokenize|api|metrics]
 set -eu
 seconds=${1:-600}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +19,7 @@ harness=${3:-gguf}
 build=${R1_FUZZ_BUILD:-$root/build-fuzz}
 target=fuzz_$harness
 [ "$harness" = api ] && target=fuzz_api_request
+[ "$harness" = metrics ] && target=fuzz_metrics_text
 
 cmake -S "$root" -B "$build" -DR1_FUZZ=ON -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=Debug >/dev/null
 nice cmake --build "$build" --target "$target" -j1
@@ -29,6 +31,12 @@ if [ "$harness" = api ]; then
     cd "$build"
     nice -n 19 ./fuzz_api_request -max_total_time="$seconds" -max_len=8192 -dict="$root/fuzz/api.dict" \
         -print_final_stats=1 "$work/corpus" "$root/fuzz/corpus-api"
+    exit $?
+fi
+if [ "$harness" = metrics ]; then
+    cd "$build"
+    nice -n 19 ./fuzz_metrics_text -max_total_time="$seconds" -max_len=16384 -print_final_stats=1 \
+        "$work/corpus" "$root/fuzz/corpus-metrics"
     exit $?
 fi
 if [ "$harness" = tokenize ]; then

@@ -8,6 +8,7 @@
 #include "r1.h"
 
 int cmd_serve(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_model(int argc, char **argv);

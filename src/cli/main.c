@@ -14,6 +14,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"serve", cmd_serve, "serve the OpenAI-compatible HTTP API (continuous batching, streaming, reasoning apart)"},
+    {"top", cmd_top, "a terminal view of a running server's metrics (requests, tokens/s, queue, latency, KV)"},
     {"run", cmd_run, "generate text (or token ids) from a prompt"},
     {"chat", cmd_chat, "chat with a model: its chat template, reasoning shown apart, history"},
     {"eval", cmd_eval, "feed token ids, dump logits and greedy tokens (checks against references)"},
