@@ -52,6 +52,7 @@ static const option options[] = {
     {"drain-timeout", NULL, OPT_INT, AT(drain_timeout_s), 0, 86400, "seconds SIGTERM waits for running requests (default 60)"},
     {"retry-after", NULL, OPT_INT, AT(retry_after_s), 0, 3600, "Retry-After seconds of a 503 (default 2)"},
     {"log-format", NULL, OPT_LOG_FORMAT, AT(log_json), 0, 0, "text or json (JSON lines)"},
+    {"log-prompts", NULL, OPT_BOOL, AT(log_prompts), 0, 0, "log each request's prompt text (default off: prompts are private)"},
 };
 
 /* Strings from the config file and the environment live until exit. */

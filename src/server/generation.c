@@ -280,8 +280,8 @@ static bool ends_in_think(const char *prompt) {
 }
 
 /* The prompt's tokens; *opens_reasoning for a chat prompt that ends in <think>. */
-static int prompt_tokens(server *srv, const api_generation_request *req, int32_t **ids, size_t *n_ids,
-                         bool *opens_reasoning, api_error *err) {
+static int prompt_tokens(server *srv, const char *request_id, const api_generation_request *req, int32_t **ids,
+                         size_t *n_ids, bool *opens_reasoning, api_error *err) {
     r1_error e;
     *opens_reasoning = false;
     if (req->prompt_tokens) {
@@ -301,6 +301,10 @@ static int prompt_tokens(server *srv, const api_generation_request *req, int32_t
         add_bos = r1_tokenizer_adds_bos(srv->tok);
     }
     const char *source = text ? text : req->prompt;
+    if (srv->config.log_prompts) {
+        r1_log_field f[] = {{"request_id", request_id, 0}, {"prompt", source, 0}};
+        r1_log_fields(R1_LOG_INFO, "prompt", f, 2);
+    }
     int rc = r1_tokenize(srv->tok, source, strlen(source), add_bos, true, ids, n_ids, &e);
     free(text);
     if (rc != 0) return api_error_set(err, 500, "server_error", NULL, NULL, "tokenizer: %s", e.message);
@@ -383,7 +387,7 @@ static int submit(http_exchange *x, const api_generation_request *req, api_error
     size_t n_ids = 0;
     bool opens_reasoning = false;
     int max_tokens = 0;
-    if (prompt_tokens(srv, req, &ids, &n_ids, &opens_reasoning, err) != 0 ||
+    if (prompt_tokens(srv, x->request_id, req, &ids, &n_ids, &opens_reasoning, err) != 0 ||
         check_lengths(srv, req, n_ids, &max_tokens, err) != 0) {
         free(ids);
         return -1;

@@ -283,10 +283,12 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *
 static void access_log(const http_exchange *x, enum MHD_RequestTerminationCode toe) {
     const generation *g = x->gen;
     double now = server_now();
-    r1_log_field f[12];
+    r1_log_field f[16];
     int n = 0;
     f[n++] = (r1_log_field){"request_id", x->request_id, 0};
+    f[n++] = (r1_log_field){"subject", "-", 0}; /* the caller's identity, once authentication exists */
     f[n++] = (r1_log_field){"method", x->method, 0};
+    f[n++] = (r1_log_field){"endpoint", x->endpoint, 0};
     f[n++] = (r1_log_field){"path", x->path, 0};
     /* 499, as nginx logs it: the client closed the connection before the answer */
     f[n++] = (r1_log_field){"status", NULL, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? x->status : 499};

@@ -50,6 +50,25 @@ static void default_alias(server *srv) {
     snprintf(srv->alias, sizeof srv->alias, "%.*s", (int)n, base);
 }
 
+/* One line with every setting, for whoever reads the log after an
+ * incident (nothing secret is among them yet; keys and tokens will be
+ * logged as "(redacted)"). */
+static void log_configuration(const server *srv) {
+    const r1_server_config *c = &srv->config;
+    r1_log_field f[] = {
+        {"model", c->model_path, 0}, {"alias", srv->alias, 0}, {"host", c->host, 0}, {"port", NULL, c->port},
+        {"metrics_port", NULL, c->metrics_port}, {"threads", NULL, c->n_threads}, {"http_threads", NULL, c->n_http_threads},
+        {"parallel", NULL, c->n_parallel}, {"ctx_size", NULL, c->ctx_size}, {"kv_cache_tokens", NULL, c->kv_cache_tokens},
+        {"queue", NULL, c->queue}, {"batch_size", NULL, c->n_batch}, {"prefill_chunk", NULL, c->prefill_chunk},
+        {"exact", c->exact ? "true" : "false", 0}, {"load", c->load_mode, 0},
+        {"chat_template", c->chat_template ? c->chat_template : "auto", 0},
+        {"max_body_bytes", NULL, (double)c->max_body_bytes}, {"max_connections", NULL, c->max_connections},
+        {"max_connections_per_ip", NULL, c->max_connections_per_ip}, {"idle_timeout_s", NULL, c->idle_timeout_s},
+        {"drain_timeout_s", NULL, c->drain_timeout_s}, {"log_prompts", c->log_prompts ? "true" : "false", 0},
+    };
+    r1_log_fields(R1_LOG_INFO, "configuration", f, (int)(sizeof f / sizeof f[0]));
+}
+
 static int choose_template(server *srv, r1_error *err) {
     const char *why = "chosen with --chat-template";
     int rc = srv->config.chat_template
@@ -233,6 +252,7 @@ int r1_server_run(const r1_server_config *config) {
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    log_configuration(srv);
     if (start_http(srv) != 0) return 1;
     if (load_model(srv) != 0) {
         shut_down(srv);

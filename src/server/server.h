@@ -33,6 +33,7 @@ typedef struct r1_server_config {
     int drain_timeout_s;           /* SIGTERM: wait this long for running requests (default 60) */
     int retry_after_s;             /* the Retry-After of a 503 (default 2) */
     bool log_json;                 /* JSON lines instead of text */
+    bool log_prompts;              /* log each request's prompt text (off: prompts are private) */
 } r1_server_config;
 
 r1_server_config r1_server_default_config(void);
