@@ -1,0 +1,115 @@
+// concurrency.test.mjs - batching must not change results: 32 streamed chats
+// sent at once (the server batches them, --parallel 32) give exactly the
+// texts and token counts of the same requests sent one at a time, greedy and
+// seeded; the streamed messages equal the non-streamed ones; the SSE framing
+// is strict; nothing is left running afterwards.
+// Run by tests/server/test_concurrency.sh (R1_URL set), plain fetch only.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MODEL, stream, postJSON, assembleChat, health, serverAlive } from './lib.mjs';
+
+const N = 32;
+// Prompts of different lengths, so prefills of different sizes share batches
+// with decoding sequences.
+const prompt = (i) => `question ${i}` + ' and then some more'.repeat(i % 5);
+const request = (i, extra = {}) => ({
+    model: MODEL,
+    messages: [{ role: 'user', content: prompt(i) }],
+    max_tokens: 24,
+    temperature: 0,
+    stream: true,
+    stream_options: { include_usage: true },
+    ...extra,
+});
+
+function summary(m) {
+    return { reasoning: m.reasoning, content: m.content, finish_reason: m.finish_reason,
+        prompt_tokens: m.usage.prompt_tokens, completion_tokens: m.usage.completion_tokens,
+        reasoning_tokens: m.usage.completion_tokens_details.reasoning_tokens };
+}
+
+async function oneAtATime(extra) {
+    const out = [];
+    for (let i = 0; i < N; i++) out.push(summary(assembleChat(await stream('/v1/chat/completions', request(i, extra)), { includeUsage: true })));
+    return out;
+}
+
+// All at once; also returns how many streams were in flight together at most
+// (from the client's view: first chunk .. [DONE] intervals).
+async function allAtOnce(extra) {
+    const t0 = performance.now();
+    const rs = await Promise.all(Array.from({ length: N }, (_, i) => stream('/v1/chat/completions', request(i, extra))));
+    const spans = rs.map((r) => [r.start + r.times[0], r.start + (r.tDone ?? r.times[r.times.length - 1])]);
+    let overlap = 0;
+    for (const [s] of spans) overlap = Math.max(overlap, spans.filter(([a, b]) => a <= s && s <= b).length);
+    return { out: rs.map((r) => summary(assembleChat(r, { includeUsage: true }))), overlap, ms: performance.now() - t0 };
+}
+
+function compare(seq, par, what) {
+    let diffs = 0;
+    for (let i = 0; i < N; i++) {
+        try {
+            assert.deepEqual(par[i], seq[i]);
+        } catch (e) {
+            diffs++;
+            if (diffs <= 3) console.log(`${what}: request ${i} differs:\n  alone:   ${JSON.stringify(seq[i])}\n  batched: ${JSON.stringify(par[i])}`);
+        }
+    }
+    assert.equal(diffs, 0, `${what}: ${diffs} of ${N} requests differ between one-at-a-time and all-at-once`);
+}
+
+test('SSE framing and chunk format of one stream', async () => {
+    const r = await stream('/v1/chat/completions', request(0, { max_tokens: 8, ignore_eos: true }));
+    const m = assembleChat(r, { includeUsage: true });
+    assert.equal(m.finish_reason, 'length');
+    assert.equal(m.usage.completion_tokens, 8);
+    assert.ok(m.pieces <= 8, `at most one text piece per token (${m.pieces})`);
+    assert.match(r.headers.get('cache-control') || 'no-cache', /no-cache|no-store/, 'streams are not cached');
+});
+
+test('streamed = non-streamed, for every prompt', async () => {
+    for (const i of [0, 1, 7, 13]) {
+        const s = assembleChat(await stream('/v1/chat/completions', request(i)), { includeUsage: true });
+        const { stream: _s, stream_options: _o, ...plain } = request(i);
+        const p = await postJSON('/v1/chat/completions', plain);
+        assert.equal(p.status, 200, JSON.stringify(p.body));
+        const msg = p.body.choices[0].message;
+        assert.equal(s.reasoning, msg.reasoning_content, `request ${i}: reasoning`);
+        assert.equal(s.content, msg.content, `request ${i}: content`);
+        assert.equal(s.finish_reason, p.body.choices[0].finish_reason, `request ${i}: finish_reason`);
+        assert.deepEqual(s.usage, p.body.usage, `request ${i}: usage`);
+    }
+});
+
+test(`greedy: ${N} concurrent streams = the same ${N} requests one at a time`, async () => {
+    const seq = await oneAtATime({});
+    const par = await allAtOnce({});
+    console.log(`info: greedy: ${N} streams at once in ${par.ms.toFixed(0)} ms, at most ${par.overlap} in flight together`);
+    compare(seq, par.out, 'greedy');
+    // The batch path really ran: the streams overlapped in time.
+    assert.ok(par.overlap >= 2, `the ${N} streams overlapped (at most ${par.overlap} at once)`);
+    for (const s of seq) {
+        if (s.finish_reason === 'length') assert.equal(s.completion_tokens, 24);
+        else assert.ok(s.completion_tokens <= 24);
+    }
+    // And again: the same answers a third time (no state leaks between requests).
+    compare(seq, (await allAtOnce({})).out, 'greedy, second batch');
+});
+
+test(`seeded sampling: ${N} concurrent streams = one at a time`, async () => {
+    // Every request its own seed: a batch must not mix the sequences' random draws.
+    const extra = (i) => ({ temperature: 0.9, top_p: 0.95, seed: 1000 + i });
+    const seq = [];
+    for (let i = 0; i < N; i++) seq.push(summary(assembleChat(await stream('/v1/chat/completions', request(i, extra(i))), { includeUsage: true })));
+    const rs = await Promise.all(Array.from({ length: N }, (_, i) => stream('/v1/chat/completions', request(i, extra(i)))));
+    compare(seq, rs.map((r) => summary(assembleChat(r, { includeUsage: true }))), 'seeded');
+});
+
+test('nothing is left running and the server is the same process', async () => {
+    const h = await health();
+    assert.equal(h.status, 'ok');
+    assert.equal(h.requests_running, 0);
+    assert.equal(h.requests_waiting, 0);
+    assert.equal(h.parallel, 32);
+    assert.ok(serverAlive());
+});
