@@ -92,7 +92,7 @@ static void append_field(char *line, size_t cap, size_t *n, const r1_log_field *
 void r1_log_fields(r1_log_level level, const char *message, const r1_log_field *fields, int n) {
     pthread_once(&log_once, log_init_from_env);
     if (level > log_level) return;
-    char when[64], escaped[1024], line[8192];
+    char when[64], escaped[4200], line[8192];
     timestamp(when, sizeof when);
     json_escape(escaped, sizeof escaped, message);
     size_t len = log_json ? (size_t)snprintf(line, sizeof line, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"",
@@ -105,34 +105,14 @@ void r1_log_fields(r1_log_level level, const char *message, const r1_log_field *
     write_line(line, len);
 }
 
+/* A plain line is a structured line without fields. */
 void r1_log(r1_log_level level, const char *fmt, ...) {
     pthread_once(&log_once, log_init_from_env);
     if (level > log_level) return;
-
     char message[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[40];
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-
-    char line[4608];
-    if (log_json) {
-        char escaped[4200];
-        json_escape(escaped, sizeof escaped, message);
-        snprintf(line, sizeof line, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"%s\"}\n",
-                 when, ts.tv_nsec / 1000000, level_names[level], escaped);
-    } else {
-        snprintf(line, sizeof line, "%s.%03ldZ %-5s %s\n", when, ts.tv_nsec / 1000000,
-                 level_names[level], message);
-    }
-    pthread_mutex_lock(&log_mutex);
-    fwrite(line, 1, strlen(line), stderr);
-    pthread_mutex_unlock(&log_mutex);
+    r1_log_fields(level, message, NULL, 0);
 }

@@ -256,7 +256,9 @@ static enum MHD_Result send_whole(http_exchange *x, generation *g) {
     return ok;
 }
 
-/* Called again for a whole response once the engine resumed us. */
+/* A whole response: suspends the connection until the engine's final
+ * event resumes it (MHD then calls the handler, and this, again), or sends
+ * the answer when it is complete. */
 enum MHD_Result generation_resume(http_exchange *x) {
     generation *g = x->gen;
     pthread_mutex_lock(&g->lock);
@@ -435,15 +437,6 @@ enum MHD_Result generation_start(http_exchange *x, bool chat) {
     bool stream = req.stream;
     api_generation_request_free(&req);
     if (rc != 0) return http_send_error(x, &err);
-    generation *g = x->gen;
-    if (stream) return send_stream(x, g);
-    pthread_mutex_lock(&g->lock);
-    if (!g->done) {
-        g->suspended = true;
-        MHD_suspend_connection(x->conn);
-        pthread_mutex_unlock(&g->lock);
-        return MHD_YES;
-    }
-    pthread_mutex_unlock(&g->lock);
-    return send_whole(x, g);
+    if (stream) return send_stream(x, x->gen);
+    return generation_resume(x); /* waits (suspended) for the answer, or sends it if it is done already */
 }
