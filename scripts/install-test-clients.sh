@@ -25,7 +25,7 @@ if [ "$major" -lt 18 ]; then
     exit 1
 fi
 
-if [ ! -d "$JS/node_modules" ] || [ "$JS/package-lock.json" -nt "$JS/node_modules" ]; then
+if [ ! -d "$JS/node_modules" ] || [ -n "$(find "$JS/package-lock.json" -newer "$JS/node_modules")" ]; then
     echo "install-test-clients: npm ci in tests/server/js"
     (cd "$JS" && npm ci --no-audit --no-fund --loglevel=error)
     touch "$JS/node_modules"

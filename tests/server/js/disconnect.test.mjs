@@ -1,8 +1,10 @@
 // disconnect.test.mjs - a client that goes away frees what it held: a stream
 // aborted mid-way releases its slot (/health's requests_running back to 0,
-// polled for at most 10 s), a request aborted while it waits in the queue
-// leaves the queue, and with --parallel 1 the next request completes, many
-// times over (a leaked slot would block it for ever).
+// polled for at most 10 s) well before the whole generation would have
+// ended, a request aborted while it waits in the queue leaves the queue, a
+// non-streamed request whose client left is cancelled too, and with
+// --parallel 1 the next request completes, many times over (a leaked slot
+// would block it for ever).
 // Run by tests/server/test_disconnect.sh (R1_URL, R1_PID set; --parallel 1).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,6 +33,16 @@ test('the parallel setting is 1 (the slot must be reused to pass)', async () => 
 });
 
 let fullMs = 0;
+// The generation stopped when its client left, rather than running to its
+// end: the slot was free well before a whole generation would have ended.
+// (Only measurable when a whole one takes long enough.)
+function stoppedEarly(ms, what) {
+    if (fullMs < 400) {
+        console.log(`info: a whole generation takes ${fullMs.toFixed(0)} ms: too fast to tell whether ${what} stopped early`);
+        return;
+    }
+    assert.ok(ms < fullMs / 2, `${what} stopped early: slot free after ${ms.toFixed(0)} ms, a whole generation takes ${fullMs.toFixed(0)} ms`);
+}
 test('a whole 3000-token stream, for reference', async () => {
     const t0 = performance.now();
     const r = await stream('/v1/chat/completions', long);
@@ -54,6 +66,7 @@ test('a stream aborted after 3 chunks frees its slot; the next request completes
     const freedMs = performance.now() - t0;
     console.log(`info: slot free ${freedMs.toFixed(0)} ms after the stream started (a whole stream: ${fullMs.toFixed(0)} ms)`);
     assert.equal(running, 0);
+    stoppedEarly(freedMs, 'the aborted stream');
     await followUp();
     assert.ok(serverAlive(), 'the server is the same process');
 });
@@ -91,13 +104,17 @@ test('an abort while waiting in the queue leaves the queue; the running stream i
     await followUp();
 });
 
-test('a non-streamed request whose client goes away does not block the slot', async () => {
+test('a non-streamed request whose client goes away is cancelled too', async () => {
     const ctl = new AbortController();
     const p = postJSON('/v1/chat/completions', { ...long, stream: false }, { signal: ctl.signal }).catch((e) => e);
     await waitHealth((h) => h.requests_running === 1, 10000, 'the request running');
+    const t0 = performance.now();
     ctl.abort();
     await p;
     await waitHealth(idle, 15000, 'the slot free again');
+    const ms = performance.now() - t0;
+    console.log(`info: non-streamed request: slot free ${ms.toFixed(0)} ms after its client left`);
+    stoppedEarly(ms, 'the abandoned non-streamed request');
     await followUp();
     assert.ok(serverAlive());
 });

@@ -5,7 +5,8 @@
 //             (the shell then expects exit status 0)
 //   twice     a second SIGTERM exits at once: the streams are cut short
 //   timeout   --drain-timeout 1: streams longer than that are cut when it
-//             expires (the shell checks the exit time)
+//             expires, with finish_reason "cancelled" and [DONE] (the shell
+//             checks the exit time)
 // Run by tests/server/test_drain.sh (R1_URL, R1_PID set).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -136,9 +137,19 @@ if (mode === 'timeout') {
         process.kill(PID, 'SIGTERM');
         const rs = await Promise.all(streams);
         const ms = performance.now() - t;
-        const done = rs.filter((r) => r.done).length;
-        console.log(`info: streams ended ${ms.toFixed(0)} ms after SIGTERM (--drain-timeout 1); ${done}/${rs.length} had [DONE]; chunks: ${rs.map((r) => r.events.length).join(' ')}`);
+        const finishes = rs.map((r) => r.events.map((e) => e.choices?.[0]?.finish_reason).find((f) => f) ?? 'none');
+        console.log(`info: streams ended ${ms.toFixed(0)} ms after SIGTERM (--drain-timeout 1); finish reasons: ${finishes.join(' ')}; ` +
+            `[DONE]: ${rs.filter((r) => r.done).length}/${rs.length}; chunks: ${rs.map((r) => r.events.length).join(' ')}`);
         assert.ok(ms < 4000, `every stream ended within drain-timeout + 3 s (${ms.toFixed(0)} ms)`);
-        if (done === rs.length) console.log('info: every stream finished within the drain timeout: the cut was not exercised');
+        // docs/SERVER.md: the requests still running when the timeout expires
+        // are cancelled, and their streams end properly: a last chunk with
+        // finish_reason "cancelled", then [DONE].
+        rs.forEach((r, i) => {
+            const usage = r.events[r.events.length - 1]?.usage;
+            if (finishes[i] === 'length') assert.equal(usage?.completion_tokens, maxTokens, `stream ${i} ran to its end`);
+            else assert.equal(finishes[i], 'cancelled', `stream ${i} was cut: finish_reason "cancelled"`);
+            assert.ok(r.done, `stream ${i} ends with [DONE]`);
+        });
+        assert.ok(finishes.includes('cancelled'), 'some stream outlasted the 1 s drain (the cut was exercised)');
     });
 }

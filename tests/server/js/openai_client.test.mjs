@@ -25,6 +25,13 @@ test('models.list: the one model, named after the file', async () => {
     assert.ok(Number.isInteger(m.created) && m.created > 0, `created: ${m.created}`);
 });
 
+test('models.retrieve: the model by its id; another id is a NotFoundError', async () => {
+    const m = await client.models.retrieve(MODEL);
+    assert.equal(m.id, MODEL);
+    assert.equal(m.object, 'model');
+    await assert.rejects(client.models.retrieve('no-such-model'), (e) => e instanceof OpenAI.NotFoundError);
+});
+
 let plain; // the non-streamed answer, compared with the streamed one below
 
 test('chat: a plain completion stops at max_tokens with the usage filled in', async () => {
