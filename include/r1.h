@@ -59,6 +59,19 @@ typedef enum r1_load_mode {
 
 typedef struct r1_model_params {
     r1_load_mode load;
+    /* Sealed (encrypted) model files, docs/SEALED-MODELS.md: the key comes
+     * from the first of these that is set: key/key_len (32 raw bytes, or 64
+     * hex digits), key_file (a file holding either form, optionally with a
+     * newline), key_command (run by the shell; its standard output is the
+     * key), else the file named by the environment variable
+     * R1_MODEL_KEY_FILE. Plain GGUF files ignore them. A sealed file is
+     * decrypted into locked private memory (never to disk), whatever `load`
+     * says. */
+    const uint8_t *key;
+    size_t key_len;
+    const char *key_file;
+    const char *key_command;
+    int n_threads;    /* threads that decrypt a sealed file; <= 0: one per CPU */
 } r1_model_params;
 
 /* r1_model_load with explicit parameters (params may be NULL: defaults). */

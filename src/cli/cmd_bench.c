@@ -34,6 +34,7 @@ typedef struct bench_options {
     bool json;
     r1_context_params params;
     r1_load_mode load;
+    cli_key_options key;
 } bench_options;
 
 typedef struct stats {
@@ -42,7 +43,7 @@ typedef struct stats {
 
 static void bench_usage(void) {
     fprintf(stderr, "usage: r1 bench -m MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-b 1,4,16,32] [-r 3]\n"
-                    "                [--json] [--exact] [--mmap|--no-mmap]\n");
+                    "                [--json] [--exact] [--mmap|--no-mmap] [--key-file K | --key-command CMD]\n");
 }
 
 static int parse_bench_options(int argc, char **argv, bench_options *o) {
@@ -58,6 +59,7 @@ static int parse_bench_options(int argc, char **argv, bench_options *o) {
         if (cli_load_option(a, &o->load)) continue;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { bench_usage(); exit(0); }
         if (!(v = arg_value(argc, argv, &i))) return -1;
+        if (cli_key_option(a, v, &o->key)) continue;
         if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) o->model_path = v;
         else if (strcmp(a, "-p") == 0) { if (arg_int(a, v, 1, 1 << 16, &o->n_prompt)) return -1; }
         else if (strcmp(a, "-n") == 0) { if (arg_int(a, v, 1, 1 << 16, &o->n_decode)) return -1; }
@@ -209,7 +211,7 @@ int cmd_bench(int argc, char **argv) {
     o.params.n_batch = o.n_prompt > max_batch * BATCHED_PROMPT ? o.n_prompt : max_batch * BATCHED_PROMPT;
     r1_model *model;
     r1_context *ctx;
-    if (cli_open_model(o.model_path, o.load, &o.params, &model, &ctx) != 0) return 1;
+    if (cli_open_model(o.model_path, o.load, &o.key, &o.params, &model, &ctx) != 0) return 1;
     r1_model_info info;
     r1_model_get_info(model, &info);
     int threads = o.params.n_threads > 0 ? o.params.n_threads : r1_cpu_count();

@@ -34,6 +34,7 @@ typedef struct chat_options {
     size_t n_stops;
     int max_tokens;
     r1_load_mode load;
+    cli_key_options key;
     r1_context_params params;
     r1_sampler_params sampling;
 } chat_options;
@@ -41,7 +42,8 @@ typedef struct chat_options {
 static void chat_usage(void) {
     fprintf(stderr, "usage: r1 chat -m MODEL.gguf [--system TEXT] [--chat-template deepseek-r1|chatml|llama3]\n"
                     "               [-n MAX_TOKENS] [--temp T] [--top-p P] [--top-k K] [--min-p M] [--seed S]\n"
-                    "               [-t THREADS] [--ctx-size N] [--mmap|--no-mmap] [--stop TEXT]...\n");
+                    "               [-t THREADS] [--ctx-size N] [--mmap|--no-mmap] [--stop TEXT]...\n"
+                    "               [--key-file K | --key-command CMD] (sealed models)\n");
 }
 
 static int parse_chat_options(int argc, char **argv, chat_options *o) {
@@ -56,6 +58,7 @@ static int parse_chat_options(int argc, char **argv, chat_options *o) {
         if (cli_load_option(a, &o->load)) continue;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { chat_usage(); exit(0); }
         if (!(v = arg_value(argc, argv, &i))) return -1;
+        if (cli_key_option(a, v, &o->key)) continue;
         if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) o->model_path = v;
         else if (strcmp(a, "--system") == 0) o->system = v;
         else if (strcmp(a, "--chat-template") == 0) o->template_name = v;
@@ -244,7 +247,7 @@ int cmd_chat(int argc, char **argv) {
     if (parse_chat_options(argc, argv, &o) != 0) return 2;
     r1_model *model;
     r1_context *ctx;
-    if (cli_open_model(o.model_path, o.load, &o.params, &model, &ctx) != 0) return 1;
+    if (cli_open_model(o.model_path, o.load, &o.key, &o.params, &model, &ctx) != 0) return 1;
     r1_model_info info;
     r1_model_get_info(model, &info);
     r1_tokenizer *tok = NULL;

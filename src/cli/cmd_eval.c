@@ -26,12 +26,14 @@ typedef struct eval_options {
     int greedy;
     r1_context_params params;
     r1_load_mode load;
+    cli_key_options key;
 } eval_options;
 
 static void eval_usage(void) {
     fprintf(stderr,
             "usage: r1 eval -m MODEL.gguf --tokens 1,2,3 [--logits FILE] [--gen-logits FILE]\n"
-            "               [--greedy N] [-t THREADS] [--exact] [--ctx-size N] [--mmap|--no-mmap]\n");
+            "               [--greedy N] [-t THREADS] [--exact] [--ctx-size N] [--mmap|--no-mmap]\n"
+            "               [--key-file K | --key-command CMD] (sealed models)\n");
 }
 
 static int parse_eval_options(int argc, char **argv, eval_options *o) {
@@ -42,6 +44,7 @@ static int parse_eval_options(int argc, char **argv, eval_options *o) {
         if (cli_load_option(a, &o->load)) continue;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { eval_usage(); exit(0); }
         if (!(v = arg_value(argc, argv, &i))) return -1;
+        if (cli_key_option(a, v, &o->key)) continue;
         if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) o->model_path = v;
         else if (strcmp(a, "--tokens") == 0) { if (arg_token_list(a, v, &o->tokens, &o->n_tokens)) return -1; }
         else if (strcmp(a, "--logits") == 0) o->logits_path = v;
@@ -116,7 +119,7 @@ int cmd_eval(int argc, char **argv) {
     if (o.params.n_ctx <= 0) o.params.n_ctx = o.n_tokens + o.greedy + 1;
     r1_model *model;
     r1_context *ctx;
-    if (cli_open_model(o.model_path, o.load, &o.params, &model, &ctx) != 0) {
+    if (cli_open_model(o.model_path, o.load, &o.key, &o.params, &model, &ctx) != 0) {
         free(o.tokens);
         return 1;
     }

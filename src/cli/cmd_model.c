@@ -4,8 +4,10 @@
  *   r1 model gen --shape NAME --type TYPE [--seed S] [-t THREADS] -o FILE.gguf
  *       writes a random-weight model of a real model's shape (see
  *       docs/MODEL-GEN.md); `r1 model gen --list` lists the shapes.
- *   r1 model info -m FILE.gguf
+ *   r1 model info -m FILE.gguf [--key-file K]
  *       checks a model file completely and prints what it holds.
+ *   r1 model seal|open|verify|keygen ...
+ *       sealed (encrypted) model files: cmd_seal.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +22,11 @@ static void model_usage(void) {
             "usage: r1 model gen --shape NAME --type f32|f16|q8_0|q4_0|q4_k_m|q6_k [--seed S]\n"
             "                    [--arch ARCH] [-t THREADS] [--script TEXT] -o FILE.gguf\n"
             "       r1 model gen --list\n"
-            "       r1 model info -m FILE.gguf\n");
+            "       r1 model info -m FILE.gguf [--key-file K | --key-command CMD]\n"
+            "       r1 model seal IN.gguf OUT.sealed --key-file K [--chunk-size BYTES] [--key-id TEXT]\n"
+            "       r1 model open IN.sealed OUT.gguf --key-file K\n"
+            "       r1 model verify FILE [--sha256 HEX | --manifest FILE.sha256] [--key-file K]\n"
+            "       r1 model keygen -o KEYFILE [--hex]\n");
 }
 
 static void list_shapes(void) {
@@ -76,16 +82,19 @@ static int model_gen(int argc, char **argv) {
 
 static int model_info(int argc, char **argv) {
     const char *path = NULL;
+    cli_key_options key = {0};
     for (int i = 0; i < argc; i++) {
         const char *v;
         if (!(v = arg_value(argc, argv, &i))) return 2;
+        if (cli_key_option(argv[i - 1], v, &key)) continue;
         if (strcmp(argv[i - 1], "-m") == 0 || strcmp(argv[i - 1], "--model") == 0) path = v;
         else { fprintf(stderr, "r1 model info: unknown option '%s'\n", argv[i - 1]); return 2; }
     }
     if (!path) { model_usage(); return 2; }
     r1_model *model;
     r1_error err;
-    if (r1_model_load(path, &model, &err) != 0) {
+    r1_model_params mp = {.key_file = key.file, .key_command = key.command};
+    if (r1_model_load_ex(path, &mp, &model, &err) != 0) {
         fprintf(stderr, "r1: %s\n", err.message);
         return 1;
     }
@@ -105,6 +114,8 @@ int cmd_model(int argc, char **argv) {
     if (argc < 1) { model_usage(); return 2; }
     if (strcmp(argv[0], "gen") == 0) return model_gen(argc - 1, argv + 1);
     if (strcmp(argv[0], "info") == 0) return model_info(argc - 1, argv + 1);
+    int rc = cmd_model_sealed(argv[0], argc - 1, argv + 1);
+    if (rc >= 0) return rc;
     fprintf(stderr, "r1 model: unknown sub-command '%s'\n", argv[0]);
     model_usage();
     return 2;

@@ -32,6 +32,7 @@ typedef struct run_options {
     bool ignore_eos;
     r1_context_params params;
     r1_load_mode load;
+    cli_key_options key;
     r1_sampler_params sampling;
 } run_options;
 
@@ -40,6 +41,7 @@ static void run_usage(void) {
             "usage: r1 run -m MODEL.gguf (-p TEXT | --tokens 1,2,3) [-n N] [--temp T] [--top-k K] [--top-p P]\n"
             "              [--min-p M] [--repeat-penalty R] [--repeat-last-n N] [--seed S]\n"
             "              [-t THREADS] [--ctx-size N] [--exact] [--ignore-eos] [--mmap|--no-mmap]\n"
+            "              [--key-file K | --key-command CMD] (sealed models)\n"
             "              [--stop TEXT]... (with -p: end at TEXT, which is not printed)\n");
 }
 
@@ -70,6 +72,7 @@ static int parse_run_options(int argc, char **argv, run_options *o) {
         if (strcmp(a, "--ignore-eos") == 0) { o->ignore_eos = true; continue; }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { run_usage(); exit(0); }
         if (!(v = arg_value(argc, argv, &i))) return -1;
+        if (cli_key_option(a, v, &o->key)) continue;
         if (parse_sampling_option(a, v, &o->sampling, &matched) != 0) return -1;
         if (matched) continue;
         if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) o->model_path = v;
@@ -174,7 +177,7 @@ int cmd_run(int argc, char **argv) {
     if (o.params.n_ctx <= 0) o.params.n_ctx = (o.tokens ? o.n_tokens : 4096) + o.n_predict + 1;
     r1_model *model;
     r1_context *ctx;
-    if (cli_open_model(o.model_path, o.load, &o.params, &model, &ctx) != 0) {
+    if (cli_open_model(o.model_path, o.load, &o.key, &o.params, &model, &ctx) != 0) {
         free(o.tokens);
         return 1;
     }

@@ -12,14 +12,26 @@ int cmd_top(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_model(int argc, char **argv);
+/* r1 model seal|open|verify|keygen (cmd_seal.c); -1 for another sub-command. */
+int cmd_model_sealed(const char *sub, int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 
-/* Loads a model and makes a context for it, printing any error. */
-int cli_open_model(const char *path, r1_load_mode load, const r1_context_params *params, r1_model **model,
-                   r1_context **ctx);
+/* Where a sealed model's key comes from; both NULL: R1_MODEL_KEY_FILE. */
+typedef struct cli_key_options {
+    const char *file;    /* --key-file FILE */
+    const char *command; /* --key-command CMD */
+} cli_key_options;
+
+/* Recognises --key-file / --key-command (a) with its value v; true if matched. */
+bool cli_key_option(const char *a, const char *v, cli_key_options *key);
+
+/* Loads a model (plain, or sealed with the key from `key`) and makes a
+ * context for it, printing any error. */
+int cli_open_model(const char *path, r1_load_mode load, const cli_key_options *key, const r1_context_params *params,
+                   r1_model **model, r1_context **ctx);
 
 /* Recognises --mmap / --no-mmap (how to load the weights); true if a matched. */
 bool cli_load_option(const char *a, r1_load_mode *load);

@@ -6,10 +6,10 @@
 
 #include "commands.h"
 
-int cli_open_model(const char *path, r1_load_mode load, const r1_context_params *params, r1_model **model,
-                   r1_context **ctx) {
+int cli_open_model(const char *path, r1_load_mode load, const cli_key_options *key, const r1_context_params *params,
+                   r1_model **model, r1_context **ctx) {
     r1_error err;
-    r1_model_params mp = {.load = load};
+    r1_model_params mp = {.load = load, .key_file = key ? key->file : NULL, .key_command = key ? key->command : NULL};
     if (r1_model_load_ex(path, &mp, model, &err) != 0) {
         fprintf(stderr, "r1: %s\n", err.message);
         return -1;
@@ -26,6 +26,13 @@ int cli_open_model(const char *path, r1_load_mode load, const r1_context_params 
 bool cli_load_option(const char *a, r1_load_mode *load) {
     if (strcmp(a, "--mmap") == 0) *load = R1_LOAD_MMAP;
     else if (strcmp(a, "--no-mmap") == 0) *load = R1_LOAD_COPY;
+    else return false;
+    return true;
+}
+
+bool cli_key_option(const char *a, const char *v, cli_key_options *key) {
+    if (strcmp(a, "--key-file") == 0) key->file = v;
+    else if (strcmp(a, "--key-command") == 0) key->command = v;
     else return false;
     return true;
 }

@@ -19,7 +19,7 @@ static const command commands[] = {
     {"chat", cmd_chat, "chat with a model: its chat template, reasoning shown apart, history"},
     {"eval", cmd_eval, "feed token ids, dump logits and greedy tokens (checks against references)"},
     {"bench", cmd_bench, "measure prefill, decode and batched decode speed against the memory-bandwidth floor"},
-    {"model", cmd_model, "model files: gen (random weights of a real shape), info"},
+    {"model", cmd_model, "model files: gen (random weights of a real shape), info, seal/open/verify/keygen (encrypted)"},
     {"tokenize", cmd_tokenize, "text to token ids with a model's tokenizer (JSON out)"},
     {"detokenize", cmd_detokenize, "token ids to text with a model's tokenizer"},
 };

@@ -100,6 +100,7 @@ typedef struct gguf_file {
     const uint8_t *base;  /* the whole mapping */
     size_t size;
     bool mapped;          /* false for gguf_open_memory */
+    size_t map_size;      /* bytes gguf_close unmaps (>= size) when mapped */
 } gguf_file;
 
 /* Maps and parses path. On failure *out is NULL and err says why. */
@@ -117,6 +118,13 @@ int gguf_open_copy(const char *path, gguf_file **out, r1_error *err);
  * used in error messages in place of a path. */
 int gguf_open_memory(const void *data, size_t size, const char *name,
                      gguf_file **out, r1_error *err);
+
+/* Parses a private anonymous mapping that the caller hands over, such as a
+ * decrypted sealed model (model/sealed.h): the file is base[0..size), the
+ * mapping is map_size bytes from base, and gguf_close (or a failure here)
+ * unmaps it. `name` is used in error messages in place of a path. */
+int gguf_open_owned(void *base, size_t size, size_t map_size, const char *name, gguf_file **out,
+                    r1_error *err);
 
 void gguf_close(gguf_file *f);
 

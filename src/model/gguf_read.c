@@ -597,16 +597,17 @@ static int parse_all(cursor *c, gguf_file_impl *impl) {
     return check_tensor_data(c, f);
 }
 
-/* Parses base[0..size). Takes ownership of a mapping (mapped = true): on
- * failure it is unmapped here. */
-static int parse_buffer(const uint8_t *base, size_t size, const char *name, bool mapped,
+/* Parses base[0..size). Takes ownership of a mapping of map_size bytes
+ * (map_size > 0): on failure it is unmapped here. map_size 0: borrowed. */
+static int parse_buffer(const uint8_t *base, size_t size, size_t map_size, const char *name,
                         gguf_file **out, r1_error *err) {
+    bool mapped = map_size > 0;
     gguf_file_impl *impl = calloc(1, sizeof *impl);
     char *path = strdup(name);
     if (!impl || !path) {
         free(impl);
         free(path);
-        if (mapped) munmap((void *)base, size);
+        if (mapped) munmap((void *)base, map_size);
         return r1_error_set(err, "%s: out of memory", name);
     }
     gguf_file *f = &impl->pub;
@@ -614,6 +615,7 @@ static int parse_buffer(const uint8_t *base, size_t size, const char *name, bool
     f->base = base;
     f->size = size;
     f->mapped = mapped;
+    f->map_size = map_size;
     cursor c = {.base = base, .size = size, .pos = 0, .file = path, .context = "", .err = err};
     if (parse_all(&c, impl) != 0) {
         gguf_close(f);
@@ -629,7 +631,18 @@ int gguf_open_memory(const void *data, size_t size, const char *name, gguf_file 
     if (!name) name = "<memory>";
     if (!data && size > 0) return r1_error_set(err, "%s: no buffer", name);
     static const uint8_t empty[1];
-    return parse_buffer(data ? data : empty, size, name, false, out, err);
+    return parse_buffer(data ? data : empty, size, 0, name, out, err);
+}
+
+int gguf_open_owned(void *base, size_t size, size_t map_size, const char *name, gguf_file **out,
+                    r1_error *err) {
+    *out = NULL;
+    if (!name) name = "<memory>";
+    if (!base || map_size < size || map_size == 0) {
+        if (base && map_size) munmap(base, map_size);
+        return r1_error_set(err, "%s: bad buffer for gguf_open_owned", name);
+    }
+    return parse_buffer(base, size, map_size, name, out, err);
 }
 
 /* Opens path and checks it is a regular file of at least a header's size. */
@@ -665,7 +678,7 @@ int gguf_open(const char *path, gguf_file **out, r1_error *err) {
     int map_errno = errno;
     close(fd); /* the mapping keeps the file alive */
     if (map == MAP_FAILED) return r1_error_set(err, "%s: cannot map: %s", path, strerror(map_errno));
-    return parse_buffer(map, size, path, true, out, err);
+    return parse_buffer(map, size, size, path, out, err);
 }
 
 /* Reads all of fd into buf, dropping each chunk from the page cache once
@@ -703,7 +716,7 @@ int gguf_open_copy(const char *path, gguf_file **out, r1_error *err) {
         munmap(copy, size);
         return -1;
     }
-    return parse_buffer(copy, size, path, true, out, err);
+    return parse_buffer(copy, size, size, path, out, err);
 }
 
 void gguf_close(gguf_file *f) {
@@ -722,7 +735,7 @@ void gguf_close(gguf_file *f) {
     }
     free(impl->kv_by_name);
     free(impl->tensors_by_name);
-    if (f->mapped) munmap((void *)f->base, f->size);
+    if (f->mapped) munmap((void *)f->base, f->map_size);
     free(f->path);
     free(impl);
 }

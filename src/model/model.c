@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "model/model_load.h"
+#include "model/sealed.h"
 #include "tensor/kernels.h"
 
 /* ---- hyper-parameters ---- */
@@ -283,13 +284,35 @@ int r1_model_load(const char *path, r1_model **out, r1_error *err) {
     return r1_model_load_ex(path, NULL, out, err);
 }
 
+/* A sealed file: its key, then the plaintext in locked anonymous memory,
+ * which the GGUF reader takes over. */
+static int open_sealed(const char *path, const r1_model_params *params, gguf_file **out, r1_error *err) {
+    r1_seal_key_source src = {0};
+    if (params) src = (r1_seal_key_source){params->key, params->key_len, params->key_file, params->key_command};
+    r1_seal_key key;
+    int have = r1_seal_key_resolve(&src, &key, err);
+    if (have == 0)
+        return r1_error_set(err, "%s is a sealed model file: give its key (--key-file, --key-command or "
+                            "R1_MODEL_KEY_FILE)", path);
+    if (have < 0) return -1;
+    r1_secure_buffer plain;
+    int rc = r1_seal_decrypt_file(path, &key, params ? params->n_threads : 0, &plain, err);
+    r1_seal_key_wipe(&key);
+    if (rc != 0) return -1;
+    return gguf_open_owned(plain.data, plain.size, plain.map_size, path, out, err);
+}
+
+static int open_file(const char *path, const r1_model_params *params, gguf_file **out, r1_error *err) {
+    if (r1_seal_probe_file(path)) return open_sealed(path, params, out, err);
+    r1_load_mode mode = choose_load_mode(path, params ? params->load : R1_LOAD_AUTO);
+    return mode == R1_LOAD_COPY ? gguf_open_copy(path, out, err) : gguf_open(path, out, err);
+}
+
 int r1_model_load_ex(const char *path, const r1_model_params *params, r1_model **out, r1_error *err) {
     *out = NULL;
     r1_model *m = calloc(1, sizeof *m);
     if (!m) return r1_error_set(err, "%s: out of memory", path);
-    r1_load_mode mode = choose_load_mode(path, params ? params->load : R1_LOAD_AUTO);
-    int rc = mode == R1_LOAD_COPY ? gguf_open_copy(path, &m->file, err) : gguf_open(path, &m->file, err);
-    if (rc != 0) {
+    if (open_file(path, params, &m->file, err) != 0) {
         free(m);
         return -1;
     }
