@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "args.h"
@@ -111,6 +112,11 @@ static int load_key(const seal_options *o, r1_seal_key *key) {
     return rc;
 }
 
+static uint64_t file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
 static void hex32(const uint8_t sha[32], char out[65]) {
     for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", sha[i]);
 }
@@ -139,8 +145,9 @@ static int model_seal(int argc, char **argv) {
         return 1;
     }
     uint64_t chunk = o.chunk_size ? o.chunk_size : R1_SEAL_DEFAULT_CHUNK;
-    fprintf(stderr, "%s: wrote %s (key id %s, chunks of %llu KiB) in %.2f s\n", o.who, o.pos[1], id,
-            (unsigned long long)(chunk >> 10), seconds);
+    double gb = (double)file_size(o.pos[0]) / 1e9;
+    fprintf(stderr, "%s: wrote %s (key id %s, chunks of %llu KiB): %.2f GB in %.2f s (%.2f GB/s)\n", o.who, o.pos[1],
+            id, (unsigned long long)(chunk >> 10), gb, seconds, gb / seconds);
     return 0;
 }
 
@@ -162,7 +169,9 @@ static int model_open(int argc, char **argv) {
     }
     char hex[65];
     hex32(sha, hex);
-    fprintf(stderr, "%s: wrote %s (sha256 %s) in %.2f s\n", o.who, o.pos[1], hex, seconds);
+    double gb = (double)file_size(o.pos[1]) / 1e9;
+    fprintf(stderr, "%s: wrote %s (sha256 %s): %.2f GB in %.2f s (%.2f GB/s)\n", o.who, o.pos[1], hex, gb, seconds,
+            gb / seconds);
     return 0;
 }
 

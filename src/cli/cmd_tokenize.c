@@ -14,6 +14,8 @@
  *       array per line.
  *   r1 detokenize -m MODEL.gguf 1,2,3
  *       prints the text of the ids, exactly its bytes (no newline added).
+ *
+ * A sealed model file is decrypted with the key in R1_MODEL_KEY_FILE.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@
 #include "args.h"
 #include "commands.h"
 #include "model/gguf.h"
+#include "model/sealed.h"
 #include "text/tokenizer.h"
 
 typedef struct tokenize_options {
@@ -38,15 +41,28 @@ static void tokenize_usage(void) {
             "       r1 detokenize -m MODEL.gguf 1,2,3\n");
 }
 
+/* A sealed file, decrypted with the key from R1_MODEL_KEY_FILE. */
+static int open_sealed_gguf(const char *path, gguf_file **f, r1_error *err) {
+    r1_seal_key key;
+    int have = r1_seal_key_resolve(NULL, &key, err);
+    if (have == 0) return r1_error_set(err, "%s is a sealed model file: give its key (R1_MODEL_KEY_FILE)", path);
+    if (have < 0) return -1;
+    r1_secure_buffer plain;
+    int rc = r1_seal_decrypt_file(path, &key, 0, &plain, err);
+    r1_seal_key_wipe(&key);
+    return rc != 0 ? -1 : gguf_open_owned(plain.data, plain.size, plain.map_size, path, f, err);
+}
+
 /* Opens the file's tokenizer; prints the error and returns -1 on failure. */
 static int open_tokenizer(const char *path, r1_tokenizer **tok) {
     gguf_file *f;
     r1_error err;
-    if (gguf_open(path, &f, &err) != 0) {
+    int rc = r1_seal_probe_file(path) ? open_sealed_gguf(path, &f, &err) : gguf_open(path, &f, &err);
+    if (rc != 0) {
         fprintf(stderr, "r1: %s\n", err.message);
         return -1;
     }
-    int rc = r1_tokenizer_load(f, tok, &err);
+    rc = r1_tokenizer_load(f, tok, &err);
     gguf_close(f);
     if (rc != 0) fprintf(stderr, "r1: %s\n", err.message);
     return rc;

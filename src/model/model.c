@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include "base/log.h"
 #include "model/model_load.h"
 #include "model/sealed.h"
 #include "tensor/kernels.h"
@@ -296,9 +298,18 @@ static int open_sealed(const char *path, const r1_model_params *params, gguf_fil
                             "R1_MODEL_KEY_FILE)", path);
     if (have < 0) return -1;
     r1_secure_buffer plain;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = r1_seal_decrypt_file(path, &key, params ? params->n_threads : 0, &plain, err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    char id[2 * R1_SEAL_KEY_ID_BYTES + 1];
+    r1_seal_key_id_hex(key.id, id);
     r1_seal_key_wipe(&key);
     if (rc != 0) return -1;
+    /* an operator sees that the model came sealed, under which key, and whether it is kept out of swap */
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    r1_log_info("%s: sealed model (key id %s) decrypted into %s memory: %.2f GB in %.2f s (%.2f GB/s)", path, id,
+                plain.locked ? "locked" : "unlocked", (double)plain.size / 1e9, s, (double)plain.size / 1e9 / s);
     return gguf_open_owned(plain.data, plain.size, plain.map_size, path, out, err);
 }
 

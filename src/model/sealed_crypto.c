@@ -145,6 +145,8 @@ typedef struct chunk_job {
     uint64_t first, end;
     const uint8_t *src;
     uint8_t *dst;
+    seal_side_fn side;
+    void *side_arg;
     atomic_uint_fast64_t next;
     atomic_uint_fast64_t lowest_failed; /* UINT64_MAX: none */
 } chunk_job;
@@ -156,9 +158,9 @@ static void record_failure(chunk_job *job, uint64_t i) {
 }
 
 static void chunk_task(void *arg, int thread_index, int n_threads) {
-    (void)thread_index;
     (void)n_threads;
     chunk_job *job = arg;
+    if (thread_index == 0 && job->side) job->side(job->side_arg);
     const seal_crypto *c = job->c;
     uint64_t plain_step = c->chunk_size, framed_step = (uint64_t)c->chunk_size + R1_SEAL_TAG_BYTES;
     uint64_t src_step = job->encrypt ? plain_step : framed_step, dst_step = job->encrypt ? framed_step : plain_step;
@@ -178,7 +180,13 @@ static void chunk_task(void *arg, int thread_index, int n_threads) {
 
 int64_t seal_run_chunks(const seal_crypto *c, r1_threadpool *pool, bool encrypt, uint64_t first, uint64_t end,
                         const uint8_t *src, uint8_t *dst) {
-    chunk_job job = {.c = c, .encrypt = encrypt, .first = first, .end = end, .src = src, .dst = dst};
+    return seal_run_chunks_beside(c, pool, encrypt, first, end, src, dst, NULL, NULL);
+}
+
+int64_t seal_run_chunks_beside(const seal_crypto *c, r1_threadpool *pool, bool encrypt, uint64_t first, uint64_t end,
+                               const uint8_t *src, uint8_t *dst, seal_side_fn side, void *side_arg) {
+    chunk_job job = {.c = c, .encrypt = encrypt, .first = first, .end = end, .src = src, .dst = dst,
+                     .side = side, .side_arg = side_arg};
     atomic_init(&job.next, first);
     atomic_init(&job.lowest_failed, UINT64_MAX);
     r1_threadpool_run(pool, chunk_task, &job);

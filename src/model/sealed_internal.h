@@ -65,6 +65,13 @@ typedef struct r1_threadpool r1_threadpool;
 int64_t seal_run_chunks(const seal_crypto *c, r1_threadpool *pool, bool encrypt, uint64_t first, uint64_t end,
                         const uint8_t *src, uint8_t *dst);
 
+/* The same, with side(side_arg) run first on the calling thread, which then
+ * joins in the chunks: lets the caller hash and write the previous batch
+ * while the other threads work on this one. */
+typedef void (*seal_side_fn)(void *side_arg);
+int64_t seal_run_chunks_beside(const seal_crypto *c, r1_threadpool *pool, bool encrypt, uint64_t first, uint64_t end,
+                               const uint8_t *src, uint8_t *dst, seal_side_fn side, void *side_arg);
+
 /* Everything before the chunks (sealed.c): the header's structure, the
  * key id, the header tag, the exact file size. On success *c is ready for
  * the chunks (the caller frees it); on failure nothing is left to free. */

@@ -3,11 +3,13 @@
  * sealing a file, opening one back to plaintext or only checking it, and
  * the SHA-256 of a plain file.
  *
- * Files are streamed in batches of chunks: a batch is encrypted or
- * decrypted on the thread pool into a staging buffer, then hashed and
- * written on this thread. Memory stays at one batch (64 MiB, or one chunk
- * per thread when chunks are larger) whatever the model's size. Outputs are
- * written under a temporary name beside the target and renamed into place.
+ * Files are streamed in batches of chunks through two staging buffers:
+ * while the pool encrypts or decrypts batch k into one, the calling thread
+ * first hashes and writes batch k-1 from the other (SHA-256 is sequential,
+ * so it overlaps the parallel part instead of following it), then joins in.
+ * Memory stays at two batches (64 MiB each, or one chunk per thread when
+ * chunks are larger) whatever the model's size. Outputs are written under
+ * a temporary name beside the target and renamed into place.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,6 +85,62 @@ static uint64_t span_bytes(const seal_crypto *c, uint64_t first, uint64_t end) {
     return b > a ? b - a : 0;
 }
 
+/* Takes a finished batch (hash it, write it): 0, or -1 with err. */
+typedef int (*drain_fn)(void *user, const uint8_t *data, uint64_t n, r1_error *err);
+
+typedef struct pipeline {
+    const seal_crypto *c;
+    bool encrypt;
+    const uint8_t *src; /* all the input: plaintext (encrypt) or the framed chunks (decrypt) */
+    const char *name;   /* for messages */
+    drain_fn drain;
+    void *user;
+    r1_error *err;
+    const uint8_t *pending; /* the batch waiting for drain, or NULL */
+    uint64_t pending_bytes;
+    int drain_rc;
+} pipeline;
+
+/* Runs on the calling thread beside the pool's work on the next batch. */
+static void drain_pending(void *arg) {
+    pipeline *p = arg;
+    if (p->pending && p->drain_rc == 0) p->drain_rc = p->drain(p->user, p->pending, p->pending_bytes, p->err);
+    p->pending = NULL;
+}
+
+static int process_batches(pipeline *p, r1_threadpool *pool, uint64_t batch, uint8_t *bufs[2]) {
+    const seal_crypto *c = p->c;
+    uint64_t framed = (uint64_t)c->chunk_size + R1_SEAL_TAG_BYTES, in_step = p->encrypt ? c->chunk_size : framed;
+    for (uint64_t first = 0, k = 0; first < c->n_chunks; first += batch, k++) {
+        uint64_t end = first + batch < c->n_chunks ? first + batch : c->n_chunks;
+        int64_t failed = seal_run_chunks_beside(c, pool, p->encrypt, first, end, p->src + first * in_step,
+                                                bufs[k % 2], drain_pending, p);
+        if (p->drain_rc != 0) return -1;
+        if (failed != -1)
+            return p->encrypt ? r1_error_set(p->err, "%s: AES-256-GCM failed in OpenSSL", p->name)
+                              : seal_chunk_failure(p->name, failed, c->n_chunks, p->err);
+        p->pending = bufs[k % 2];
+        p->pending_bytes = span_bytes(c, first, end) + (p->encrypt ? (end - first) * R1_SEAL_TAG_BYTES : 0);
+    }
+    drain_pending(p);
+    return p->drain_rc;
+}
+
+static int run_pipeline(pipeline *p, int n_threads) {
+    r1_threadpool *pool = r1_threadpool_new(n_threads);
+    uint64_t batch = batch_chunks(p->c->chunk_size, pool);
+    size_t size = (size_t)(batch * ((uint64_t)p->c->chunk_size + R1_SEAL_TAG_BYTES));
+    uint8_t *bufs[2] = {pool ? malloc(size) : NULL, pool ? malloc(size) : NULL};
+    int rc = bufs[0] && bufs[1] ? process_batches(p, pool, batch, bufs)
+                                : r1_error_set(p->err, "%s: out of memory for the staging buffers", p->name);
+    for (int i = 0; i < 2; i++) {
+        if (bufs[i] && !p->encrypt) OPENSSL_cleanse(bufs[i], size); /* plaintext */
+        free(bufs[i]);
+    }
+    r1_threadpool_free(pool);
+    return rc;
+}
+
 static int sha256_buffer(const seal_crypto *c, const uint8_t *data, uint64_t size, uint8_t out[32]) {
     unsigned int n;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -149,21 +207,8 @@ static int build_header(const uint8_t *plain, uint64_t size, const r1_seal_key *
     return r1_error_set(err, "AES-256-GCM or SHA-256 failed in OpenSSL");
 }
 
-static int encrypt_batches(const seal_crypto *c, const uint8_t *plain, out_file *o, int n_threads, r1_error *err) {
-    r1_threadpool *pool = r1_threadpool_new(n_threads);
-    uint64_t batch = batch_chunks(c->chunk_size, pool), framed = (uint64_t)c->chunk_size + R1_SEAL_TAG_BYTES;
-    uint8_t *staging = pool ? malloc(batch * framed) : NULL;
-    int rc = staging ? 0 : r1_error_set(err, "%s: out of memory for the staging buffer", o->path);
-    for (uint64_t first = 0; rc == 0 && first < c->n_chunks; first += batch) {
-        uint64_t end = first + batch < c->n_chunks ? first + batch : c->n_chunks;
-        if (seal_run_chunks(c, pool, true, first, end, plain + first * c->chunk_size, staging) != -1)
-            rc = r1_error_set(err, "%s: AES-256-GCM failed in OpenSSL", o->path);
-        else
-            rc = out_write(o, staging, span_bytes(c, first, end) + (end - first) * R1_SEAL_TAG_BYTES, err);
-    }
-    free(staging);
-    r1_threadpool_free(pool);
-    return rc;
+static int write_batch(void *user, const uint8_t *data, uint64_t n, r1_error *err) {
+    return out_write(user, data, n, err);
 }
 
 static int seal_mapped(const uint8_t *plain, uint64_t size, const char *in_path, const char *out_path,
@@ -178,7 +223,9 @@ static int seal_mapped(const uint8_t *plain, uint64_t size, const char *in_path,
     out_file o;
     int rc = out_open(&o, out_path, 0644, err);
     if (rc == 0) rc = out_write(&o, h.raw, R1_SEAL_HEADER_BYTES, err);
-    if (rc == 0) rc = encrypt_batches(&c, plain, &o, params ? params->n_threads : 0, err);
+    pipeline pl = {.c = &c, .encrypt = true, .src = plain, .name = out_path, .drain = write_batch, .user = &o,
+                   .err = err};
+    if (rc == 0) rc = run_pipeline(&pl, params ? params->n_threads : 0);
     rc = out_finish(&o, rc, err);
     seal_crypto_free(&c);
     return rc;
@@ -197,25 +244,17 @@ int r1_seal_file(const char *in_path, const char *out_path, const r1_seal_key *k
 
 /* ---- opening and verifying ---- */
 
-/* Decrypts every batch, hashes it, writes it when o is open. */
-static int decrypt_batches(const seal_crypto *c, const uint8_t *chunks, const char *name, out_file *o,
-                           int n_threads, EVP_MD_CTX *md, r1_error *err) {
-    r1_threadpool *pool = r1_threadpool_new(n_threads);
-    uint64_t batch = batch_chunks(c->chunk_size, pool), framed = (uint64_t)c->chunk_size + R1_SEAL_TAG_BYTES;
-    size_t staging_size = (size_t)(batch * c->chunk_size);
-    uint8_t *staging = pool ? malloc(staging_size) : NULL;
-    int rc = staging ? 0 : r1_error_set(err, "%s: out of memory for the staging buffer", name);
-    for (uint64_t first = 0; rc == 0 && first < c->n_chunks; first += batch) {
-        uint64_t end = first + batch < c->n_chunks ? first + batch : c->n_chunks, n = span_bytes(c, first, end);
-        int64_t failed = seal_run_chunks(c, pool, false, first, end, chunks + first * framed, staging);
-        if (failed != -1) rc = seal_chunk_failure(name, failed, c->n_chunks, err);
-        else if (n > 0 && !EVP_DigestUpdate(md, staging, n)) rc = r1_error_set(err, "%s: SHA-256 failed", name);
-        else if (o->fd >= 0) rc = out_write(o, staging, n, err);
-    }
-    if (staging) OPENSSL_cleanse(staging, staging_size); /* plaintext */
-    free(staging);
-    r1_threadpool_free(pool);
-    return rc;
+/* Where a decrypted batch goes: into the hash, and to the file when open. */
+typedef struct open_sink {
+    EVP_MD_CTX *md;
+    out_file *o;
+    const char *name;
+} open_sink;
+
+static int hash_and_write_batch(void *user, const uint8_t *data, uint64_t n, r1_error *err) {
+    open_sink *s = user;
+    if (n > 0 && !EVP_DigestUpdate(s->md, data, n)) return r1_error_set(err, "%s: SHA-256 failed", s->name);
+    return s->o->fd >= 0 ? out_write(s->o, data, n, err) : 0;
 }
 
 static int check_plain_hash(const r1_seal_header *h, EVP_MD_CTX *md, const char *name, uint8_t out[32],
@@ -239,7 +278,10 @@ static int open_mapped(const uint8_t *file, size_t size, const char *in_path, co
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     int rc = md && EVP_DigestInit_ex2(md, c.sha256, NULL) ? 0 : r1_error_set(err, "%s: SHA-256 failed", in_path);
     if (rc == 0 && out_path) rc = out_open(&o, out_path, 0600, err);
-    if (rc == 0) rc = decrypt_batches(&c, file + R1_SEAL_HEADER_BYTES, in_path, &o, n_threads, md, err);
+    open_sink sink = {.md = md, .o = &o, .name = in_path};
+    pipeline pl = {.c = &c, .encrypt = false, .src = file + R1_SEAL_HEADER_BYTES, .name = in_path,
+                   .drain = hash_and_write_batch, .user = &sink, .err = err};
+    if (rc == 0) rc = run_pipeline(&pl, n_threads);
     if (rc == 0) rc = check_plain_hash(&h, md, in_path, sha256, err);
     rc = out_finish(&o, rc, err);
     EVP_MD_CTX_free(md);

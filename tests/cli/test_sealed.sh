@@ -2,8 +2,8 @@
 # test_sealed.sh - sealed model files from the command line: r1 model keygen,
 # seal, open (byte-exact), verify (plain and sealed, --sha256 and
 # sha256sum manifests), the key from --key-file, --key-command and
-# R1_MODEL_KEY_FILE, and `r1 run` / `r1 eval` on a sealed model giving what
-# the plain file gives. Failures exit 1 with one line naming the problem,
+# R1_MODEL_KEY_FILE, and `r1 run` / `r1 eval` / `r1 tokenize` on a sealed
+# model giving what the plain file gives. Failures exit 1 with one line naming the problem,
 # usage errors exit 2. Usage: test_sealed.sh R1_BINARY TESTDATA_DIR
 set -u
 R1="$1"
@@ -118,6 +118,9 @@ check "eval on a sealed model gives the same logits" cmp -s "$WORK/plain.f32" "$
 "$R1" run -m "$WORK/m.sealed" -p "Hello" -n 4 2>"$WORK/err"
 check "run on a sealed model without a key fails (exit 1)" test $? -eq 1
 check "and asks for the key" grep -q "m.sealed is a sealed model file: give its key (--key-file" "$WORK/err"
+"$R1" tokenize -m "$WORK/m.gguf" "Hello there" >"$WORK/tok-plain" 2>/dev/null
+R1_MODEL_KEY_FILE="$WORK/k" "$R1" tokenize -m "$WORK/m.sealed" "Hello there" >"$WORK/tok-sealed" 2>/dev/null
+check "tokenize reads a sealed model's vocabulary (R1_MODEL_KEY_FILE)" cmp -s "$WORK/tok-plain" "$WORK/tok-sealed"
 "$R1" model info -m "$WORK/m.sealed" --key-file "$WORK/k" >"$WORK/info" 2>/dev/null
 check "model info reads a sealed model" grep -q '"arch": "qwen2"' "$WORK/info"
 hexkey=$(head -c 64 "$WORK/k.hex")
