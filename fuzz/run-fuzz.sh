@@ -9,8 +9,10 @@
 # request body parser's harness (fuzz_api_request), from fuzz/corpus-api
 # with the JSON dictionary fuzz/api.dict; with `metrics`, the Prometheus text
 # reader of `r1 top` (fuzz_metrics_text), from fuzz/corpus-metrics (a live
-# /metrics page). $R1_FUZZ_BUILD picks another build folder.
-#   usage: fuzz/run-fuzz.sh [seconds] [testdata-dir] [gguf|tokenize|api|metrics]
+# /metrics page); with `sealed`, the sealed-model-file reader
+# (fuzz_sealed_header), from fuzz/corpus-sealed (small files sealed with the
+# harness's fixed key). $R1_FUZZ_BUILD picks another build folder.
+#   usage: fuzz/run-fuzz.sh [seconds] [testdata-dir] [gguf|tokenize|api|metrics|sealed]
 set -eu
 seconds=${1:-600}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +22,7 @@ build=${R1_FUZZ_BUILD:-$root/build-fuzz}
 target=fuzz_$harness
 [ "$harness" = api ] && target=fuzz_api_request
 [ "$harness" = metrics ] && target=fuzz_metrics_text
+[ "$harness" = sealed ] && target=fuzz_sealed_header
 
 cmake -S "$root" -B "$build" -DR1_FUZZ=ON -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=Debug >/dev/null
 nice cmake --build "$build" --target "$target" -j1
@@ -37,6 +40,12 @@ if [ "$harness" = metrics ]; then
     cd "$build"
     nice -n 19 ./fuzz_metrics_text -max_total_time="$seconds" -max_len=16384 -print_final_stats=1 \
         "$work/corpus" "$root/fuzz/corpus-metrics"
+    exit $?
+fi
+if [ "$harness" = sealed ]; then
+    cd "$build"
+    nice -n 19 ./fuzz_sealed_header -max_total_time="$seconds" -max_len=32768 -print_final_stats=1 \
+        "$work/corpus" "$root/fuzz/corpus-sealed"
     exit $?
 fi
 if [ "$harness" = tokenize ]; then
