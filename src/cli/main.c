@@ -22,6 +22,8 @@ static const command commands[] = {
     {"model", cmd_model, "model files: gen (random weights of a real shape), info, seal/open/verify/keygen (encrypted)"},
     {"tokenize", cmd_tokenize, "text to token ids with a model's tokenizer (JSON out)"},
     {"detokenize", cmd_detokenize, "token ids to text with a model's tokenizer"},
+    {"keys", cmd_keys, "API keys for --auth keys: create, list, revoke (SQLite; only salted hashes kept)"},
+    {"audit", cmd_audit, "audit log: verify the hmac chain of its files and say where it breaks"},
 };
 
 static void usage(void) {
