@@ -2,12 +2,14 @@
 # test_drain.sh - shutting down with requests in flight
 # (tests/server/js/drain.test.mjs):
 #   - one SIGTERM while 3 streams run: /ready 503 {"status":"draining"} at
-#     once, new connections refused, the streams complete with [DONE], and
-#     the process exits with status 0 within --drain-timeout;
+#     once, a request on an open connection 503 "draining", new connections
+#     refused, the streams complete with [DONE], and the process exits with
+#     status 0 within --drain-timeout;
 #   - a second SIGTERM exits at once, cutting the streams;
 #   - --drain-timeout 1 cuts streams that outlast it (finish_reason
 #     "cancelled", then [DONE]) and the process exits;
-#   - --alias names the model; SIGTERM on an idle server exits 0 at once.
+#   - --alias names the model; SIGTERM or SIGINT on an idle server exits 0
+#     at once.
 #   usage: test_drain.sh R1_BINARY TESTDATA_DIR
 set -u
 R1="$1"
@@ -70,5 +72,13 @@ if check "r1 serve --alias r1-test starts" start_server "$MODEL" --alias r1-test
     echo "info: an idle server exited ${ms} ms after SIGTERM"
     check "SIGTERM on an idle server: exit status 0" test $status -eq 0
     check "  ... within 2 s (${ms} ms)" test $ms -lt 2000
+fi
+
+# ---- SIGINT (Ctrl-C) drains like SIGTERM
+if check "r1 serve starts" start_server "$MODEL"; then
+    kill -INT "$SERVER_PID"
+    wait_server_exit 10
+    status=$?
+    check "SIGINT on an idle server: exit status 0 (got $status)" test $status -eq 0 -a "$SERVER_KILLED" -eq 0
 fi
 finish

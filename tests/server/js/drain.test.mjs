@@ -1,8 +1,9 @@
 // drain.test.mjs - SIGTERM while streams run. DRAIN_MODE selects the case:
 //   graceful  one SIGTERM: /ready turns 503 {"status":"draining"} at once (asked
-//             on a keep-alive connection opened before), new connections are
-//             refused, and the running streams go on to their end with [DONE]
-//             (the shell then expects exit status 0)
+//             on a keep-alive connection opened before), a new request on
+//             another open connection gets 503 "draining" with Retry-After,
+//             new connections are refused, and the running streams go on to
+//             their end with [DONE] (the shell then expects exit status 0)
 //   twice     a second SIGTERM exits at once: the streams are cut short
 //   timeout   --drain-timeout 1: streams longer than that are cut when it
 //             expires, with finish_reason "cancelled" and [DONE] (the shell
@@ -67,6 +68,8 @@ if (mode === 'graceful') {
         const before = await ka.get('/ready');
         assert.equal(before.status, 200);
         assert.deepEqual(before.body, { status: 'ready' });
+        const ka2 = keepAliveClient(); // a second open connection, for a request while draining
+        assert.equal((await ka2.get('/health')).status, 200);
 
         const { ready, streams } = startStreams();
         await ready;
@@ -90,6 +93,18 @@ if (mode === 'graceful') {
         assert.equal(during.status, 503, '/ready is 503 while draining (within 500 ms of SIGTERM)');
         assert.deepEqual(during.body, { status: 'draining' });
         ka.close();
+
+        // docs/SERVER.md: a new request on an open connection gets 503 "draining"
+        // (with Retry-After), and the connection is closed.
+        const late = await ka2.post('/v1/chat/completions', req(99)).catch((e) => {
+            throw new Error(`a request on a connection opened before SIGTERM: ${e.code || e.message} (expected a 503 "draining" answer)`);
+        });
+        console.log(`info: a new request on an open connection while draining: ${late.status} ${JSON.stringify(late.body).slice(0, 160)}`);
+        assert.equal(late.reused, true, 'the request travelled on the connection opened before SIGTERM');
+        assert.equal(late.status, 503, 'a new request while draining gets 503');
+        assert.equal(late.body?.error?.code, 'draining');
+        assert.ok(late.headers['retry-after'], 'with Retry-After');
+        ka2.close();
 
         const conn = await tryConnect();
         console.log(`info: a new connection ${elapsed(tTerm)} ms after SIGTERM: ${conn}`);

@@ -244,28 +244,29 @@ export function assembleText(r, { includeUsage = false, model = MODEL } = {}) {
 export function keepAliveClient() {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const u = new URL(BASE);
-    const get = (path) =>
+    const request = (method, path, body) =>
         new Promise((resolve, reject) => {
+            const headers = body === undefined ? {} : { 'content-type': 'application/json' };
             const req = http.request(
-                { host: u.hostname, port: u.port, path, method: 'GET', agent },
+                { host: u.hostname, port: u.port, path, method, agent, headers },
                 (res) => {
                     let data = '';
                     res.setEncoding('utf8');
                     res.on('data', (c) => (data += c));
                     res.on('end', () => {
-                        let body;
+                        let parsed;
                         try {
-                            body = JSON.parse(data);
+                            parsed = JSON.parse(data);
                         } catch {
-                            body = { unparsable: data };
+                            parsed = { unparsable: data };
                         }
-                        resolve({ status: res.statusCode, body, reused: req.reusedSocket, headers: res.headers });
+                        resolve({ status: res.statusCode, body: parsed, reused: req.reusedSocket, headers: res.headers });
                     });
                 },
             );
-            req.setTimeout(5000, () => req.destroy(new Error(`GET ${path}: no answer in 5 s`)));
+            req.setTimeout(5000, () => req.destroy(new Error(`${method} ${path}: no answer in 5 s`)));
             req.on('error', reject);
-            req.end();
+            req.end(body === undefined ? undefined : JSON.stringify(body));
         });
-    return { get, close: () => agent.destroy() };
+    return { get: (path) => request('GET', path), post: (path, body) => request('POST', path, body), close: () => agent.destroy() };
 }
