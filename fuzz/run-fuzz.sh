@@ -11,8 +11,10 @@
 # reader of `r1 top` (fuzz_metrics_text), from fuzz/corpus-metrics (a live
 # /metrics page); with `sealed`, the sealed-model-file reader
 # (fuzz_sealed_header), from fuzz/corpus-sealed (small files sealed with the
-# harness's fixed key). $R1_FUZZ_BUILD picks another build folder.
-#   usage: fuzz/run-fuzz.sh [seconds] [testdata-dir] [gguf|tokenize|api|metrics|sealed]
+# harness's fixed key); with `jwt`, JWT verification and JWKS parsing
+# (fuzz_jwt), from fuzz/corpus-jwt with the dictionary fuzz/jwt.dict.
+# $R1_FUZZ_BUILD picks another build folder.
+#   usage: fuzz/run-fuzz.sh [seconds] [testdata-dir] [gguf|tokenize|api|metrics|sealed|jwt]
 set -eu
 seconds=${1:-600}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,6 +48,12 @@ if [ "$harness" = sealed ]; then
     cd "$build"
     nice -n 19 ./fuzz_sealed_header -max_total_time="$seconds" -max_len=32768 -print_final_stats=1 \
         "$work/corpus" "$root/fuzz/corpus-sealed"
+    exit $?
+fi
+if [ "$harness" = jwt ]; then
+    cd "$build"
+    nice -n 19 ./fuzz_jwt -max_total_time="$seconds" -max_len=9000 -dict="$root/fuzz/jwt.dict" \
+        -print_final_stats=1 "$work/corpus" "$root/fuzz/corpus-jwt"
     exit $?
 fi
 if [ "$harness" = tokenize ]; then
