@@ -6,7 +6,9 @@
 // with --exact (float activations). With CONCURRENCY_MODE=fast (the default
 // 8-bit activations, whose batched kernels add in another order,
 // docs/SERVER.md) a greedy answer may change only where its two best tokens
-// are nearly tied: the first differing token must sit at a near-tie.
+// are nearly tied: the first differing token must sit at a near-tie. With
+// CONCURRENCY_MODE=pressure (--parallel 8 --kv-cache-tokens 1024 --exact)
+// requests wait for room in the KV cache, and still give the same answers.
 // Run by tests/server/test_concurrency.sh (R1_URL set), plain fetch only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,8 +16,9 @@ import { MODEL, stream, postJSON, assembleChat, health, serverAlive } from './li
 
 const N = 32;
 // Prompts of different lengths, so prefills of different sizes share batches
-// with decoding sequences.
-const prompt = (i) => `question ${i}` + ' and then some more'.repeat(i % 5);
+// with decoding sequences; every eighth one is long (~600 tokens), so its
+// prefill is cut into --prefill-chunk pieces while the others decode.
+const prompt = (i) => `question ${i}` + ' and then some more'.repeat(i % 5) + (i % 8 === 7 ? ' long context'.repeat(46) : '');
 const request = (i, extra = {}) => ({
     model: MODEL,
     messages: [{ role: 'user', content: prompt(i) }],
@@ -62,9 +65,10 @@ function compare(seq, par, what) {
     assert.equal(diffs, 0, `${what}: ${diffs} of ${N} requests differ between one-at-a-time and all-at-once`);
 }
 
-const fast = process.env.CONCURRENCY_MODE === 'fast';
+const mode = process.env.CONCURRENCY_MODE || 'exact';
+const fast = mode === 'fast';
 
-if (!fast) {
+if (mode === 'exact') {
     test('SSE framing and chunk format of one stream', async () => {
         const r = await stream('/v1/chat/completions', request(0, { max_tokens: 8, ignore_eos: true }));
         const m = assembleChat(r, { includeUsage: true });
@@ -157,11 +161,44 @@ if (fast) {
     });
 }
 
+if (mode === 'pressure') {
+    // A KV cache too small for every request at once (--kv-cache-tokens 1024,
+    // each request ~150-300 positions): the scheduler admits only what it can
+    // promise room for, the rest wait, and nothing changes the answers.
+    const M = 8;
+    const req = (i) => ({ model: MODEL, messages: [{ role: 'user', content: `pressure ${i} ` + 'pad '.repeat(5 + i * 4) }],
+        max_tokens: 150, ignore_eos: true, temperature: 0 });
+    test(`cache pressure: ${M} concurrent requests wait for room and equal one at a time`, async () => {
+        let peakRunning = 0, peakWaiting = 0, polling = true;
+        const poll = (async () => {
+            while (polling) {
+                const h = await health();
+                peakRunning = Math.max(peakRunning, h.requests_running);
+                peakWaiting = Math.max(peakWaiting, h.requests_waiting);
+                await new Promise((r) => setTimeout(r, 10));
+            }
+        })();
+        const par = await Promise.all(Array.from({ length: M }, (_, i) => postJSON('/v1/chat/completions', req(i))));
+        polling = false;
+        await poll;
+        console.log(`info: cache pressure: at most ${peakRunning} running and ${peakWaiting} waiting at once`);
+        const seq = [];
+        for (let i = 0; i < M; i++) seq.push(await postJSON('/v1/chat/completions', req(i)));
+        for (let i = 0; i < M; i++) {
+            assert.equal(par[i].status, 200, JSON.stringify(par[i].body));
+            assert.equal(par[i].body.usage.completion_tokens, 150);
+            assert.equal(par[i].body.choices[0].message.reasoning_content, seq[i].body.choices[0].message.reasoning_content, `request ${i}`);
+            assert.equal(par[i].body.choices[0].message.content, seq[i].body.choices[0].message.content, `request ${i}`);
+        }
+        assert.ok(peakRunning < M, `the cache limited how many ran at once (${peakRunning} of ${M})`);
+    });
+}
+
 test('nothing is left running and the server is the same process', async () => {
     const h = await health();
     assert.equal(h.status, 'ok');
     assert.equal(h.requests_running, 0);
     assert.equal(h.requests_waiting, 0);
-    assert.equal(h.parallel, 32);
+    assert.equal(h.parallel, Number(process.env.PARALLEL || 32));
     assert.ok(serverAlive());
 });
