@@ -45,7 +45,9 @@ typedef struct r1_model r1_model;
 
 /* Maps a GGUF file and checks it completely (format, metadata, every tensor
  * the architecture needs with its shape). Supported architectures: llama,
- * qwen2. Weights stay in the file's number formats. */
+ * qwen2. Weights stay in the file's number formats. A sealed model file is
+ * decrypted with the key in the file named by R1_MODEL_KEY_FILE (see
+ * r1_model_params for the other ways to give it). */
 int r1_model_load(const char *path, r1_model **out, r1_error *err);
 void r1_model_free(r1_model *model);
 
@@ -325,7 +327,8 @@ typedef struct r1_engine_stats {
     int parallel;
     int queue_capacity;
     int cache_positions;            /* KV cache size in positions */
-    int cache_positions_used;
+    int cache_positions_used;       /* by any sequence, idle ones' reusable caches included */
+    int cache_positions_running;    /* by running requests (shared prefixes counted per request) */
     uint64_t steps;                 /* forward passes so far */
     uint64_t prefix_queries;        /* requests admitted */
     uint64_t prefix_hits;           /* of which found part of their prompt cached */

@@ -386,10 +386,15 @@ static void run_step(r1_engine *e, int *prefill_take) {
 /* ---- the thread ---- */
 
 static void publish_stats(r1_engine *e) {
-    int running = 0;
-    for (int i = 0; i < e->params.n_parallel; i++) running += e->slots[i].phase != SLOT_IDLE;
+    int running = 0, running_positions = 0;
+    for (int i = 0; i < e->params.n_parallel; i++)
+        if (e->slots[i].phase != SLOT_IDLE) {
+            running++;
+            running_positions += e->slots[i].n_tokens;
+        }
     pthread_mutex_lock(&e->lock);
     e->stats.running = running;
+    e->stats.cache_positions_running = running_positions;
     e->stats.waiting = e->n_waiting;
     e->stats.cache_positions_used = r1_kv_cache_positions(e->ctx) - r1_kv_cache_free_positions(e->ctx);
     e->stats.steps = e->step;

@@ -78,7 +78,8 @@ void generation_check_clients(server *srv) {
             const union MHD_ConnectionInfo *info = MHD_get_connection_info(g->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
             char byte;
             /* 0: orderly close by the client; data or EAGAIN: still there */
-            if (info && recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+            if (info && recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0 && !g->client_gone) {
+                g->client_gone = true;
                 r1_log_info("request %s: the client closed its connection; cancelling", g->id);
                 r1_request_cancel(g->request);
             }
@@ -237,6 +238,7 @@ static enum MHD_Result send_stream(http_exchange *x, generation *g) {
 
 static enum MHD_Result send_whole(http_exchange *x, generation *g) {
     api_error err;
+    if (g->client_gone) return MHD_NO; /* nobody to answer: close, and count it as the client's leaving */
     if (g->finish == R1_FINISH_ERROR || g->failed) {
         api_error_set(&err, 500, "server_error", "engine_error", NULL, "generation failed: %s",
                       g->failed ? "out of memory building the response" : g->error);

@@ -91,6 +91,7 @@ static enum MHD_Result metrics_page(http_exchange *x) {
     if (atomic_load(&srv->ready)) {
         r1_engine_get_stats(srv->engine, &snap.engine);
         snap.have_engine = true;
+        snap.ready = snap.ready && snap.engine.waiting < snap.engine.queue_capacity; /* as GET /ready */
     }
     char *page = metrics_render(srv->metrics, &snap);
     if (!page) return send_error(x, 500, "server_error", NULL, "out of memory rendering the metrics");
@@ -291,7 +292,8 @@ static void access_log(const http_exchange *x, enum MHD_RequestTerminationCode t
     f[n++] = (r1_log_field){"endpoint", x->endpoint, 0};
     f[n++] = (r1_log_field){"path", x->path, 0};
     /* 499, as nginx logs it: the client closed the connection before the answer */
-    f[n++] = (r1_log_field){"status", NULL, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? x->status : 499};
+    bool gone = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK || (g && g->client_gone);
+    f[n++] = (r1_log_field){"status", NULL, gone ? 499 : x->status};
     f[n++] = (r1_log_field){"duration_ms", NULL, (double)(long long)((now - x->started) * 1e3 * 10) / 10};
     if (g) {
         f[n++] = (r1_log_field){"prompt_tokens", NULL, g->n_prompt};
@@ -302,7 +304,7 @@ static void access_log(const http_exchange *x, enum MHD_RequestTerminationCode t
             f[n++] = (r1_log_field){"ttft_ms", NULL, (double)(long long)((g->first_token_at - x->started) * 1e4) / 10};
         f[n++] = (r1_log_field){"finish", g->done ? finish_reason_name(g->finish) : "client_gone", 0};
     }
-    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) f[n++] = (r1_log_field){"client_gone", "true", 0};
+    if (gone) f[n++] = (r1_log_field){"client_gone", "true", 0};
     bool probe = strcmp(x->path, "/health") == 0 || strcmp(x->path, "/ready") == 0;
     r1_log_fields(probe ? R1_LOG_DEBUG : R1_LOG_INFO, "request", f, n);
 }
@@ -323,6 +325,7 @@ static const char *error_kind(const http_exchange *x, bool client_gone) {
 }
 
 static void count_request(const http_exchange *x, bool client_gone) {
+    if (x->metrics_only) return; /* the separate metrics listener serves scrapers, not users */
     metrics *m = x->srv->metrics;
     int status = client_gone ? 499 : x->status;
     metrics_request(m, x->endpoint, status, server_now() - x->started);
@@ -337,7 +340,7 @@ void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum
     (void)conn;
     http_exchange *x = *con_cls;
     if (!x) return;
-    bool client_gone = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    bool client_gone = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK || (x->gen && x->gen->client_gone);
     if (x->gen) {
         pthread_mutex_lock(&x->gen->lock);
         access_log(x, toe);

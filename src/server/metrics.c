@@ -290,6 +290,10 @@ static void render_load(text *t, const metrics *m, const metrics_snapshot *s, co
     family(t, "r1_kv_cache_usage_ratio", "gauge", "Share of the KV cache's positions in use (idle caches included).");
     put(t, "r1_kv_cache_usage_ratio{%s} %.6g\n", model,
         e->cache_positions ? (double)e->cache_positions_used / e->cache_positions : 0.0);
+    family(t, "r1_kv_cache_running_usage_ratio", "gauge",
+           "Share of the KV cache's positions held by running requests (idle caches are evictable).");
+    put(t, "r1_kv_cache_running_usage_ratio{%s} %.6g\n", model,
+        e->cache_positions ? (double)e->cache_positions_running / e->cache_positions : 0.0);
     family(t, "r1_kv_cache_positions", "gauge", "Size of the KV cache in positions.");
     put(t, "r1_kv_cache_positions{%s} %d\n", model, e->cache_positions);
     family(t, "r1_prefix_cache_queries_total", "counter", "Requests that looked for their prompt in the cache.");

@@ -87,6 +87,7 @@ struct generation {
     server *srv;
     struct MHD_Connection *conn;     /* NULL once the HTTP side let go */
     bool suspended;                  /* the connection waits for us */
+    bool client_gone;                /* the watchdog saw the client close its connection */
     bool stream;
     bool chat;
     bool include_usage;
