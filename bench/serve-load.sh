@@ -7,6 +7,7 @@
 # Run it on an otherwise idle machine.
 #   usage: bench/serve-load.sh [R1_BINARY] [MODEL.gguf] [serve-load.mjs options...]
 #   e.g.   bench/serve-load.sh build/r1 models/r1-distill-qwen-1.5b-q4_k_m.gguf --duration 30 --json
+#   R1_THREADS (default: one per core) sets r1 serve's compute threads;
 #   R1_SERVE_FLAGS="--exact" adds flags to r1 serve.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +23,7 @@ if [ ! -f "$MODEL_FILE" ]; then
     "$R1" model gen --shape r1-distill-qwen-1.5b --type q4_k_m --seed 1 -o "$MODEL_FILE" || exit 1
 fi
 # shellcheck disable=SC2086
-start_server "$MODEL_FILE" --parallel 32 ${R1_SERVE_FLAGS:-} || exit 1
+start_server "$MODEL_FILE" --parallel 32 -t "${R1_THREADS:-$(nproc)}" ${R1_SERVE_FLAGS:-} || exit 1
 grep -m1 -E 'config|listening' "$SERVER_LOG" >&2
 node "$ROOT/bench/serve-load.mjs" --url "$R1_URL" "$@"
 status=$?
