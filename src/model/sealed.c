@@ -145,7 +145,7 @@ static int check_file_size(const r1_seal_header *h, uint64_t size, const char *n
 }
 
 int seal_check_before_chunks(const uint8_t *file, size_t size, const char *name, const r1_seal_key *key,
-                               r1_seal_header *h, seal_crypto *c, r1_error *err) {
+                             r1_seal_header *h, seal_crypto *c, r1_error *err) {
     if (r1_seal_parse_header(file, size, name, h, err) != 0 || check_key(h, key, name, err) != 0) return -1;
     if (seal_crypto_init(c, key, h, err) != 0) return r1_error_prefix(err, "%s", name);
     if (seal_header_tag(c, h->raw, h->tag, true) != 0) {

@@ -7,8 +7,8 @@
  * while the pool encrypts or decrypts batch k into one, the calling thread
  * first hashes and writes batch k-1 from the other (SHA-256 is sequential,
  * so it overlaps the parallel part instead of following it), then joins in.
- * Memory stays at two batches (64 MiB each, or one chunk per thread when
- * chunks are larger) whatever the model's size. Outputs are written under
+ * Memory stays at two batches (at most 64 MiB or 256 chunks each, but one
+ * chunk per thread when chunks are larger) whatever the model's size. Outputs are written under
  * a temporary name beside the target and renamed into place.
  */
 #include <errno.h>
@@ -27,6 +27,8 @@
 #include "model/sealed_internal.h"
 
 #define BATCH_BYTES ((uint64_t)64 << 20)
+/* Small chunks make smaller batches: hashing and writing then start sooner. */
+#define BATCH_MAX_CHUNKS 256u
 
 /* ---- output files ---- */
 
@@ -75,6 +77,7 @@ static int out_finish(out_file *o, int rc, r1_error *err) {
 
 static uint64_t batch_chunks(uint32_t chunk_size, r1_threadpool *pool) {
     uint64_t n = BATCH_BYTES / chunk_size, threads = (uint64_t)r1_threadpool_size(pool);
+    if (n > BATCH_MAX_CHUNKS) n = BATCH_MAX_CHUNKS;
     return n < threads ? threads : n;
 }
 

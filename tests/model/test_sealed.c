@@ -133,7 +133,7 @@ static void test_round_trip_sizes(void **state) {
 
 static void test_round_trip_default_chunk_and_batches(void **state) {
     (void)state;
-    /* more than one 64 MiB batch of 4 KiB chunks goes through the streaming opener */
+    /* 12 MiB in 4 KiB chunks: 12 batches of 256 chunks through the double-buffered opener */
     r1_seal_key key = test_key(2);
     size_t n = 3 * CHUNK * 1024 + 5;
     uint8_t *plain = random_bytes(n, 9);
