@@ -381,7 +381,7 @@ static r1_generation_params engine_params(server *srv, const api_generation_requ
 }
 
 static bool model_matches(const server *srv, const char *name) {
-    return !name || !*name || strcmp(name, srv->alias) == 0;
+    return !name || strcmp(name, srv->alias) == 0; /* absent is fine; "" names no model */
 }
 
 /* Submits; on success x->gen holds the generation. */
