@@ -7,8 +7,10 @@
  * while the pool encrypts or decrypts batch k into one, the calling thread
  * first hashes and writes batch k-1 from the other (SHA-256 is sequential,
  * so it overlaps the parallel part instead of following it), then joins in.
- * Memory stays at two batches (at most 64 MiB or 256 chunks each, but one
- * chunk per thread when chunks are larger) whatever the model's size. Outputs are written under
+ * Memory stays at two batches (at most 16 MiB or 256 chunks each, but one
+ * chunk per thread when chunks are larger) whatever the model's size; small
+ * batches stay in the L3 cache between being decrypted and being hashed and
+ * copied out (64 MiB batches made `verify` ~25 % slower here). Outputs are written under
  * a temporary name beside the target and renamed into place.
  */
 #include <errno.h>
@@ -26,7 +28,7 @@
 #include "base/threadpool.h"
 #include "model/sealed_internal.h"
 
-#define BATCH_BYTES ((uint64_t)64 << 20)
+#define BATCH_BYTES ((uint64_t)16 << 20)
 /* Small chunks make smaller batches: hashing and writing then start sooner. */
 #define BATCH_MAX_CHUNKS 256u
 
