@@ -102,6 +102,35 @@ static int jwks_entry_alg(json_t *key) {
     return -1; /* "oct" (never from a JWKS), other curves and algorithms */
 }
 
+/* A strict base64url member of at most max_len characters, or NULL. */
+static json_t *b64_member(json_t *key, const char *name, size_t max_len) {
+    json_t *v = json_object_get(key, name);
+    const char *s = json_string_value(v);
+    size_t n = s ? strlen(s) : 0;
+    return n > 0 && n <= max_len && n % 4 != 1 && auth_is_base64url(s, n) ? v : NULL;
+}
+
+/* The members cjose needs, each checked first, in a new object: cjose
+ * 0.6.2's base64 decoder aborts the process (an assert) on some malformed
+ * values, e.g. "A=AA", so it only ever sees strict base64url. NULL after
+ * setting err. */
+static json_t *public_part(json_t *key, jwt_alg alg, const char *kid, r1_error *err) {
+    static const char *const RSA_MEMBERS[] = {"n", "e"}, *const EC_MEMBERS[] = {"x", "y"};
+    const char *const *members = alg == ALG_RS256 ? RSA_MEMBERS : EC_MEMBERS;
+    size_t max_len = alg == ALG_RS256 ? 2732 : 43; /* 16384-bit moduli; P-256 coordinates */
+    json_t *out = json_pack("{s:s}", "kty", alg == ALG_RS256 ? "RSA" : "EC");
+    if (alg == ALG_ES256) json_object_set_new(out, "crv", json_string("P-256"));
+    for (int m = 0; m < 2; m++) {
+        json_t *v = b64_member(key, members[m], max_len);
+        if (!v) {
+            json_decref(out);
+            return r1_error_set(err, "key '%s': \"%s\" is missing or not base64url (or too long)", kid, members[m]), NULL;
+        }
+        json_object_set(out, members[m], v);
+    }
+    return out;
+}
+
 /* Imports entry i into the set: 0 added, 1 skipped, -1 refused. */
 static int jwks_add(key_set *ks, json_t *key, size_t i, r1_error *err) {
     if (!json_is_object(key)) return r1_error_set(err, "key %zu is not a JSON object", i);
@@ -115,8 +144,11 @@ static int jwks_add(key_set *ks, json_t *key, size_t i, r1_error *err) {
     for (int k = 0; k < ks->n; k++)
         if (strcmp(ks->keys[k].kid, kid) == 0) return r1_error_set(err, "kid '%s' appears twice", kid);
     if (ks->n == AUTH_JWT_MAX_KEYS) return r1_error_set(err, "more than %d signing keys", AUTH_JWT_MAX_KEYS);
+    json_t *pub = public_part(key, (jwt_alg)alg, kid, err);
+    if (!pub) return -1;
     cjose_err cerr;
-    cjose_jwk_t *jwk = cjose_jwk_import_json((cjose_header_t *)key, &cerr);
+    cjose_jwk_t *jwk = cjose_jwk_import_json((cjose_header_t *)pub, &cerr);
+    json_decref(pub);
     if (!jwk) return r1_error_set(err, "key '%s': not a valid %s key (%s)", kid, ALG_NAMES[alg], cerr.message);
     size_t bits = cjose_jwk_get_keysize(jwk, &cerr);
     if (alg == ALG_RS256 && bits < 2048) {

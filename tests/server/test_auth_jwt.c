@@ -526,7 +526,15 @@ static void test_jwks_rules(void **state) {
     expect_create_error(buf, "appears twice");
     snprintf(buf, sizeof buf, "{\"keys\":[%s]}", priv);
     expect_create_error(buf, "private key");
-    expect_create_error("{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"b\",\"n\":\"!!\",\"e\":\"AQAB\"}]}", "not a valid RS256 key");
+    expect_create_error("{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"b\",\"n\":\"!!\",\"e\":\"AQAB\"}]}", "not base64url");
+    /* found by fuzz_jwt: cjose 0.6.2 aborts on "A=AA" in a key; such values never reach it */
+    expect_create_error("{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"b\",\"n\":\"A=AA\",\"e\":\"AQAB\"}]}", "\"n\" is missing");
+    expect_create_error("{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"b\",\"n\":\"AQAB\",\"e\":\"A\"}]}", "\"e\" is missing");
+    expect_create_error("{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"b\",\"e\":\"AQAB\"}]}", "\"n\" is missing");
+    expect_create_error("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"c\",\"x\":\"AQ==\",\"y\":\"AQ\"}]}",
+                        "\"x\" is missing");
+    expect_create_error("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"c\",\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
+                        "\"y\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}]}", "not a valid ES256 key");
     /* skipped, not refused: encryption keys, other algorithms, keys without a kid */
     char *enc = jwk_rsa(rsa2, "enc", ",\"use\":\"enc\"");
     snprintf(buf, sizeof buf, "{\"keys\":[%s,{\"kty\":\"RSA\",\"alg\":\"RS384\",\"kid\":\"x\",\"n\":\"AQAB\","
