@@ -230,7 +230,9 @@ static enum MHD_Result send_stream(http_exchange *x, generation *g) {
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no"); /* nginx: do not buffer the stream */
     MHD_add_response_header(r, "X-Request-Id", x->request_id);
+    http_add_ratelimit_headers(x, r);
     x->status = 200;
+    x->responded = true;
     enum MHD_Result ok = MHD_queue_response(x->conn, 200, r);
     MHD_destroy_response(r);
     return ok;

@@ -19,18 +19,29 @@
 
 /* ---- sending ---- */
 
+void http_add_ratelimit_headers(const http_exchange *x, struct MHD_Response *r) {
+    static const char *names[6] = {"x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+                                   "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens",
+                                   "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"};
+    for (int i = 0; i < 6; i++)
+        if (x->ratelimit[i][0]) MHD_add_response_header(r, names[i], x->ratelimit[i]);
+}
+
 enum MHD_Result http_send_json(http_exchange *x, int status, const char *json) {
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(json), (void *)json, MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, "Content-Type", "application/json");
     MHD_add_response_header(r, "X-Request-Id", x->request_id);
-    if (status == 503) {
+    if (status == 503 || status == 429) {
         char seconds[16];
-        snprintf(seconds, sizeof seconds, "%d", x->srv->config.retry_after_s);
+        snprintf(seconds, sizeof seconds, "%d", x->retry_after_s > 0 ? x->retry_after_s : x->srv->config.retry_after_s);
         MHD_add_response_header(r, "Retry-After", seconds);
     }
+    if (x->www_authenticate) MHD_add_response_header(r, "WWW-Authenticate", x->www_authenticate);
+    http_add_ratelimit_headers(x, r);
     if (atomic_load(&x->srv->draining)) MHD_add_response_header(r, "Connection", "close");
     x->status = status;
+    x->responded = true;
     enum MHD_Result ok = MHD_queue_response(x->conn, (unsigned)status, r);
     MHD_destroy_response(r);
     return ok;
@@ -87,7 +98,8 @@ static enum MHD_Result ready(http_exchange *x) {
 
 static enum MHD_Result metrics_page(http_exchange *x) {
     server *srv = x->srv;
-    metrics_snapshot snap = {.model = srv->alias, .ready = atomic_load(&srv->ready) && !atomic_load(&srv->draining)};
+    metrics_snapshot snap = {.model = srv->alias, .ready = atomic_load(&srv->ready) && !atomic_load(&srv->draining),
+                             .auth_enabled = access_enabled(srv->access)};
     if (atomic_load(&srv->ready)) {
         r1_engine_get_stats(srv->engine, &snap.engine);
         snap.have_engine = true;
@@ -160,6 +172,7 @@ static enum MHD_Result generation_route(http_exchange *x, bool chat) {
     if (atomic_load(&srv->draining))
         return send_error(x, 503, "server_error", "draining", "the server is shutting down; retry on another replica");
     if (!atomic_load(&srv->ready)) return send_error(x, 503, "server_error", "loading", "the model is still loading");
+    if (!access_admit(srv->access, x)) return MHD_YES;
     if (x->body_too_large) {
         char msg[128];
         snprintf(msg, sizeof msg, "the request body is larger than the limit of %zu bytes", srv->config.max_body_bytes);
@@ -259,6 +272,8 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *
         x = exchange_new((const listener *)cls, conn, url, method);
         if (!x) return MHD_NO;
         *con_cls = x;
+        if (!tls_client_allowed(x->srv, conn)) return MHD_NO; /* mTLS: no valid client certificate */
+        if (!access_check(x->srv->access, x)) return MHD_YES; /* refused before the body is read */
         /* A declared body over the limit is refused before it is read. */
         const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         bool chat = strcmp(url, "/v1/chat/completions") == 0, completions = strcmp(url, "/v1/completions") == 0;
@@ -268,6 +283,10 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *
             x->body_too_large = true;
             return generation_route(x, chat);
         }
+        return MHD_YES;
+    }
+    if (x->responded && !x->gen) { /* refused early: the rest of the body is not read */
+        *upload_data_size = 0;
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -287,7 +306,7 @@ static void access_log(const http_exchange *x, enum MHD_RequestTerminationCode t
     r1_log_field f[16];
     int n = 0;
     f[n++] = (r1_log_field){"request_id", x->request_id, 0};
-    f[n++] = (r1_log_field){"subject", "-", 0}; /* the caller's identity, once authentication exists */
+    f[n++] = (r1_log_field){"subject", x->who.subject[0] ? x->who.subject : "-", 0};
     f[n++] = (r1_log_field){"method", x->method, 0};
     f[n++] = (r1_log_field){"endpoint", x->endpoint, 0};
     f[n++] = (r1_log_field){"path", x->path, 0};
@@ -345,11 +364,13 @@ void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum
         pthread_mutex_lock(&x->gen->lock);
         access_log(x, toe);
         count_request(x, client_gone);
+        access_finish(x->srv->access, x, client_gone ? 499 : x->status);
         pthread_mutex_unlock(&x->gen->lock);
         generation_release_http(x->gen, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     } else {
         access_log(x, toe);
         count_request(x, client_gone);
+        access_finish(x->srv->access, x, client_gone ? 499 : x->status);
     }
     free(x->body);
     free(x);

@@ -92,6 +92,9 @@ struct metrics {
     uint64_t prompt_tokens, generation_tokens, reasoning_tokens;
     histogram ttft, itl, queue, batch_size, step_prefill, step_decode;
     double model_load_seconds;
+    error_series auth_failures[8];
+    int n_auth_failures;
+    uint64_t rate_limited;
 };
 
 metrics *metrics_new(void) {
@@ -175,6 +178,25 @@ void metrics_error(metrics *m, const char *kind) {
         snprintf(e->kind, sizeof e->kind, "%s", kind);
     }
     if (e) e->count++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_auth_failure(metrics *m, const char *reason) {
+    pthread_mutex_lock(&m->lock);
+    error_series *e = NULL;
+    for (int i = 0; i < m->n_auth_failures && !e; i++)
+        if (strcmp(m->auth_failures[i].kind, reason) == 0) e = &m->auth_failures[i];
+    if (!e && m->n_auth_failures < 8) {
+        e = &m->auth_failures[m->n_auth_failures++];
+        snprintf(e->kind, sizeof e->kind, "%s", reason);
+    }
+    if (e) e->count++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_rate_limited(metrics *m) {
+    pthread_mutex_lock(&m->lock);
+    m->rate_limited++;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -397,6 +419,14 @@ static void render_health(text *t, const metrics *m, const metrics_snapshot *s, 
                                           "busy, unavailable, engine, client_gone).");
     for (int i = 0; i < m->n_errors; i++)
         put(t, "r1_errors_total{%s,kind=\"%s\"} %llu\n", model, m->errors[i].kind, (unsigned long long)m->errors[i].count);
+    if (!s->auth_enabled) return; /* no authentication: no such counters, rather than zeros */
+    family(t, "r1_auth_failures_total", "counter", "Refused credentials by reason (missing, malformed, invalid_token, "
+                                                 "invalid_key, insufficient_scope).");
+    for (int i = 0; i < m->n_auth_failures; i++)
+        put(t, "r1_auth_failures_total{%s,reason=\"%s\"} %llu\n", model, m->auth_failures[i].kind,
+            (unsigned long long)m->auth_failures[i].count);
+    family(t, "r1_rate_limited_total", "counter", "Requests refused by a caller's rate limit (429).");
+    put(t, "r1_rate_limited_total{%s} %llu\n", model, (unsigned long long)m->rate_limited);
 }
 
 char *metrics_render(metrics *m, const metrics_snapshot *s) {

@@ -34,12 +34,17 @@ void metrics_engine_step(void *m, const r1_engine_step *step);
 /* Something went wrong; kind is a short fixed word (see metrics.c). */
 void metrics_error(metrics *m, const char *kind);
 void metrics_model_loaded(metrics *m, double seconds);
+/* A refused credential (reason: missing, malformed, invalid_token,
+ * invalid_key, insufficient_scope), and a request refused by a rate limit. */
+void metrics_auth_failure(metrics *m, const char *reason);
+void metrics_rate_limited(metrics *m);
 
 /* What the scrape reads from elsewhere. */
 typedef struct metrics_snapshot {
     const char *model;       /* the alias */
     bool ready;
     bool have_engine;
+    bool auth_enabled;       /* show the auth and rate-limit counters */
     r1_engine_stats engine;
 } metrics_snapshot;
 

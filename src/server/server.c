@@ -26,7 +26,8 @@ r1_server_config r1_server_default_config(void) {
     r1_server_config c = {.host = "127.0.0.1", .port = 8080, .metrics_port = -1, .n_http_threads = 4, .n_parallel = 32, .queue = 256,
                           .n_batch = 512, .prefill_chunk = 128, .load_mode = "auto", .max_body_bytes = 4u << 20,
                           .max_connections = 1024, .idle_timeout_s = 120, .drain_timeout_s = 60,
-                          .retry_after_s = 2};
+                          .retry_after_s = 2, .auth = "none", .jwt_leeway_s = 30, .audit_fsync_every = 1,
+                          .audit_max_bytes = (size_t)256 << 20};
     return c;
 }
 
@@ -146,8 +147,15 @@ static struct MHD_Daemon *start_daemon(server *srv, listener *l, int port, int n
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG | (addr->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    struct MHD_OptionItem options[16];
+    struct MHD_OptionItem options[20];
     int n = 0;
+    if (srv->tls_cert_pem && !l->metrics_only) { /* the metrics listener stays plain, for scrapers inside */
+        flags |= MHD_USE_TLS;
+        options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert_pem};
+        options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key_pem};
+        options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3"};
+        if (srv->tls_ca_pem) options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, srv->tls_ca_pem};
+    }
     options[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, srv};
     options[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, addr->ai_addr};
     if (n_threads > 1) /* with one, the polling thread does it all (MHD warns about a pool of 1) */
@@ -178,7 +186,8 @@ static int start_http(server *srv) {
     srv->metrics_listener = (listener){srv, true};
     srv->daemon = start_daemon(srv, &srv->api_listener, c->port, c->n_http_threads, &srv->port);
     if (!srv->daemon) return -1;
-    r1_log_info("listening on http://%s%s%s:%d", v6 ? "[" : "", c->host, v6 ? "]" : "", srv->port);
+    r1_log_info("listening on %s://%s%s%s:%d%s", srv->tls_cert_pem ? "https" : "http", v6 ? "[" : "", c->host,
+                v6 ? "]" : "", srv->port, srv->tls_ca_pem ? " (client certificates required)" : "");
     if (c->metrics_port >= 0) {
         int port;
         srv->metrics_daemon = start_daemon(srv, &srv->metrics_listener, c->metrics_port, 1, &port);
@@ -239,6 +248,8 @@ static void shut_down(server *srv) {
     if (srv->daemon) MHD_stop_daemon(srv->daemon);
     if (srv->metrics_daemon) MHD_stop_daemon(srv->metrics_daemon);
     metrics_free(srv->metrics);
+    access_free(srv->access);
+    tls_free(srv);
     r1_tokenizer_free(srv->tok);
     r1_model_free(srv->model);
     free(srv->bos_text);
@@ -257,11 +268,21 @@ int r1_server_run(const r1_server_config *config) {
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     log_configuration(srv);
-    if (start_http(srv) != 0) return 1;
+    r1_error err;
+    if (tls_load(srv, &err) != 0 || !(srv->access = access_open(config, &err))) {
+        r1_log_error("cannot start: %s", err.message);
+        shut_down(srv);
+        return 1;
+    }
+    if (start_http(srv) != 0) {
+        shut_down(srv);
+        return 1;
+    }
     if (load_model(srv) != 0) {
         shut_down(srv);
         return 1;
@@ -269,7 +290,13 @@ int r1_server_run(const r1_server_config *config) {
     atomic_store(&srv->ready, true);
     r1_log_info("ready");
     int sig;
-    while ((sig = wait_signal(&signals, 0.1)) == 0) generation_check_clients(srv);
+    for (long tick = 1;; tick++) {
+        sig = wait_signal(&signals, 0.1);
+        if (sig == SIGHUP) access_reload(srv->access); /* keys rotate without a restart */
+        else if (sig) break;
+        generation_check_clients(srv);
+        if (tick % 10 == 0) access_tick(srv->access); /* the JWKS file changed? */
+    }
     if (drain(srv, &signals, sig) != 0) _exit(1);
     shut_down(srv);
     r1_log_info("stopped");

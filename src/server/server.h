@@ -34,6 +34,26 @@ typedef struct r1_server_config {
     int retry_after_s;             /* the Retry-After of a 503 (default 2) */
     bool log_json;                 /* JSON lines instead of text */
     bool log_prompts;              /* log each request's prompt text (off: prompts are private) */
+    /* access control (docs/SECURITY.md) */
+    const char *auth;              /* "none" (default), "jwt" or "keys" */
+    const char *jwks;              /* --auth jwt: the JWKS file (reloaded on SIGHUP and change) */
+    const char *jwt_issuer;
+    const char *jwt_audience;
+    int jwt_leeway_s;              /* clock skew allowed (default 30) */
+    const char *jwt_hs256_secret;  /* a file: also accept HS256 tokens signed with it */
+    const char *keys_db;           /* --auth keys: the SQLite key store (r1 keys) */
+    int rate_requests_per_min;     /* per caller; 0: no limit (API keys may set their own) */
+    int rate_tokens_per_min;
+    int rate_tokens_per_day;
+    int rate_concurrent;
+    const char *audit_log;         /* the tamper-evident audit log, or NULL */
+    const char *audit_key_file;    /* its HMAC key (>= 32 bytes) */
+    bool audit_content;            /* write prompts and answers into it */
+    int audit_fsync_every;         /* 1: every line (default); N: every N lines; 0: never */
+    size_t audit_max_bytes;        /* rotate past this size (default 256 MiB; 0: never) */
+    const char *tls_cert;          /* PEM files: serve HTTPS, TLS 1.3 only */
+    const char *tls_key;
+    const char *tls_client_ca;     /* require client certificates signed by this CA (mTLS) */
 } r1_server_config;
 
 r1_server_config r1_server_default_config(void);

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "r1.h"
+#include "server/access.h"
 #include "server/api_request.h"
 #include "server/metrics.h"
 #include "server/server.h"
@@ -44,6 +45,9 @@ struct server {
     listener api_listener, metrics_listener;
     int port;
     metrics *metrics;
+    access_control *access;
+    /* --tls-*: the PEM texts MHD serves from */
+    char *tls_cert_pem, *tls_key_pem, *tls_ca_pem;
     /* set once loading is done; the engine is used only when ready */
     r1_model *model;
     r1_tokenizer *tok;
@@ -70,6 +74,11 @@ typedef struct http_exchange {
     char request_id[64];
     const char *endpoint;            /* the route, for metrics: never the raw path */
     const char *error_code;          /* the code of the error body sent, or NULL */
+    bool responded;                  /* a response is queued: ignore the rest of the body */
+    caller who;                      /* the authenticated caller (access.c) */
+    const char *www_authenticate;    /* for a 401/403 being sent */
+    char ratelimit[6][72];           /* x-ratelimit-{limit,remaining,reset}-{requests,tokens}; "" = none */
+    int retry_after_s;               /* for a 429; 0: the server's default */
     bool metrics_only;
     char *body;
     size_t body_len, body_cap;
@@ -124,6 +133,14 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *
 void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe);
 enum MHD_Result http_send_json(http_exchange *x, int status, const char *json);
 enum MHD_Result http_send_error(http_exchange *x, const api_error *err);
+void http_add_ratelimit_headers(const http_exchange *x, struct MHD_Response *r);
+
+/* tls.c */
+int tls_load(server *srv, r1_error *err);
+void tls_free(server *srv);
+/* With --tls-client-ca: whether the connection's client presented a
+ * certificate that the CA signed (always true without mTLS). */
+bool tls_client_allowed(server *srv, struct MHD_Connection *conn);
 
 /* generation.c */
 enum MHD_Result generation_start(http_exchange *x, bool chat);
