@@ -43,6 +43,8 @@ static const option options[] = {
     {"batch-size", "-b", OPT_INT, AT(n_batch), 1, 1 << 16, "most rows per engine step (default 512)"},
     {"prefill-chunk", NULL, OPT_INT, AT(prefill_chunk), 1, 1 << 16, "prompt rows per step while others decode (default 128)"},
     {"exact", NULL, OPT_BOOL, AT(exact), 0, 0, "float activations: slower, identical results in any batch"},
+    {"key-file", NULL, OPT_STRING, AT(model_key_file), 0, 0, "a sealed model's key file (or R1_MODEL_KEY_FILE)"},
+    {"key-command", NULL, OPT_STRING, AT(model_key_command), 0, 0, "a command that prints a sealed model's key (KMS)"},
     {"load", NULL, OPT_STRING, AT(load_mode), 0, 0, "auto, mmap or copy: where the weights live"},
     {"chat-template", NULL, OPT_STRING, AT(chat_template), 0, 0, "deepseek-r1, chatml or llama3 (default: from the model)"},
     {"max-body-bytes", NULL, OPT_SIZE, AT(max_body_bytes), 1, 1L << 40, "larger request bodies get 413 (default 4194304)"},

@@ -66,6 +66,14 @@ static void log_configuration(const server *srv) {
         {"max_body_bytes", NULL, (double)c->max_body_bytes}, {"max_connections", NULL, c->max_connections},
         {"max_connections_per_ip", NULL, c->max_connections_per_ip}, {"idle_timeout_s", NULL, c->idle_timeout_s},
         {"drain_timeout_s", NULL, c->drain_timeout_s}, {"log_prompts", c->log_prompts ? "true" : "false", 0},
+        {"auth", c->auth, 0}, {"jwks", c->jwks ? c->jwks : "-", 0},
+        {"jwt_hs256_secret", c->jwt_hs256_secret ? "(redacted)" : "-", 0}, {"keys_db", c->keys_db ? c->keys_db : "-", 0},
+        {"rate_requests_per_min", NULL, c->rate_requests_per_min}, {"rate_tokens_per_min", NULL, c->rate_tokens_per_min},
+        {"rate_tokens_per_day", NULL, c->rate_tokens_per_day}, {"rate_concurrent", NULL, c->rate_concurrent},
+        {"audit_log", c->audit_log ? c->audit_log : "-", 0}, {"audit_key_file", c->audit_key_file ? "(redacted)" : "-", 0},
+        {"tls_cert", c->tls_cert ? c->tls_cert : "-", 0}, {"tls_key", c->tls_key ? "(redacted)" : "-", 0},
+        {"tls_client_ca", c->tls_client_ca ? c->tls_client_ca : "-", 0},
+        {"model_key", c->model_key_file || c->model_key_command ? "(redacted)" : "-", 0},
     };
     r1_log_fields(R1_LOG_INFO, "configuration", f, (int)(sizeof f / sizeof f[0]));
 }
@@ -90,7 +98,8 @@ static int load_model(server *srv) {
     double t0 = server_now();
     r1_model_params mp = {.load = strcmp(c->load_mode, "mmap") == 0   ? R1_LOAD_MMAP
                                   : strcmp(c->load_mode, "copy") == 0 ? R1_LOAD_COPY
-                                                                      : R1_LOAD_AUTO};
+                                                                      : R1_LOAD_AUTO,
+                          .key_file = c->model_key_file, .key_command = c->model_key_command};
     r1_engine_params ep = r1_engine_default_params();
     ep.n_threads = c->n_threads;
     ep.n_parallel = c->n_parallel;

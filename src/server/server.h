@@ -25,6 +25,8 @@ typedef struct r1_server_config {
     int prefill_chunk;             /* prompt rows per step beside decoding ones (default 128) */
     bool exact;                    /* float activations (bit-identical results in any batch) */
     const char *load_mode;         /* "auto", "mmap" or "copy" */
+    const char *model_key_file;    /* a sealed model's key (else R1_MODEL_KEY_FILE) */
+    const char *model_key_command; /* or a command that prints it (a KMS client) */
     const char *chat_template;     /* NULL: recognised from the model */
     size_t max_body_bytes;         /* larger request bodies get 413 (default 4 MiB) */
     int max_connections;           /* open connections (default 1024) */
