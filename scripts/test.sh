@@ -1,8 +1,8 @@
 #!/bin/sh
 # test.sh - `make test`: every test of the optimised build, then the unit
 # tests again under AddressSanitizer + UndefinedBehaviorSanitizer, a build
-# with clang-14 (warnings are errors there too), then a one-line summary
-# ("N passed, N failed") for CI.
+# with clang-14 (warnings are errors there too), a short run of every fuzz
+# harness, then a one-line summary ("N passed, N failed") for CI.
 #   usage: scripts/test.sh BUILD_DIR ASAN_BUILD_DIR JOBS
 set -u
 BUILD="$1"
@@ -27,6 +27,34 @@ if cmake -S . -B build-clang -DCMAKE_C_COMPILER=clang-14 >/dev/null && cmake --b
 else
     echo "1 tests failed out of 1 (the clang-14 build)" | tee -a "$LOG"
 fi
+
+# Every parser of outside input has a libFuzzer harness; each runs a short
+# while here (R1_FUZZ_SECONDS, default 15) under ASan + UBSan. `make fuzz`
+# runs one for longer. A finding fails the run and is left in build-fuzz/.
+FUZZ_SECONDS="${R1_FUZZ_SECONDS:-15}"
+HARNESSES="gguf tokenize api metrics sealed jwt"
+echo "== fuzz harnesses, $FUZZ_SECONDS s each (libFuzzer, ASan + UBSan) =="
+fuzz_failed=0
+if cmake -S . -B build-fuzz -DR1_FUZZ=ON -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
+    cmake --build build-fuzz -j"$JOBS" --target $(for h in $HARNESSES; do
+        case $h in api) echo fuzz_api_request ;; metrics) echo fuzz_metrics_text ;;
+                   sealed) echo fuzz_sealed_header ;; *) echo "fuzz_$h" ;; esac; done) >/dev/null; then
+    for h in $HARNESSES; do
+        if R1_FUZZ_BUILD="$PWD/build-fuzz" ./fuzz/run-fuzz.sh "$FUZZ_SECONDS" "${R1_TESTDATA:-../shared/testdata}" "$h" \
+            >"$LOG.fuzz" 2>&1; then
+            echo "fuzz $h: no finding in $(grep -o 'number_of_executed_units: *[0-9]*' "$LOG.fuzz" | grep -o '[0-9]*$') runs"
+        else
+            echo "fuzz $h: FAILED"
+            tail -n 40 "$LOG.fuzz"
+            fuzz_failed=$((fuzz_failed + 1))
+        fi
+    done
+else
+    echo "fuzz harnesses: the build failed"
+    fuzz_failed=1
+fi
+rm -f "$LOG.fuzz"
+echo "$fuzz_failed tests failed out of $(echo $HARNESSES | wc -w) (fuzz harnesses)" >>"$LOG"
 
 # ctest prints "N tests failed out of M" per run; add them up.
 passed=0
