@@ -33,6 +33,7 @@ fi
 # runs one for longer. A finding fails the run and is left in build-fuzz/.
 FUZZ_SECONDS="${R1_FUZZ_SECONDS:-15}"
 HARNESSES="gguf tokenize api metrics sealed jwt"
+FUZZ_TESTDATA=$(cd "${R1_TESTDATA:-../shared/testdata}" 2>/dev/null && pwd || echo /nonexistent) # run-fuzz.sh changes folder
 echo "== fuzz harnesses, $FUZZ_SECONDS s each (libFuzzer, ASan + UBSan) =="
 fuzz_failed=0
 if cmake -S . -B build-fuzz -DR1_FUZZ=ON -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
@@ -40,7 +41,7 @@ if cmake -S . -B build-fuzz -DR1_FUZZ=ON -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUI
         case $h in api) echo fuzz_api_request ;; metrics) echo fuzz_metrics_text ;;
                    sealed) echo fuzz_sealed_header ;; *) echo "fuzz_$h" ;; esac; done) >/dev/null; then
     for h in $HARNESSES; do
-        if R1_FUZZ_BUILD="$PWD/build-fuzz" ./fuzz/run-fuzz.sh "$FUZZ_SECONDS" "${R1_TESTDATA:-../shared/testdata}" "$h" \
+        if R1_FUZZ_BUILD="$PWD/build-fuzz" ./fuzz/run-fuzz.sh "$FUZZ_SECONDS" "$FUZZ_TESTDATA" "$h" \
             >"$LOG.fuzz" 2>&1; then
             echo "fuzz $h: no finding in $(grep -o 'number_of_executed_units: *[0-9]*' "$LOG.fuzz" | grep -o '[0-9]*$') runs"
         else

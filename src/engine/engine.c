@@ -154,6 +154,7 @@ int r1_engine_submit(r1_engine *e, const int32_t *prompt, int n_prompt, const r1
 /* ---- slots ---- */
 
 static int slot_remember(engine_slot *s, const int32_t *tokens, int n) {
+    if (n == 0) return 0; /* a prefill step may give a slot no rows; memcpy wants real pointers */
     if (s->n_tokens + n > s->cap_tokens) {
         int cap = (s->n_tokens + n) * 2;
         int32_t *p = realloc(s->tokens, (size_t)cap * sizeof(int32_t));
