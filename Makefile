@@ -10,6 +10,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 MODEL      ?= $(R1_MODEL)
 DEFAULT_MODEL = models/r1-tiny-placeholder-q8_0.gguf
 FUZZ_SECONDS ?= 60
+FUZZ_HARNESSES ?= gguf tokenize api metrics sealed jwt
 
 .PHONY: all deps build run test unit-tests asan fuzz clean default-model
 
@@ -44,8 +45,13 @@ asan: deps
 test: build
 	@./scripts/test.sh "$(BUILD)" "$(ASAN_BUILD)" "$(JOBS)"
 
+# Each harness in turn for FUZZ_SECONDS (e.g. make fuzz FUZZ_SECONDS=600
+# FUZZ_HARNESSES=jwt); findings land in $(FUZZ_BUILD).
 fuzz: deps
-	@./fuzz/run-fuzz.sh $(FUZZ_SECONDS)
+	@for h in $(FUZZ_HARNESSES); do \
+		echo "== fuzz $$h, $(FUZZ_SECONDS) s"; \
+		R1_FUZZ_BUILD=$(CURDIR)/$(FUZZ_BUILD) ./fuzz/run-fuzz.sh $(FUZZ_SECONDS) $(CURDIR)/../shared/testdata $$h || exit 1; \
+	done
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-clang
