@@ -28,12 +28,31 @@ fi
 
 "$R1" model info -m "$MODEL"
 PORT="${R1_PORT:-8080}"
+SCHEME=http
+CURL_TLS=""
+set --
+# `make run R1_TLS=1`: HTTPS (TLS 1.3) with a self-signed pair made here,
+# for trying it locally; production uses real certificates (docs/SECURITY.md).
+if [ "${R1_TLS:-0}" = 1 ]; then
+    CERTS="$(dirname "$PLACEHOLDER")/tls"
+    if [ ! -f "$CERTS/server.crt" ]; then
+        mkdir -p "$CERTS"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
+            -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+            -keyout "$CERTS/server.key" -out "$CERTS/server.crt" 2>/dev/null
+        chmod 600 "$CERTS/server.key"
+        echo "  *** A SELF-SIGNED certificate was made for local use: $CERTS/server.crt (30 days). ***" >&2
+    fi
+    set -- --tls-cert "$CERTS/server.crt" --tls-key "$CERTS/server.key"
+    SCHEME=https
+    CURL_TLS="--cacert $CERTS/server.crt "
+fi
 cat >&2 <<MSG
 
-  r1 serve: the API will listen on http://127.0.0.1:$PORT (Ctrl-C stops it). Try:
+  r1 serve: the API will listen on $SCHEME://127.0.0.1:$PORT (Ctrl-C stops it). Try:
 
-      curl -N http://127.0.0.1:$PORT/v1/chat/completions -H 'Content-Type: application/json' \\
+      curl -N ${CURL_TLS}$SCHEME://127.0.0.1:$PORT/v1/chat/completions -H 'Content-Type: application/json' \\
         -d '{"messages":[{"role":"user","content":"Why is the sky blue?"}],"stream":true,"max_tokens":64}'
 
 MSG
-exec "$R1" serve -m "$MODEL" --port "$PORT"
+exec "$R1" serve -m "$MODEL" --port "$PORT" "$@"
