@@ -8,6 +8,8 @@
  *       checks a model file completely and prints what it holds.
  *   r1 model seal|open|verify|keygen ...
  *       sealed (encrypted) model files: cmd_seal.c.
+ *   r1 model manifest|verify-manifest ..., r1 model verify DIR
+ *       SHA-256 manifests of a model store, per file and chunk: cmd_manifest.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +28,10 @@ static void model_usage(void) {
             "       r1 model seal IN.gguf OUT.sealed --key-file K [--chunk-size BYTES] [--key-id TEXT]\n"
             "       r1 model open IN.sealed OUT.gguf --key-file K\n"
             "       r1 model verify FILE [--sha256 HEX | --manifest FILE.sha256] [--key-file K]\n"
-            "       r1 model keygen -o KEYFILE [--hex]\n");
+            "       r1 model keygen -o KEYFILE [--hex]\n"
+            "       r1 model manifest DIR|FILE [-o MANIFEST] [--chunk-size 64M]\n"
+            "       r1 model verify-manifest MANIFEST [DIR] [--fast [--sample N]]\n"
+            "       r1 model verify DIR [--manifest MANIFEST] [--fast]\n");
 }
 
 static void list_shapes(void) {
@@ -114,7 +119,9 @@ int cmd_model(int argc, char **argv) {
     if (argc < 1) { model_usage(); return 2; }
     if (strcmp(argv[0], "gen") == 0) return model_gen(argc - 1, argv + 1);
     if (strcmp(argv[0], "info") == 0) return model_info(argc - 1, argv + 1);
-    int rc = cmd_model_sealed(argv[0], argc - 1, argv + 1);
+    int rc = cmd_model_manifest(argv[0], argc - 1, argv + 1);
+    if (rc >= 0) return rc;
+    rc = cmd_model_sealed(argv[0], argc - 1, argv + 1);
     if (rc >= 0) return rc;
     fprintf(stderr, "r1 model: unknown sub-command '%s'\n", argv[0]);
     model_usage();

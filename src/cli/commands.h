@@ -14,6 +14,8 @@ int cmd_run(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 /* r1 model seal|open|verify|keygen (cmd_seal.c); -1 for another sub-command. */
 int cmd_model_sealed(const char *sub, int argc, char **argv);
+/* r1 model manifest|verify-manifest, and verify DIR (cmd_manifest.c); -1 otherwise. */
+int cmd_model_manifest(const char *sub, int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
