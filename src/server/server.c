@@ -160,8 +160,8 @@ static struct MHD_Daemon *start_daemon(server *srv, listener *l, int port, int n
     int n = 0;
     if (srv->tls_cert_pem && !l->metrics_only) { /* the metrics listener stays plain, for scrapers inside */
         flags |= MHD_USE_TLS;
-        options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert_pem};
-        options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key_pem};
+        /* the pair comes per handshake from tls.c, so SIGHUP can replace it */
+        options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, tls_certificate_callback()};
         options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3"};
         if (srv->tls_ca_pem) options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, srv->tls_ca_pem};
     }
@@ -301,7 +301,10 @@ int r1_server_run(const r1_server_config *config) {
     int sig;
     for (long tick = 1;; tick++) {
         sig = wait_signal(&signals, 0.1);
-        if (sig == SIGHUP) access_reload(srv->access); /* keys rotate without a restart */
+        if (sig == SIGHUP) { /* keys and certificates rotate without a restart */
+            access_reload(srv->access);
+            tls_reload(srv);
+        }
         else if (sig) break;
         generation_check_clients(srv);
         if (tick % 10 == 0) access_tick(srv->access); /* the JWKS file changed? */

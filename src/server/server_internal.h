@@ -137,6 +137,10 @@ void http_add_ratelimit_headers(const http_exchange *x, struct MHD_Response *r);
 
 /* tls.c */
 int tls_load(server *srv, r1_error *err);
+/* SIGHUP: read --tls-cert/--tls-key again (the old pair stays if they are bad). */
+void tls_reload(server *srv);
+/* The function MHD_OPTION_HTTPS_CERT_CALLBACK takes. */
+void *tls_certificate_callback(void);
 void tls_free(server *srv);
 /* With --tls-client-ca: whether the connection's client presented a
  * certificate that the CA signed (always true without mTLS). */

@@ -10,7 +10,8 @@
 #   The audit log: one line per request, `r1 audit verify` finds an edited,
 #     a deleted and a reordered line.
 #   TLS: TLS 1.2 refused and TLS 1.3 accepted (openssl s_client), a chat
-#     streamed over TLS 1.3 with curl, and with --tls-client-ca a client
+#     streamed over TLS 1.3 with curl, a certificate rotated with SIGHUP
+#     while a stream runs, and with --tls-client-ca a client
 #     without a certificate, or with one the CA did not sign, refused.
 #   usage: test_security.sh R1 TESTDATA
 set -u
@@ -115,6 +116,19 @@ curl -sN --tlsv1.3 --cacert "$WORK/srv.crt" --max-time 20 "$TLS_URL/v1/chat/comp
     -d '{"messages":[{"role":"user","content":"hi"}],"stream":true}' >"$WORK/tls-stream.txt"
 check "tls: a chat streams over TLS 1.3" grep -q 'data: \[DONE\]' "$WORK/tls-stream.txt"
 check "tls: and says Yes" grep -q '"content":"Y"' "$WORK/tls-stream.txt"
+# certificate rotation: new files + SIGHUP; an open stream goes on, new handshakes get the new pair
+curl -sN -k --max-time 20 "$TLS_URL/v1/chat/completions" -H 'Content-Type: application/json' \
+    -d '{"messages":[{"role":"user","content":"hi"}],"stream":true}' >"$WORK/tls-rotate.txt" &
+streaming=$!
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/srv.key" -out "$WORK/srv.crt" \
+    -days 2 -subj /CN=renewed -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+kill -HUP "$SERVER_PID"
+sleep 0.5
+wait "$streaming"
+check "tls: a stream open during the reload completes" grep -q 'data: \[DONE\]' "$WORK/tls-rotate.txt"
+echo | timeout 10 openssl s_client -connect "${TLS_URL#https://}" -tls1_3 >"$WORK/tls-new.txt" 2>&1
+check "tls: SIGHUP serves the new certificate" grep -q "subject=CN = renewed" "$WORK/tls-new.txt"
+check "tls: and logs it" grep -q "certificate reloaded" "$SERVER_LOG"
 check "tls: server exits 0" stop_server
 
 check "mtls: server starts" start_tls --tls-client-ca "$WORK/ca.crt"
