@@ -123,7 +123,7 @@ static int walk(const char *root, const char *rel, const struct stat *skip, name
     int rc = 0;
     while (rc == 0 && (e = readdir(d))) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        char sub[4096], full[4096];
+        char sub[4096], full[8200];
         if ((size_t)snprintf(sub, sizeof sub, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) >= sizeof sub) {
             fprintf(stderr, "r1 model manifest: a path under %s is too long\n", root);
             rc = -1;

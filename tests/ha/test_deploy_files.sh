@@ -122,7 +122,7 @@ fi
 check "Dockerfile: two stages from debian:12-slim" test "$(grep -c '^FROM debian:12-slim' "$ROOT/Dockerfile")" = 2
 check "Dockerfile: runs as a non-root user" grep -qE '^USER [1-9][0-9]*' "$ROOT/Dockerfile"
 check "Dockerfile: HEALTHCHECK on /ready" bash -c "grep -A2 '^HEALTHCHECK' '$ROOT/Dockerfile' | grep -q /ready"
-runtime=$(awk '/^FROM debian:12-slim$/ {n++} n == 2' "$ROOT/Dockerfile" | tr -s ' \\\n' ' ')
+runtime=$(awk '/^FROM / {n++} n == 2' "$ROOT/Dockerfile" | tr -s ' \\\n' ' ')
 missing=""
 for lib in $(readelf -d "$R1" | awk -F'[][]' '/NEEDED/ {print $2}'); do
     path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')

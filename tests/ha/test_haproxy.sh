@@ -69,34 +69,44 @@ scenario_steady
 scenario_kill
 scenario_rolling
 
-# 4. alive but not ready: r1-b restarted with --parallel 1 --queue 0, then
-# one long request sent to it directly fills it: /health 200, /ready 503
-# queue_full. HAProxy must take it out and send it nothing new.
+# 4. alive but not ready: r1-b restarted with --parallel 1 --queue 1, then
+# two long requests sent to it directly (one running, one waiting) fill it:
+# /health 200, /ready 503 queue_full. HAProxy must take it out and send it
+# nothing new. (--queue 0 would refuse every request: the queue is the way in.)
 echo "-- haproxy 4: a replica alive but not ready (queue full)"
-replica_flags 1 "--parallel 1 --queue 0"
+replica_flags 1 "--parallel 1 --queue 1 --ctx-size 16384"
 old=$(replica_pid 1)
 kill -TERM "$old"
-check "haproxy 4: r1-b restarted with --parallel 1 --queue 0" wait_replica_pid_change 1 "$old" 30
+check "haproxy 4: r1-b restarted with --parallel 1 --queue 1" wait_replica_pid_change 1 "$old" 30
 check "haproxy 4: r1-b ready" wait_replica_ready 1 30
 check "haproxy 4: HAProxy sees r1-b up" lb_wait_state r1-b UP 20
 load_start s4 "$LB_URL" 2 1 "$STATS_URL"
 sleep 1
-# the long request, straight to the replica; retried while the load
-# generator's own requests hold the single sequence
-direct=""
+# the long requests, straight to the replica (7000 tokens: ~10 s each, so a
+# load-generator request that slipped into the queue before HAProxy took
+# r1-b out waits less than its 30 s timeout; they are cancelled by closing
+# them); retried while the load generator's requests hold the sequence or
+# the queue slot
+long_request() {
+    curl -s -N --max-time 300 "$(replica_url 1)/v1/chat/completions" -H 'Content-Type: application/json' \
+        -d '{"messages":[{"role":"user","content":"Go on '"$1"'"}],"stream":true,"ignore_eos":true,"max_tokens":7000}' \
+        >"$WORK/direct.$1.out" 2>&1 &
+    eval "direct_$1=$!"
+}
+direct_a="" direct_b=""
 for _ in $(seq 1 100); do
-    curl -s -N --max-time 120 "$(replica_url 1)/v1/chat/completions" -H 'Content-Type: application/json' \
-        -d '{"messages":[{"role":"user","content":"Go on"}],"stream":true,"ignore_eos":true,"max_tokens":3000}' \
-        >"$WORK/direct.out" 2>&1 &
-    direct=$!
+    [ -n "$direct_a" ] && kill -0 "$direct_a" 2>/dev/null || long_request a
+    sleep 0.2
+    grep -q '^data: {' "$WORK/direct.a.out" || continue
+    [ -n "$direct_b" ] && kill -0 "$direct_b" 2>/dev/null || long_request b
+    sleep 0.2
     sleep 0.3
-    if grep -q '^data: {' "$WORK/direct.out" && kill -0 "$direct" 2>/dev/null; then break; fi
-    kill "$direct" 2>/dev/null
-    wait "$direct" 2>/dev/null
-    direct=""
+    kill -0 "$direct_a" 2>/dev/null && kill -0 "$direct_b" 2>/dev/null &&
+        grep -q queue_full <(curl -s --max-time 2 "$(replica_url 1)/ready") && break
 done
-HA_EXTRA_PIDS="$HA_EXTRA_PIDS $direct"
-check "haproxy 4: a long request holds r1-b's only sequence" test -n "$direct"
+HA_EXTRA_PIDS="$HA_EXTRA_PIDS $direct_a $direct_b"
+direct="$direct_a"
+check "haproxy 4: two long requests hold r1-b's sequence and queue" kill -0 "$direct_b"
 ready_code=$(curl -s -o "$WORK/ready.json" -w '%{http_code}' --max-time 2 "$(replica_url 1)/ready")
 health_code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$(replica_url 1)/health")
 echo "  r1-b: /health $health_code, /ready $ready_code $(cat "$WORK/ready.json")"
@@ -108,13 +118,13 @@ hap0=$(curl -s --max-time 2 "$STATS_URL" | awk -F, '$1 == "be_r1" && $2 == "r1-b
 sleep 4
 n1=$(replica_chat_count 1)
 hap1=$(curl -s --max-time 2 "$STATS_URL" | awk -F, '$1 == "be_r1" && $2 == "r1-b" {print $8}')
-still=$(kill -0 "$direct" 2>/dev/null && echo yes || echo no)
-echo "  while not ready, over 4 s: r1-b's r1_requests_total (chat) $n0 -> $n1, HAProxy's sessions to it $hap0 -> $hap1; long request still running: $still"
-check "haproxy 4: the long request was still running" test "$still" = yes
+still=$(curl -s --max-time 2 "$(replica_url 1)/ready" | grep -q queue_full && echo yes || echo no)
+echo "  while not ready, over 4 s: r1-b's r1_requests_total (chat) $n0 -> $n1, HAProxy's sessions to it $hap0 -> $hap1; still full: $still"
+check "haproxy 4: r1-b was still full at the end" test "$still" = yes
 check "haproxy 4: r1-b got no new request (its metrics)" test "$n0" = "$n1"
 check "haproxy 4: HAProxy sent r1-b no new session" test "$hap0" = "$hap1"
-kill "$direct" 2>/dev/null
-wait "$direct" 2>/dev/null
+kill "$direct_a" "$direct_b" 2>/dev/null
+wait "$direct_a" "$direct_b" 2>/dev/null
 check "haproxy 4: r1-b ready again once the long request left" lb_wait_state r1-b UP 20
 load_stop s4
 summarize s4

@@ -175,6 +175,10 @@ _ha_cleanup() {
         p=$(cat "$f")
         [ -n "$p" ] && kill -KILL "$p" 2>/dev/null
     done
+    # HA_KEEP=DIR keeps the logs (replicas, balancer, load records) for a look
+    if [ -n "${HA_KEEP:-}" ]; then
+        mkdir -p "$HA_KEEP" && cp -r "$WORK"/*.log "$WORK"/*.jsonl "$WORK"/events "$WORK"/nginx "$HA_KEEP"/ 2>/dev/null
+    fi
     _server_cleanup
 }
 trap _ha_cleanup EXIT

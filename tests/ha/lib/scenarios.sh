@@ -11,6 +11,8 @@ NAMES=(r1-a r1-b r1-c)
 HA_STEADY_SECONDS=${HA_STEADY_SECONDS:-8}
 # seconds of load after the killed replica is back (nginx: its fail_timeout)
 HA_KILL_TAIL=${HA_KILL_TAIL:-3}
+# streams long enough (~0.3 s here) that a kill -9 finds some running
+export HA_STREAM_TOKENS=${HA_STREAM_TOKENS:-1200}
 FIGURES="$WORK/figures"
 
 # ms between two now_ms values, as seconds with 2 decimals ("-" if missing)
