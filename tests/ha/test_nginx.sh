@@ -23,6 +23,7 @@ fi
 LB=nginx
 FAIL_TIMEOUT=${HA_NGINX_FAIL_TIMEOUT:-5}
 HA_KILL_TAIL=$((FAIL_TIMEOUT + 2))
+HA_ROLL_PAUSE=$((FAIL_TIMEOUT + 1))
 make_model tiny || exit 1
 replicas_start 3 "$MODEL" || { echo "replicas did not start" >&2; exit 1; }
 export HA_PORTMAP="${REPLICA_PORT[0]}=r1-a,${REPLICA_PORT[1]}=r1-b,${REPLICA_PORT[2]}=r1-c"
