@@ -13,6 +13,9 @@
  * --manifest MANIFEST` both work on it; the sizes and the chunk hashes are in
  * comment lines that sha256sum skips:
  *
+ * verify checks every chunk (and the size); the whole-file hash only for a
+ * file listed without chunk lines.
+ *
  *   # r1 model manifest 1
  *   # chunk-size 67108864
  *   #size 1351471104 model.gguf
@@ -480,7 +483,11 @@ static int verify_entry(const manifest *m, const entry *e, const char *root, has
         problems++;
     }
     bool whole = !fast || !e->n_chunks;
-    if (whole) {
+    /* With chunk hashes covering the whole size, the file's own hash adds
+     * nothing (SHA-256 is collision-resistant) and would double the work:
+     * it is computed only for files listed without chunks. */
+    bool file_hash = whole && !e->n_chunks && e->file_hex[0];
+    if (file_hash) {
         posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
         EVP_DigestInit_ex(h->file, EVP_sha256(), NULL);
     }
@@ -504,7 +511,7 @@ static int verify_entry(const manifest *m, const entry *e, const char *root, has
         uint64_t c = whole ? i : picks[p];
         uint64_t off = c * chunk;
         uint64_t len = e->n_chunks ? (e->size - off < chunk ? e->size - off : chunk) : size;
-        int64_t got = hash_range(h, fd, off, len, whole, path);
+        int64_t got = hash_range(h, fd, off, len, file_hash, path);
         if (got < 0) { problems++; break; }
         *bytes += (uint64_t)got;
         if (!e->n_chunks) break;
@@ -516,15 +523,7 @@ static int verify_entry(const manifest *m, const entry *e, const char *root, has
             problems++;
         }
     }
-    if (whole && e->file_hex[0]) {
-        if (size > (e->n_chunks ? e->size : size)) { /* bytes beyond the listed size */
-            uint64_t off = e->size;
-            while (off < size) {
-                int64_t got = hash_range(h, fd, off, size - off, true, path);
-                if (got <= 0) break;
-                off += (uint64_t)got;
-            }
-        }
+    if (file_hash) {
         unsigned char md[32];
         unsigned int mdn = 0;
         EVP_DigestFinal_ex(h->file, md, &mdn);
