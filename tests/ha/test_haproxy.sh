@@ -80,16 +80,16 @@ kill -TERM "$old"
 check "haproxy 4: r1-b restarted with --parallel 1 --queue 1" wait_replica_pid_change 1 "$old" 30
 check "haproxy 4: r1-b ready" wait_replica_ready 1 30
 check "haproxy 4: HAProxy sees r1-b up" lb_wait_state r1-b UP 20
-load_start s4 "$LB_URL" 2 1 "$STATS_URL"
+HA_TIMEOUT_MS=60000 load_start s4 "$LB_URL" 2 1 "$STATS_URL"
 sleep 1
-# the long requests, straight to the replica (7000 tokens: ~10 s each, so a
-# load-generator request that slipped into the queue before HAProxy took
-# r1-b out waits less than its 30 s timeout; they are cancelled by closing
+# the long requests, straight to the replica (12000 tokens: ~20 s each,
+# so a load-generator request that slipped into the queue before HAProxy
+# took r1-b out waits less than its 60 s timeout (HA_TIMEOUT_MS); they are cancelled by closing
 # them); retried while the load generator's requests hold the sequence or
 # the queue slot
 long_request() {
     curl -s -N --max-time 300 "$(replica_url 1)/v1/chat/completions" -H 'Content-Type: application/json' \
-        -d '{"messages":[{"role":"user","content":"Go on '"$1"'"}],"stream":true,"ignore_eos":true,"max_tokens":7000}' \
+        -d '{"messages":[{"role":"user","content":"Go on '"$1"'"}],"stream":true,"ignore_eos":true,"max_tokens":12000}' \
         >"$WORK/direct.$1.out" 2>&1 &
     eval "direct_$1=$!"
 }
@@ -98,15 +98,15 @@ for _ in $(seq 1 100); do
     [ -n "$direct_a" ] && kill -0 "$direct_a" 2>/dev/null || long_request a
     sleep 0.2
     grep -q '^data: {' "$WORK/direct.a.out" || continue
+    # the queue slot: the second long request, or a load-generator request
+    # that got there first (it waits until the long one is cancelled)
     [ -n "$direct_b" ] && kill -0 "$direct_b" 2>/dev/null || long_request b
-    sleep 0.2
-    sleep 0.3
-    kill -0 "$direct_a" 2>/dev/null && kill -0 "$direct_b" 2>/dev/null &&
-        grep -q queue_full <(curl -s --max-time 2 "$(replica_url 1)/ready") && break
+    sleep 0.5
+    kill -0 "$direct_a" 2>/dev/null && grep -q queue_full <(curl -s --max-time 2 "$(replica_url 1)/ready") && break
 done
 HA_EXTRA_PIDS="$HA_EXTRA_PIDS $direct_a $direct_b"
 direct="$direct_a"
-check "haproxy 4: two long requests hold r1-b's sequence and queue" kill -0 "$direct_b"
+check "haproxy 4: a long request holds r1-b's sequence, its queue is full" kill -0 "$direct_a"
 ready_code=$(curl -s -o "$WORK/ready.json" -w '%{http_code}' --max-time 2 "$(replica_url 1)/ready")
 health_code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$(replica_url 1)/health")
 echo "  r1-b: /health $health_code, /ready $ready_code $(cat "$WORK/ready.json")"

@@ -22,6 +22,7 @@ const statsUrl = process.argv[8] || '';
 const streamTokens = +(process.env.HA_STREAM_TOKENS || 120);
 const plainTokens = +(process.env.HA_PLAIN_TOKENS || 8);
 const pauseMs = +(process.env.HA_PAUSE_MS || 20);
+const timeoutMs = +(process.env.HA_TIMEOUT_MS || 30000);
 
 const out = fs.openSync(outPath, 'a');
 const log = (o) => fs.writeSync(out, JSON.stringify(o) + '\n');
@@ -54,7 +55,7 @@ function one(kind, n) {
         const req = http.request({
             host: target.hostname, port: target.port, path: '/v1/chat/completions', method: 'POST', agent,
             headers: {'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data)},
-            timeout: 30000,
+            timeout: timeoutMs,
         }, (res) => {
             rec.status = res.statusCode;
             rec.server = res.headers['x-served-by'] || null;

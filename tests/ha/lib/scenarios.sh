@@ -180,7 +180,18 @@ scenario_backup() {
     first_backup=$(load_py s5 "min([x['t1'] - $t_down for x in r if x['ok'] and x['srv'] == 'r1-c' and x['t1'] > $t_down] or [None])")
     echo "  while both primaries were down: $during requests served, $on_backup by the backup (first after $(ms_to_s "$first_backup") s);" \
         "after they came back: $after by the backup"
-    check "$LB 5 backup: every plain request succeeded" expect_zero plain_fail "$PF"
+    # Both primaries killed at once: a plain request in flight on one of
+    # them is replayed (retry-on empty-response), but its retries can meet
+    # the other dead primary before either is marked down; seen in about
+    # one run of three (1 ECONNRESET of ~600: HAProxy's log shows its 3
+    # retries refused within 47 ms, "SC", +3). Allowed: at most the plain
+    # requests running at the kill (started up to 0.2 s after `now_ms`,
+    # the kill itself taking that long on a loaded VM), none started later.
+    local plain_inflight plain_later
+    plain_inflight=$(load_py s5 "sum(1 for x in r if x['kind'] == 'plain' and not x['ok'] and x['t0'] <= $t_down + 200 and x['t1'] >= $t_down)")
+    plain_later=$((PF - plain_inflight))
+    check "$LB 5 backup: no plain request started after the kill failed" expect_zero plain_fail_after_kill "$plain_later"
+    check "$LB 5 backup: at most the running plain requests failed" expect_le plain_fail "$PF" 2
     check "$LB 5 backup: the backup served while the primaries were down" expect_ge backup_served "$on_backup" 1
     check "$LB 5 backup: only the backup served then" test "$on_backup" = "$during"
     check "$LB 5 backup: traffic returned to the primaries" expect_zero backup_after "$after"
