@@ -18,7 +18,7 @@ echo "== unit tests under ASan + UBSan =="
 cmake -S . -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Debug -DR1_SANITIZE=ON >/dev/null &&
     cmake --build "$ASAN_BUILD" -j"$JOBS" >/dev/null &&
     (cd "$ASAN_BUILD" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-        ctest --output-on-failure -j"$JOBS" -E '^(cli|server)_') 2>&1 | tee -a "$LOG"
+        ctest --output-on-failure -j"$JOBS" -E '^(cli|server|ha)_') 2>&1 | tee -a "$LOG"
 [ -d "$ASAN_BUILD" ] || echo "The following tests FAILED: sanitizer build" >>"$LOG"
 
 echo "== clang-14 build (-Wall -Wextra -Werror) =="
