@@ -291,7 +291,7 @@ static int model_manifest(int argc, char **argv) {
         }
     } else if (S_ISREG(st.st_mode)) {
         const char *slash = strrchr(target, '/');
-        if (slash) snprintf(root, sizeof root, "%.*s", (int)(slash - target ? slash - target : 1), target);
+        if (slash) snprintf(root, sizeof root, "%.*s", (int)((slash - target) ? (slash - target) : 1), target);
         else snprintf(root, sizeof root, ".");
         rc = list_add(&names, slash ? slash + 1 : target);
         if (!output) output = "-";
@@ -544,7 +544,7 @@ static int verify_manifest_run(const char *manifest_path, const char *dir, bool 
         snprintf(root, sizeof root, "%s", dir);
     } else {
         const char *slash = strrchr(manifest_path, '/');
-        if (slash) snprintf(root, sizeof root, "%.*s", (int)(slash - manifest_path ? slash - manifest_path : 1),
+        if (slash) snprintf(root, sizeof root, "%.*s", (int)((slash - manifest_path) ? (slash - manifest_path) : 1),
                             manifest_path);
         else snprintf(root, sizeof root, ".");
     }
