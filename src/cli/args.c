@@ -39,6 +39,23 @@ int arg_u64(const char *option, const char *text, uint64_t *out) {
     return 0;
 }
 
+int arg_bytes(const char *option, const char *text, uint64_t max, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    int shift = 0;
+    if (*end == 'K' || *end == 'k') shift = 10, end++;
+    else if (*end == 'M' || *end == 'm') shift = 20, end++;
+    else if (*end == 'G' || *end == 'g') shift = 30, end++;
+    if (shift && strcmp(end, "iB") == 0) end += 2;
+    if (errno || end == text || *end || text[0] == '-' || v == 0 || v > (max >> shift)) {
+        fprintf(stderr, "r1: %s expects a byte count such as 4194304 or 4M, got '%s'\n", option, text);
+        return -1;
+    }
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
 int arg_float(const char *option, const char *text, float *out) {
     char *end;
     errno = 0;

@@ -15,6 +15,10 @@ const char *arg_value(int argc, char **argv, int *i);
 
 int arg_int(const char *option, const char *text, long min, long max, int *out);
 int arg_u64(const char *option, const char *text, uint64_t *out);
+
+/* A byte count with an optional binary unit: "4194304", "64K", "4M", "4MiB",
+ * "1G". Refuses 0 and values above max. */
+int arg_bytes(const char *option, const char *text, uint64_t max, uint64_t *out);
 int arg_float(const char *option, const char *text, float *out);
 
 /* Parses "1,2,3" (spaces allowed) into a new array; *n gets the count. */

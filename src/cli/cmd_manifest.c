@@ -69,23 +69,6 @@ static bool is_hex64(const char *s) {
     return true;
 }
 
-static int parse_size(const char *option, const char *text, uint64_t *out) {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    int shift = 0;
-    if (*end == 'K' || *end == 'k') shift = 10, end++;
-    else if (*end == 'M' || *end == 'm') shift = 20, end++;
-    else if (*end == 'G' || *end == 'g') shift = 30, end++;
-    if (shift && strcmp(end, "iB") == 0) end += 2;
-    if (errno || end == text || *end || text[0] == '-' || v == 0 || v > (1ull << 34) >> shift) {
-        fprintf(stderr, "r1: %s expects a byte count such as 67108864 or 64M, got '%s'\n", option, text);
-        return -1;
-    }
-    *out = (uint64_t)v << shift;
-    return 0;
-}
-
 /* ---- the files of a directory, sorted ---- */
 
 typedef struct name_list {
@@ -255,7 +238,7 @@ static int model_manifest(int argc, char **argv) {
         }
         if (!(v = arg_value(argc, argv, &i))) return 2;
         if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) output = v;
-        else if (strcmp(a, "--chunk-size") == 0) { if (parse_size(a, v, &chunk) != 0) return 2; }
+        else if (strcmp(a, "--chunk-size") == 0) { if (arg_bytes(a, v, 1ull << 34, &chunk) != 0) return 2; }
         else { fprintf(stderr, "%s: unknown option '%s'\n", who, a); manifest_usage(); return 2; }
     }
     if (!target) { manifest_usage(); return 2; }

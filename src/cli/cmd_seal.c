@@ -46,27 +46,9 @@ static void seal_usage(void) {
             "The key may also come from the file named by R1_MODEL_KEY_FILE.\n");
 }
 
-/* "4194304", "4M", "4MiB", "64K": a byte count with an optional binary unit. */
-static int parse_bytes(const char *option, const char *text, uint64_t *out) {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    int shift = 0;
-    if (*end == 'K' || *end == 'k') shift = 10, end++;
-    else if (*end == 'M' || *end == 'm') shift = 20, end++;
-    else if (*end == 'G' || *end == 'g') shift = 30, end++;
-    if (shift && strcmp(end, "iB") == 0) end += 2;
-    if (errno || end == text || *end || text[0] == '-' || v > (1ull << 40)) {
-        fprintf(stderr, "r1: %s expects a byte count such as 4194304 or 4M, got '%s'\n", option, text);
-        return -1;
-    }
-    *out = (uint64_t)v << shift;
-    return 0;
-}
-
 static int parse_value_option(seal_options *o, const char *a, const char *v) {
     if (cli_key_option(a, v, &o->key)) return 0;
-    if (strcmp(a, "--chunk-size") == 0) return parse_bytes(a, v, &o->chunk_size);
+    if (strcmp(a, "--chunk-size") == 0) return arg_bytes(a, v, 1ull << 40, &o->chunk_size);
     if (strcmp(a, "--key-id") == 0) o->label = v;
     else if (strcmp(a, "--sha256") == 0) o->sha256_hex = v;
     else if (strcmp(a, "--manifest") == 0) o->manifest = v;
