@@ -9,7 +9,7 @@
  *   r1 keys list [--db FILE] [--json]
  *       id, name, scopes, limits, creation time and state of every key
  *       (never a key itself)
- *   r1 keys revoke ID|NAME [--db FILE]
+ *   r1 keys revoke [--db FILE] [--] ID|NAME
  *       refuses the key from then on, in every process using the file
  *
  * The file is --db, else $R1_KEYS_DB, else ./r1-keys.db. Exit status 0 on
@@ -39,7 +39,7 @@ static void keys_usage(void) {
             "usage: r1 keys create --name NAME --scopes chat,models.read [--rate N/min] [--tokens N/day|N/min]...\n"
             "                      [--db FILE] [--json]\n"
             "       r1 keys list [--db FILE] [--json]\n"
-            "       r1 keys revoke ID|NAME [--db FILE]\n"
+            "       r1 keys revoke [--db FILE] [--] ID|NAME\n"
             "scopes: chat, audio.transcribe, audio.speech, models.read, admin\n"
             "the database: --db, else $R1_KEYS_DB, else ./r1-keys.db\n");
 }
@@ -85,10 +85,18 @@ static int parse_rate(const char *option, const char *text, bool tokens, keys_op
 
 /* Parses the options after the sub-command; 0, or 2 after a message. */
 static int parse_options(int argc, char **argv, keys_options *o) {
+    bool options_ended = false; /* after "--", everything is the target */
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         bool has_value = i + 1 < argc;
-        if (strcmp(a, "--json") == 0) o->json = true;
+        if (options_ended || (a[0] != '-' && !o->target)) {
+            if (o->target) {
+                fprintf(stderr, "r1 keys: one key at a time ('%s' and '%s')\n", o->target, a);
+                return 2;
+            }
+            o->target = a;
+        } else if (strcmp(a, "--") == 0) options_ended = true;
+        else if (strcmp(a, "--json") == 0) o->json = true;
         else if (strcmp(a, "--db") == 0 && has_value) o->db = argv[++i];
         else if (strcmp(a, "--name") == 0 && has_value) o->name = argv[++i];
         else if (strcmp(a, "--scopes") == 0 && has_value) o->scopes = argv[++i];
@@ -96,8 +104,7 @@ static int parse_options(int argc, char **argv, keys_options *o) {
             if (parse_rate(a, argv[++i], false, o) != 0) return 2;
         } else if (strcmp(a, "--tokens") == 0 && has_value) {
             if (parse_rate(a, argv[++i], true, o) != 0) return 2;
-        } else if (a[0] != '-' && !o->target) o->target = a;
-        else {
+        } else {
             fprintf(stderr, "r1 keys: unknown option or missing value '%s'\n", a);
             keys_usage();
             return 2;

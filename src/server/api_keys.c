@@ -153,9 +153,14 @@ static bool active_name_exists(api_keys *k, const char *name) {
 static int new_key(char key[API_KEY_TEXT_LEN + 1], uint8_t salt[SALT_LEN], uint8_t hash[AUTH_HMAC_LEN],
                    r1_error *err) {
     uint8_t random[KEY_RANDOM_BYTES];
-    if (auth_random(random, sizeof random, err) != 0 || auth_random(salt, SALT_LEN, err) != 0) return -1;
     memcpy(key, API_KEY_PREFIX, 3);
-    auth_base64url_encode(random, sizeof random, key + 3);
+    /* The id (the key's first characters) is typed on command lines, where
+     * one starting with '-' reads as an option: draw again (1 draw in 64). */
+    do {
+        if (auth_random(random, sizeof random, err) != 0) return -1;
+        auth_base64url_encode(random, sizeof random, key + 3);
+    } while (key[3] == '-');
+    if (auth_random(salt, SALT_LEN, err) != 0) return -1;
     OPENSSL_cleanse(random, sizeof random);
     if (auth_hmac_once(salt, SALT_LEN, key, API_KEY_TEXT_LEN, hash) != 0)
         return r1_error_set(err, "HMAC-SHA256 failed");

@@ -4,7 +4,8 @@
  *
  * A key is "r1-" followed by 43 base64url characters (32 bytes from
  * getrandom). Its first 8 characters after "r1-" are the key's id: not
- * secret, shown by `r1 keys list`, used to find the row. The key itself is
+ * secret, shown by `r1 keys list`, used to find the row; never starting
+ * with '-', so that it can be typed as a command-line argument. The key itself is
  * never stored: each row holds a random 16-byte salt and HMAC-SHA256(salt,
  * key), compared in constant time (CRYPTO_memcmp). The keys are random and
  * long, so a fast hash is the right one (a slow password hash protects

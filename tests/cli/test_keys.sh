@@ -58,7 +58,7 @@ check "alice shows revoked" bash -c "grep '^$ID ' '$WORK/list' | grep -q revoked
 check "revoking twice exits 1" test $? -eq 1
 check "and says so" grep -q "already revoked" "$WORK/err"
 BOB_ID=$(python3 -c "import json; print(json.load(open('$WORK/bob.json'))['id'])")
-"$R1" keys revoke "$BOB_ID" --db "$DB" >/dev/null
+"$R1" keys revoke --db "$DB" -- "$BOB_ID" >/dev/null
 check "revoke by id" bash -c "'$R1' keys list --db '$DB' --json | grep -A9 '\"$BOB_ID\"' | grep -q '\"revoked\": true'"
 "$R1" keys create --name alice --scopes chat --db "$DB" >/dev/null 2>&1
 check "a revoked key's name can be used again" test $? -eq 0

@@ -258,8 +258,10 @@ static double seconds(void) {
 }
 
 /* An unknown id, a wrong secret and the right key all take one lookup and
- * one HMAC: their times agree within a generous factor (a coarse check;
- * the constant-time compare itself is CRYPTO_memcmp). */
+ * one HMAC. Their times are printed, not asserted (timings belong to
+ * figures, and a loaded CI machine would make any bound flaky); what is
+ * asserted is that each gives its answer. The constant-time compare itself
+ * is CRYPTO_memcmp. */
 static void test_constant_time_path(void **state) {
     (void)state;
     api_keys *db = fresh_db();
@@ -277,14 +279,29 @@ static void test_constant_time_path(void **state) {
             for (int i = 0; i < 300; i++) {
                 api_key_info got;
                 r1_error err;
-                api_keys_verify(db, which[w], API_KEY_TEXT_LEN, &got, &err);
+                int verdict = api_keys_verify(db, which[w], API_KEY_TEXT_LEN, &got, &err);
+                assert_int_equal(verdict, w == 0 ? API_KEY_VALID : API_KEY_INVALID);
             }
             t[w] += seconds() - t0;
         }
     }
-    for (int w = 1; w < 3; w++) {
-        double ratio = t[w] / t[0];
-        if (ratio < 0.33 || ratio > 3.0) fail_msg("verify time ratio %.2f for case %d", ratio, w);
+    printf("verify time relative to the right key: wrong secret %.2f, unknown id %.2f\n", t[1] / t[0],
+           t[2] / t[0]);
+    api_keys_close(db);
+}
+
+/* Ids are typed on command lines (`r1 keys revoke ID`): none may start
+ * with '-', which would read as an option. Without the redraw, 1 key in 64
+ * would; 400 keys find that with odds above 99.8 %. */
+static void test_ids_never_look_like_options(void **state) {
+    (void)state;
+    api_keys *db = fresh_db();
+    for (int i = 0; i < 400; i++) {
+        char name[32], key[API_KEY_TEXT_LEN + 1];
+        api_key_info info;
+        snprintf(name, sizeof name, "k%d", i);
+        create_ok(db, name, "chat", NULL, key, &info);
+        if (info.id[0] == '-') fail_msg("key id '%s' starts with '-'", info.id);
     }
     api_keys_close(db);
 }
@@ -295,6 +312,7 @@ int main(void) {
         cmocka_unit_test(test_storage),             cmocka_unit_test(test_list_and_revoke),
         cmocka_unit_test(test_create_refused),      cmocka_unit_test(test_revoke_seen_by_other_handle),
         cmocka_unit_test(test_not_a_database),      cmocka_unit_test(test_constant_time_path),
+        cmocka_unit_test(test_ids_never_look_like_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
