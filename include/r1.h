@@ -214,7 +214,8 @@ typedef struct r1_engine_params {
     int n_ctx_seq;        /* most positions one request may use, prompt and
                              answer together; <= 0: min(4096, trained) */
     int n_cache_positions;/* KV cache size over all sequences; <= 0: n_parallel * n_ctx_seq */
-    int n_queue;          /* requests that may wait for a free sequence (default 256) */
+    int n_queue;          /* requests that may wait once all n_parallel sequences are taken (default
+                             256; 0: none wait, request n_parallel + 1 is refused) */
     int n_batch;          /* most rows computed in one step (default 512) */
     int n_prefill_chunk;  /* prompt rows per step while other sequences are
                              decoding (default 128): bounds their stall */
@@ -326,6 +327,7 @@ typedef struct r1_engine_stats {
     int waiting;                    /* requests queued for one */
     int parallel;
     int queue_capacity;
+    bool full;                      /* running + waiting reached parallel + queue: a new request is refused */
     int cache_positions;            /* KV cache size in positions */
     int cache_positions_used;       /* by any sequence, idle ones' reusable caches included */
     int cache_positions_running;    /* by running requests (shared prefixes counted per request) */

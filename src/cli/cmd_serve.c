@@ -39,7 +39,7 @@ static const option options[] = {
     {"parallel", NULL, OPT_INT, AT(n_parallel), 1, 1024, "sequences decoded together (default 32)"},
     {"ctx-size", "-c", OPT_INT, AT(ctx_size), 0, 1 << 24, "positions per request, prompt + answer (default min(4096, trained))"},
     {"kv-cache-tokens", NULL, OPT_INT, AT(kv_cache_tokens), 0, 1 << 30, "KV cache size in positions (default parallel x ctx-size)"},
-    {"queue", NULL, OPT_INT, AT(queue), 0, 1 << 20, "requests that may wait for a sequence (default 256); more get 503"},
+    {"queue", NULL, OPT_INT, AT(queue), 0, 1 << 20, "requests that may wait once every sequence is taken (default 256; 0: none); more get 503"},
     {"batch-size", "-b", OPT_INT, AT(n_batch), 1, 1 << 16, "most rows per engine step (default 512)"},
     {"prefill-chunk", NULL, OPT_INT, AT(prefill_chunk), 1, 1 << 16, "prompt rows per step while others decode (default 128)"},
     {"exact", NULL, OPT_BOOL, AT(exact), 0, 0, "float activations: slower, identical results in any batch"},

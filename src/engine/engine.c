@@ -119,6 +119,15 @@ static int check_request(const r1_engine *e, const int32_t *prompt, int n_prompt
     return 0;
 }
 
+/* What is accepted is bounded as a whole, running and waiting together:
+ * a request that arrives while a slot is free waits for the engine thread
+ * to admit it, so counting only the queue would refuse everything with
+ * n_queue 0. Requests may still wait beyond n_queue while slots are free
+ * but the cache is not: the sum is what stays bounded. */
+static bool engine_full_locked(const r1_engine *e) {
+    return e->n_waiting + e->n_admitted >= e->params.n_parallel + e->params.n_queue;
+}
+
 int r1_engine_submit(r1_engine *e, const int32_t *prompt, int n_prompt, const r1_generation_params *p,
                      r1_generation_callback callback, void *user, r1_request **out, r1_error *err) {
     *out = NULL;
@@ -131,9 +140,9 @@ int r1_engine_submit(r1_engine *e, const int32_t *prompt, int n_prompt, const r1
     pthread_mutex_lock(&e->lock);
     int rc = 0;
     if (e->stopping) rc = r1_error_set(err, "the engine is stopping");
-    else if (e->n_waiting >= e->params.n_queue) {
+    else if (engine_full_locked(e)) {
         rc = R1_ENGINE_BUSY;
-        r1_error_set(err, "%d requests are already waiting", e->n_waiting);
+        r1_error_set(err, "busy: %d running and %d waiting", e->n_admitted, e->n_waiting);
     } else {
         if (e->queue_tail) e->queue_tail->next = r;
         else e->queue_head = r;
@@ -177,6 +186,9 @@ static void finish_slot(r1_engine *e, engine_slot *s, r1_finish_reason finish, c
     s->last_used = e->step;
     e->reserved_blocks -= s->reserved_blocks;
     s->reserved_blocks = 0;
+    pthread_mutex_lock(&e->lock);
+    e->n_admitted--;
+    pthread_mutex_unlock(&e->lock);
     publish_stats(e);
     engine_slot_finish(e, s, finish, error);
     engine_slot_output_end(s);
@@ -259,17 +271,18 @@ static void admit_waiting(r1_engine *e) {
     while (has_idle_slot(e)) {
         pthread_mutex_lock(&e->lock);
         r1_request *r = e->queue_head;
-        bool fits = r && (atomic_load(&r->cancelled) ||
-                          e->reserved_blocks + blocks_for(r->n_prompt + r->params.max_tokens) + 1 <=
-                              e->cache_blocks);
+        bool cancelled = r && atomic_load(&r->cancelled); /* read once: it may turn true at any time */
+        bool fits = r && (cancelled || e->reserved_blocks + blocks_for(r->n_prompt + r->params.max_tokens) + 1 <=
+                                           e->cache_blocks);
         if (fits) {
             e->queue_head = r->next;
             if (!e->queue_head) e->queue_tail = NULL;
             e->n_waiting--;
+            if (!cancelled) e->n_admitted++;
         }
         pthread_mutex_unlock(&e->lock);
         if (!fits) return;
-        if (atomic_load(&r->cancelled)) finish_unadmitted(r, R1_FINISH_CANCELLED, NULL);
+        if (cancelled) finish_unadmitted(r, R1_FINISH_CANCELLED, NULL);
         else start_request(e, r);
     }
 }
@@ -538,5 +551,6 @@ int r1_engine_ctx_seq(const r1_engine *e) { return e->params.n_ctx_seq; }
 void r1_engine_get_stats(r1_engine *e, r1_engine_stats *stats) {
     pthread_mutex_lock(&e->lock);
     *stats = e->stats;
+    stats->full = engine_full_locked(e);
     pthread_mutex_unlock(&e->lock);
 }

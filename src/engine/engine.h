@@ -83,6 +83,7 @@ struct r1_engine {
     pthread_cond_t wake;
     r1_request *queue_head, *queue_tail;
     int n_waiting;
+    int n_admitted;                /* requests holding a slot; with n_waiting, bounds what is accepted */
     bool stopping;
     r1_engine_stats stats;
 

@@ -91,7 +91,7 @@ static enum MHD_Result ready(http_exchange *x) {
     else {
         r1_engine_stats st;
         r1_engine_get_stats(srv->engine, &st);
-        if (st.waiting >= st.queue_capacity) why = "queue_full";
+        if (st.full) why = "queue_full";
     }
     return send_packed(x, why ? 503 : 200, json_pack("{s:s}", "status", why ? why : "ready"));
 }
@@ -103,7 +103,7 @@ static enum MHD_Result metrics_page(http_exchange *x) {
     if (atomic_load(&srv->ready)) {
         r1_engine_get_stats(srv->engine, &snap.engine);
         snap.have_engine = true;
-        snap.ready = snap.ready && snap.engine.waiting < snap.engine.queue_capacity; /* as GET /ready */
+        snap.ready = snap.ready && !snap.engine.full; /* as GET /ready */
     }
     char *page = metrics_render(srv->metrics, &snap);
     if (!page) return send_error(x, 500, "server_error", NULL, "out of memory rendering the metrics");

@@ -360,7 +360,10 @@ static void test_queue_bound_and_stop(void **state) {
     }
     collected *extra = collected_new();
     assert_int_equal(r1_engine_submit(e, prompt, 10, &g, collect, extra, &r, &err), R1_ENGINE_BUSY);
-    assert_non_null(strstr(err.message, "waiting"));
+    assert_non_null(strstr(err.message, "1 running and 2 waiting"));
+    r1_engine_stats st;
+    r1_engine_get_stats(e, &st);
+    assert_true(st.full);
     r1_engine_stop(e); /* cancels the running and the waiting ones */
     for (int i = 0; i < 3; i++) {
         assert_true(c[i]->done);
@@ -369,6 +372,40 @@ static void test_queue_bound_and_stop(void **state) {
     }
     assert_false(extra->done);
     collected_free(extra);
+}
+
+/* --queue 0: as many requests as sequences, none waiting. The ones sent
+ * while sequences are free are taken even before the engine thread has
+ * admitted them; the next is refused; once one ends, room again. */
+static void test_queue_zero(void **state) {
+    (void)state;
+    int32_t prompt[10];
+    make_prompt(prompt, 10, 8);
+    r1_engine *e = start_engine(2, 0, 4096);
+    r1_generation_params g = greedy(3000);
+    collected *c[3];
+    r1_request *running[2], *r;
+    r1_error err;
+    for (int i = 0; i < 2; i++) {
+        c[i] = collected_new();
+        assert_int_equal(r1_engine_submit(e, prompt, 10, &g, collect, c[i], &running[i], &err), 0);
+    }
+    c[2] = collected_new();
+    assert_int_equal(r1_engine_submit(e, prompt, 10, &g, collect, c[2], &r, &err), R1_ENGINE_BUSY);
+    r1_engine_stats st;
+    r1_engine_get_stats(e, &st);
+    assert_true(st.full);
+    r1_request_cancel(running[0]);
+    wait_done(c[0]);
+    assert_int_equal(c[0]->finish, R1_FINISH_CANCELLED);
+    assert_int_equal(r1_engine_submit(e, prompt, 10, &g, collect, c[2], &r, &err), 0);
+    r1_request_release(r);
+    r1_engine_stop(e);
+    for (int i = 0; i < 3; i++) {
+        assert_true(c[i]->done);
+        collected_free(c[i]);
+    }
+    for (int i = 0; i < 2; i++) r1_request_release(running[i]);
 }
 
 static void test_refuses_what_cannot_run(void **state) {
@@ -427,6 +464,7 @@ int main(void) {
         cmocka_unit_test(test_shared_prefix_between_running_requests),
         cmocka_unit_test(test_cancel_stops_a_request),
         cmocka_unit_test(test_queue_bound_and_stop),
+        cmocka_unit_test(test_queue_zero),
         cmocka_unit_test(test_refuses_what_cannot_run),
         cmocka_unit_test(test_stop_strings_and_logprobs),
     };

@@ -72,7 +72,7 @@ scenario_rolling
 # 4. alive but not ready: r1-b restarted with --parallel 1 --queue 1, then
 # two long requests sent to it directly (one running, one waiting) fill it:
 # /health 200, /ready 503 queue_full. HAProxy must take it out and send it
-# nothing new. (--queue 0 would refuse every request: the queue is the way in.)
+# nothing new.
 echo "-- haproxy 4: a replica alive but not ready (queue full)"
 replica_flags 1 "--parallel 1 --queue 1 --ctx-size 16384"
 old=$(replica_pid 1)
