@@ -64,6 +64,7 @@ static void fill_from(r1_format_kernels *k, const r1_format_kernels *lower) {
     if (!k->quantize) k->quantize = lower->quantize;
     if (!k->dot_f32) k->dot_f32 = lower->dot_f32;
     if (!k->dot_q) k->dot_q = lower->dot_q;
+    if (!k->gemm_f32) k->gemm_f32 = lower->gemm_f32;
 }
 
 static r1_kernel_set resolved_sets[R1_ISA_COUNT];
@@ -78,6 +79,9 @@ static void resolve_all(void) {
         set->isa = (r1_isa)i;
         set->name = isa_names[i];
         for (int t = 0; t < R1_TYPE_COUNT; t++) {
+            /* the tiled float products live in their own files' tables */
+            if (i == R1_ISA_AVX512) set->format[t].gemm_f32 = r1_gemm_f32_avx512_table[t];
+            if (i >= R1_ISA_AVX2 && !set->format[t].gemm_f32) set->format[t].gemm_f32 = r1_gemm_f32_avx2_table[t];
             /* AVX-512 falls back to AVX2 (every AVX-512 CPU has it), then scalar */
             if (i == R1_ISA_AVX512) fill_from(&set->format[t], &r1_kernels_avx2_table.format[t]);
             fill_from(&set->format[t], &r1_kernels_scalar_table.format[t]);

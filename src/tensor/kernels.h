@@ -33,12 +33,23 @@ typedef float (*r1_dot_q_fn)(const void *w, const void *xq, int64_t n);
 typedef void (*r1_gemm_q_fn)(const void *w, size_t w_row_bytes, int n_w_rows, const void *xq,
                              size_t x_row_bytes, int n_x_rows, int64_t n, float *y, long y_stride);
 
+/* The float twin of gemm_q, for float activations (F32, F16, BF16 weights,
+ * and the exact mode): for r < n_w_rows and c < n_x_rows,
+ *     y[c * y_stride + r] = dot_f32(w + r * w_row_bytes, x + c * x_stride, n)
+ * up to float rounding. x_stride and y_stride count floats; any n >= 1 the
+ * format allows (no multiple of a vector width is needed). Each output is
+ * summed the same way wherever it sits in the tile, so results do not depend
+ * on how a product is cut into tiles. */
+typedef void (*r1_gemm_f32_fn)(const void *w, size_t w_row_bytes, int n_w_rows, const float *x,
+                               long x_stride, int n_x_rows, int64_t n, float *y, long y_stride);
+
 typedef struct r1_format_kernels {
     r1_dequantize_fn dequantize;
     r1_quantize_fn quantize;
     r1_dot_f32_fn dot_f32;
     r1_dot_q_fn dot_q;
     r1_gemm_q_fn gemm_q; /* may stay NULL even when resolved: then dot_q is used */
+    r1_gemm_f32_fn gemm_f32; /* NULL (then dot_f32 is used) except for F32, F16, BF16 */
 } r1_format_kernels;
 
 typedef enum r1_isa {
@@ -63,6 +74,12 @@ extern const r1_kernel_set r1_kernels_avx512_table;
 /* Tiled products for the AVX-512 set (gemm_avx512.c), indexed by type;
  * NULL where there is none. */
 extern const r1_gemm_q_fn r1_gemm_avx512_table[R1_TYPE_COUNT];
+
+/* Tiled float products (gemm_f32_avx2.c, gemm_f32_avx512.c), indexed by
+ * type; NULL where there is none. dispatch.c puts them in the resolved sets
+ * (a missing AVX-512 entry takes the AVX2 one, then the scalar one). */
+extern const r1_gemm_f32_fn r1_gemm_f32_avx2_table[R1_TYPE_COUNT];
+extern const r1_gemm_f32_fn r1_gemm_f32_avx512_table[R1_TYPE_COUNT];
 
 /* Whether this CPU can run the given ISA's kernels. */
 bool r1_isa_supported(r1_isa isa);

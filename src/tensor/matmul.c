@@ -4,7 +4,11 @@
  * Work split: thread t takes a contiguous range of weight rows and, for each
  * row, computes its dot product with every activation row of the batch. The
  * weight row stays in L1 while the batch is swept, so weights (the bulk of
- * the bytes) stream from memory exactly once per call.
+ * the bytes) stream from memory exactly once per call. With several
+ * activation rows, the formats that have a tiled kernel (gemm_q for
+ * quantized activations, gemm_f32 for float ones) take tiles of 16 weight
+ * rows by a few dozen activation rows instead: the activation tile stays in
+ * L2 and the weights are read once per activation tile.
  */
 #include "tensor/matmul.h"
 
@@ -76,6 +80,35 @@ static void rows_tiled(const matmul_task *t, const r1_matmul_out *o, r1_gemm_q_f
     }
 }
 
+/* The float tiles (gemm_f32): the x tile is sized so its activation rows,
+ * about 256 KB, stay in L2 while the thread's weight rows stream past in
+ * tiles of 16; a multiple of 6 rows (the AVX-512 kernel's register tile),
+ * between 6 and 96. */
+#define F32_TILE_X_BYTES (256 * 1024)
+#define F32_TILE_X_MAX 96
+
+static int f32_tile_x_rows(long k) {
+    long rows = F32_TILE_X_BYTES / ((long)sizeof(float) * k);
+    if (rows > F32_TILE_X_MAX) rows = F32_TILE_X_MAX;
+    rows -= rows % 6;
+    return rows < 6 ? 6 : (int)rows;
+}
+
+static void rows_tiled_f32(const matmul_task *t, const r1_matmul_out *o, r1_gemm_f32_fn gemm, long begin,
+                           long end) {
+    const r1_tensor *w = o->w;
+    long k = w->ne[0];
+    int tile_x = f32_tile_x_rows(k);
+    for (int c0 = 0; c0 < t->n_rows; c0 += tile_x) {
+        int nc = t->n_rows - c0 < tile_x ? t->n_rows - c0 : tile_x;
+        for (long r0 = begin; r0 < end; r0 += TILE_W_ROWS) {
+            int nr = end - r0 < TILE_W_ROWS ? (int)(end - r0) : TILE_W_ROWS;
+            gemm(r1_tensor_row(w, r0), w->row_bytes, nr, t->x + (long)c0 * k, k, nc, k,
+                 o->y + (long)c0 * o->y_stride + r0, o->y_stride);
+        }
+    }
+}
+
 static void rows_one_by_one(const matmul_task *t, const r1_matmul_out *o, long begin, long end) {
     const r1_tensor *w = o->w;
     long k = w->ne[0];
@@ -104,8 +137,9 @@ static void matmul_rows_task(void *arg, int thread, int n_threads) {
         long b = begin > first ? begin - first : 0, e = end - first < rows ? end - first : rows;
         first += rows;
         if (b >= e) continue;
-        r1_gemm_q_fn gemm = t->c->kernels->format[o->w->type].gemm_q;
-        if (t->xq && gemm && t->n_rows > 1) rows_tiled(t, o, gemm, b, e);
+        const r1_format_kernels *fk = &t->c->kernels->format[o->w->type];
+        if (t->xq && fk->gemm_q && t->n_rows > 1) rows_tiled(t, o, fk->gemm_q, b, e);
+        else if (!t->xq && fk->gemm_f32 && t->n_rows > 1) rows_tiled_f32(t, o, fk->gemm_f32, b, e);
         else rows_one_by_one(t, o, b, e);
     }
 }

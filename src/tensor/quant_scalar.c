@@ -2,7 +2,8 @@
  * quant_scalar.c - the reference kernels, in plain portable C11.
  *
  * For every number format of types.h: dequantize, quantize, dot_f32 and
- * (for the quantized formats) dot_q. Dequantization follows ggml's
+ * (for the quantized formats) dot_q; for the float formats also gemm_f32,
+ * one dot_f32 per output. Dequantization follows ggml's
  * dequantize_row_* term for term, so a GGUF file written by llama.cpp reads
  * back to the same floats. The activation quantizers (Q8_0, Q8_K) follow
  * ggml's reference quantizers, so the integer path sees the same 8-bit
@@ -178,6 +179,26 @@ static float dot_f32_f16(const void *w, const float *x, int64_t n) {
     return total;
 }
 
+/* The reference tiled float product: one dot_f32 per output, the
+ * definition every SIMD gemm_f32 is checked against. */
+static void gemm_f32_by_dots(r1_dot_f32_fn dot, const void *w, size_t w_row_bytes, int n_w_rows,
+                             const float *x, long x_stride, int n_x_rows, int64_t n, float *y,
+                             long y_stride) {
+    for (int c = 0; c < n_x_rows; c++)
+        for (int r = 0; r < n_w_rows; r++)
+            y[c * y_stride + r] = dot((const uint8_t *)w + (size_t)r * w_row_bytes, x + c * x_stride, n);
+}
+
+static void gemm_f32_f32(const void *w, size_t w_row_bytes, int n_w_rows, const float *x, long x_stride,
+                         int n_x_rows, int64_t n, float *y, long y_stride) {
+    gemm_f32_by_dots(dot_f32_f32, w, w_row_bytes, n_w_rows, x, x_stride, n_x_rows, n, y, y_stride);
+}
+
+static void gemm_f32_f16(const void *w, size_t w_row_bytes, int n_w_rows, const float *x, long x_stride,
+                         int n_x_rows, int64_t n, float *y, long y_stride) {
+    gemm_f32_by_dots(dot_f32_f16, w, w_row_bytes, n_w_rows, x, x_stride, n_x_rows, n, y, y_stride);
+}
+
 static void dequantize_bf16(const void *src, float *dst, int64_t n) {
     const uint16_t *h = src;
     for (int64_t i = 0; i < n; i++) dst[i] = r1_bf16_to_f32(h[i]);
@@ -198,6 +219,11 @@ static float dot_f32_bf16(const void *w, const float *x, int64_t n) {
         total += sum;
     }
     return total;
+}
+
+static void gemm_f32_bf16(const void *w, size_t w_row_bytes, int n_w_rows, const float *x, long x_stride,
+                          int n_x_rows, int64_t n, float *y, long y_stride) {
+    gemm_f32_by_dots(dot_f32_bf16, w, w_row_bytes, n_w_rows, x, x_stride, n_x_rows, n, y, y_stride);
 }
 
 /* ------------------------------------------------------------------ Q4_0 */
@@ -806,9 +832,9 @@ const r1_kernel_set r1_kernels_scalar_table = {
     .isa = R1_ISA_SCALAR,
     .name = "scalar",
     .format = {
-        [R1_TYPE_F32] = {.dequantize = dequantize_f32, .quantize = quantize_f32, .dot_f32 = dot_f32_f32, .dot_q = NULL},
-        [R1_TYPE_F16] = {.dequantize = dequantize_f16, .quantize = quantize_f16, .dot_f32 = dot_f32_f16, .dot_q = NULL},
-        [R1_TYPE_BF16] = {.dequantize = dequantize_bf16, .quantize = quantize_bf16, .dot_f32 = dot_f32_bf16, .dot_q = NULL},
+        [R1_TYPE_F32] = {.dequantize = dequantize_f32, .quantize = quantize_f32, .dot_f32 = dot_f32_f32, .gemm_f32 = gemm_f32_f32},
+        [R1_TYPE_F16] = {.dequantize = dequantize_f16, .quantize = quantize_f16, .dot_f32 = dot_f32_f16, .gemm_f32 = gemm_f32_f16},
+        [R1_TYPE_BF16] = {.dequantize = dequantize_bf16, .quantize = quantize_bf16, .dot_f32 = dot_f32_bf16, .gemm_f32 = gemm_f32_bf16},
         [R1_TYPE_Q4_0] = {.dequantize = dequantize_q4_0, .quantize = quantize_q4_0, .dot_f32 = dot_f32_q4_0, .dot_q = dot_q_q4_0},
         [R1_TYPE_Q4_1] = {.dequantize = dequantize_q4_1, .quantize = quantize_q4_1, .dot_f32 = dot_f32_q4_1, .dot_q = dot_q_q4_1},
         [R1_TYPE_Q5_0] = {.dequantize = dequantize_q5_0, .quantize = quantize_q5_0, .dot_f32 = dot_f32_q5_0, .dot_q = dot_q_q5_0},
