@@ -38,15 +38,23 @@ typedef struct whisper_vocab {
 
 /* Fills multilingual, n_languages and the special ids from n_vocab, and
  * gives the special ids (n_text .. n_vocab-1) their names in text/len
- * (allocating them). text and len must hold n_vocab entries. Fails for an
- * n_vocab that is no known Whisper kind. */
+ * (allocating them). text and len must hold n_vocab entries, and the
+ * entries from n_text on must be NULL (calloc) or names from an earlier
+ * call. Names: "<|endoftext|>", "<|startoftranscript|>", "<|en|>"...,
+ * "<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>",
+ * "<|nospeech|>", "<|notimestamps|>", "<|0.00|>" ... "<|30.00|>". Fails
+ * for an n_vocab that is no known Whisper kind, and when n_text reaches
+ * <|startoftranscript|>. English-only models get n_languages 99 (the
+ * tokens exist but the model never uses them: check multilingual). */
 int whisper_vocab_set_specials(whisper_vocab *v, r1_error *err);
 
 /* Frees text (every entry) and len. */
 void whisper_vocab_free(whisper_vocab *v);
 
 /* Languages, in Whisper's order: index i is token lang_first + i.
- * whisper_language_index("zh") -> 1; -1 when unknown or beyond n_languages. */
+ * whisper_language_index("zh") -> 1; -1 when unknown or beyond n_languages.
+ * Accepts a code or an English name ("chinese"), in any ASCII case; v may
+ * be NULL (then all 100 languages count). */
 int whisper_language_index(const whisper_vocab *v, const char *code);
 const char *whisper_language_code(int index);   /* "en", "zh", ...; NULL if out of range */
 const char *whisper_language_name(int index);   /* "english", "chinese", ... */
