@@ -1,4 +1,4 @@
-/* ops.c - RMS norm, RoPE, softmax, SwiGLU on float rows (see ops.h). */
+/* ops.c - RMS norm, LayerNorm, RoPE, softmax, SwiGLU, GELU on float rows (see ops.h). */
 #include "tensor/ops.h"
 
 #include <math.h>
@@ -69,6 +69,23 @@ void r1_softmax(float *x, int n) {
     }
     float inv = 1.0f / sum;
     for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+void r1_layernorm(float *out, const float *x, const float *weight, const float *bias, int n, float eps) {
+    double sum = 0.0, sum_sq = 0.0;
+    for (int i = 0; i < n; i++) sum += x[i];
+    float mean = (float)(sum / n);
+    for (int i = 0; i < n; i++) sum_sq += (double)(x[i] - mean) * (x[i] - mean);
+    float scale = (float)(1.0 / sqrt(sum_sq / n + eps));
+    for (int i = 0; i < n; i++) out[i] = (x[i] - mean) * scale * weight[i] + bias[i];
+}
+
+void r1_gelu(float *x, int n) {
+    const float sqrt_2_over_pi = 0.7978845608028654f;
+    for (int i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(sqrt_2_over_pi * (v + 0.044715f * v * v * v)));
+    }
 }
 
 void r1_swiglu(float *gate, const float *up, int n) {

@@ -39,6 +39,12 @@ void r1_rope_apply(const r1_rope *rope, float *x, int n_heads, int head_dim, int
 /* In-place softmax of n values. */
 void r1_softmax(float *x, int n);
 
+/* out = (x - mean) / sqrt(var + eps) * weight + bias (Whisper's LayerNorm). */
+void r1_layernorm(float *out, const float *x, const float *weight, const float *bias, int n, float eps);
+
+/* In-place GELU, the tanh approximation (what whisper.cpp evaluates). */
+void r1_gelu(float *x, int n);
+
 /* gate[i] = silu(gate[i]) * up[i] */
 void r1_swiglu(float *gate, const float *up, int n);
 
