@@ -4,6 +4,10 @@
  *   r1 model gen --shape NAME --type TYPE [--seed S] [-t THREADS] -o FILE.gguf
  *       writes a random-weight model of a real model's shape (see
  *       docs/MODEL-GEN.md); `r1 model gen --list` lists the shapes.
+ *   r1 model gen --arch whisper --shape NAME [--type f32|f16] [--seed N]
+ *                [--vocab-from FILE.bin] -o FILE.bin
+ *       writes a random-weight Whisper model in whisper.cpp's ggml format
+ *       (src/model/whisper_gen.h).
  *   r1 model info -m FILE.gguf [--key-file K]
  *       checks a model file completely and prints what it holds.
  *   r1 model seal|open|verify|keygen ...
@@ -18,12 +22,15 @@
 #include "args.h"
 #include "commands.h"
 #include "model/random_model.h"
+#include "model/whisper_gen.h"
 
 static void model_usage(void) {
     fprintf(stderr,
             "usage: r1 model gen --shape NAME --type f32|f16|q8_0|q4_0|q4_k_m|q6_k [--seed S]\n"
             "                    [--arch ARCH] [-t THREADS] [--script TEXT] -o FILE.gguf\n"
             "       r1 model gen --list\n"
+            "       r1 model gen --arch whisper --shape tiny|base|small|medium|large-v2 [--type f32|f16]\n"
+            "                    [--seed S] [--vocab-from FILE.bin] -o FILE.bin\n"
             "       r1 model info -m FILE.gguf [--key-file K | --key-command CMD]\n"
             "       r1 model seal IN.gguf OUT.sealed --key-file K [--chunk-size BYTES] [--key-id TEXT]\n"
             "       r1 model open IN.sealed OUT.gguf --key-file K\n"
@@ -40,7 +47,66 @@ static void list_shapes(void) {
                s->n_vocab, s->n_embd, s->n_layer, s->n_head, s->n_head_kv, s->n_ff);
 }
 
+static void list_whisper_shapes(void) {
+    for (const whisper_gen_shape *s = whisper_gen_shapes(); s->name; s++)
+        printf("%-10s whisper  vocab %5d  state %4d  heads %2d  layers %2d+%-2d  audio ctx %d  text ctx %d\n", s->name,
+               s->hparams.n_vocab, s->hparams.n_audio_state, s->hparams.n_audio_head, s->hparams.n_audio_layer,
+               s->hparams.n_text_layer, s->hparams.n_audio_ctx, s->hparams.n_text_ctx);
+}
+
+/* `r1 model gen --arch whisper ...`: its own options (ggml .bin, not GGUF). */
+static int model_gen_whisper(int argc, char **argv) {
+    const char *shape_name = NULL, *type = "f16";
+    whisper_gen_options opt = {0};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (strcmp(a, "--list") == 0) { list_whisper_shapes(); return 0; }
+        if (!(v = arg_value(argc, argv, &i))) return 2;
+        if (strcmp(a, "--shape") == 0) shape_name = v;
+        else if (strcmp(a, "--type") == 0) type = v;
+        else if (strcmp(a, "--arch") == 0) continue; /* "whisper": how we got here */
+        else if (strcmp(a, "--vocab-from") == 0) opt.vocab_from = v;
+        else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) opt.path = v;
+        else if (strcmp(a, "--seed") == 0) { if (arg_u64(a, v, &opt.seed)) return 2; }
+        else { fprintf(stderr, "r1 model gen --arch whisper: unknown option '%s'\n", a); model_usage(); return 2; }
+    }
+    if (!shape_name || !opt.path) {
+        fprintf(stderr, "r1 model gen --arch whisper: --shape and -o are required\n");
+        return 2;
+    }
+    const whisper_gen_shape *shape = whisper_gen_shape_find(shape_name);
+    if (!shape) {
+        fprintf(stderr, "r1 model gen --arch whisper: unknown shape '%s'; the shapes are:\n", shape_name);
+        list_whisper_shapes();
+        return 2;
+    }
+    if (strcmp(type, "f32") == 0) opt.ftype = 0;
+    else if (strcmp(type, "f16") == 0) opt.ftype = 1;
+    else {
+        fprintf(stderr, "r1 model gen --arch whisper: --type '%s': Whisper files are f32 or f16\n", type);
+        return 2;
+    }
+    opt.hparams = shape->hparams;
+    r1_error err;
+    double t0 = cli_now();
+    if (whisper_gen_write(&opt, &err) != 0) {
+        fprintf(stderr, "r1 model gen: %s\n", err.message);
+        return 1;
+    }
+    fprintf(stderr, "r1 model gen: wrote %s (whisper %s, %s, seed %llu, %d tensors) in %.1f s\n", opt.path,
+            shape->name, type, (unsigned long long)opt.seed, whisper_gen_tensor_count(&opt.hparams), cli_now() - t0);
+    return 0;
+}
+
+/* True when the options hold "--arch whisper". */
+static bool wants_whisper(int argc, char **argv) {
+    for (int i = 0; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--arch") == 0 && strcmp(argv[i + 1], "whisper") == 0) return true;
+    return false;
+}
+
 static int model_gen(int argc, char **argv) {
+    if (wants_whisper(argc, argv)) return model_gen_whisper(argc, argv);
     const char *shape_name = NULL, *type = "f16", *out = NULL, *arch = NULL;
     uint64_t seed = 0;
     const char *script = NULL; /* tiny shapes: greedy answer to any prompt ending in a newline */
