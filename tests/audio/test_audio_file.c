@@ -1,0 +1,364 @@
+/* test_audio_file.c - audio in: the reference clips decode to 16 kHz mono,
+ * bad files give one clear line, memory and path agree, a 44.1 kHz stereo
+ * sine written here in several formats comes back as a 16 kHz mono sine. */
+#include <math.h>
+#include <sndfile.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audio/audio_file.h"
+#include "testutil.h"
+
+#define RATE 16000
+
+static const struct {
+    const char *name;
+    double seconds;
+} valid_clips[] = {
+    {"jfk.wav", 11.0},         {"en_fox.wav", 3.44},      {"en_alarm.wav", 3.64},
+    {"en_asr.wav", 4.22},      {"zh_weather.wav", 5.09},  {"zh_document.wav", 4.58},
+    {"mix_meeting.wav", 5.60}, {"vad_en_fox_padded.wav", 6.44}, {"stereo_8k_float.wav", 3.64},
+};
+
+static const char *clip_path(const char *name) {
+    static char path[4096];
+    snprintf(path, sizeof path, "%s", test_testdata_path("asr/audio"));
+    size_t len = strlen(path);
+    snprintf(path + len, sizeof path - len, "/%s", name);
+    return path;
+}
+
+static void assert_samples_in_range(const audio_pcm *a) {
+    for (long i = 0; i < a->n_samples; i++)
+        if (!(a->samples[i] >= -1.0f && a->samples[i] <= 1.0f)) fail_msg("sample %ld = %g is outside [-1, 1]", i, a->samples[i]);
+}
+
+static double rms(const float *x, long n) {
+    double s = 0.0;
+    for (long i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return n ? sqrt(s / n) : 0.0;
+}
+
+/* Every clip decodes to 16 kHz mono of the documented length, the same
+ * from a path and from memory. */
+static void test_valid_clips(void **state) {
+    (void)state;
+    if (!test_require_testdata("asr")) skip();
+    for (size_t c = 0; c < sizeof valid_clips / sizeof valid_clips[0]; c++) {
+        const char *path = clip_path(valid_clips[c].name);
+        audio_pcm a, b;
+        r1_error err = {{0}};
+        if (audio_load_file(path, RATE, &a, &err) != 0) fail_msg("%s: %s", valid_clips[c].name, err.message);
+        assert_int_equal(a.sample_rate, RATE);
+        double expect = valid_clips[c].seconds;
+        if (fabs(a.seconds - expect) > 0.01 || fabs((double)a.n_samples / RATE - expect) > 0.01 * expect)
+            fail_msg("%s: %.3f s, %ld samples; expected %.2f s", valid_clips[c].name, a.seconds, a.n_samples, expect);
+        assert_samples_in_range(&a);
+        assert_true(rms(a.samples, a.n_samples) > 0.01); /* speech, not silence */
+
+        size_t size;
+        void *bytes = test_read_file(path, &size);
+        assert_non_null(bytes);
+        if (audio_load_memory(bytes, size, RATE, &b, &err) != 0) fail_msg("%s from memory: %s", valid_clips[c].name, err.message);
+        assert_int_equal(b.n_samples, a.n_samples);
+        assert_int_equal(b.source_rate, a.source_rate);
+        assert_int_equal(b.source_channels, a.source_channels);
+        assert_memory_equal(b.samples, a.samples, (size_t)a.n_samples * sizeof(float));
+        printf("%-22s %5d Hz x%d -> %ld samples (%.3f s)\n", valid_clips[c].name, a.source_rate, a.source_channels,
+               a.n_samples, a.seconds);
+        free(bytes);
+        audio_pcm_free(&a);
+        audio_pcm_free(&b);
+        assert_null(a.samples);
+    }
+}
+
+/* A 16 kHz s16 file is passed through untouched: sample i is int16/32768. */
+static void test_16k_is_exact(void **state) {
+    (void)state;
+    if (!test_require_testdata("asr")) skip();
+    size_t size;
+    unsigned char *bytes = test_read_file(clip_path("en_fox.wav"), &size);
+    assert_non_null(bytes);
+    assert_memory_equal(bytes + 36, "data", 4); /* the plain 44-byte header the README promises */
+    long n = (long)(size - 44) / 2;
+    audio_pcm a;
+    r1_error err;
+    assert_int_equal(audio_load_file(clip_path("en_fox.wav"), RATE, &a, &err), 0);
+    assert_int_equal(a.n_samples, n);
+    assert_int_equal(a.source_rate, RATE);
+    assert_int_equal(a.source_channels, 1);
+    for (long i = 0; i < n; i++) {
+        int16_t v = (int16_t)(bytes[44 + 2 * i] | bytes[45 + 2 * i] << 8);
+        if (a.samples[i] != v / 32768.0f) fail_msg("sample %ld: %g, file has %d", i, a.samples[i], v);
+    }
+    audio_pcm_free(&a);
+    free(bytes);
+}
+
+/* Largest normalized cross-correlation of x and y over lags in [-max_lag, max_lag]. */
+static double best_correlation(const float *x, long nx, const float *y, long ny, int max_lag, int *lag_out) {
+    double best = -1.0;
+    for (int lag = -max_lag; lag <= max_lag; lag++) {
+        double xy = 0, xx = 0, yy = 0;
+        for (long i = 0; i < nx; i++) {
+            long j = i + lag;
+            if (j < 0 || j >= ny) continue;
+            xy += (double)x[i] * y[j];
+            xx += (double)x[i] * x[i];
+            yy += (double)y[j] * y[j];
+        }
+        double r = xx > 0 && yy > 0 ? xy / sqrt(xx * yy) : 0;
+        if (r > best) {
+            best = r;
+            *lag_out = lag;
+        }
+    }
+    return best;
+}
+
+/* stereo 8 kHz float: down-mixed, resampled, and the same speech as en_alarm. */
+static void test_stereo_8k_float(void **state) {
+    (void)state;
+    if (!test_require_testdata("asr")) skip();
+    audio_pcm s, ref;
+    r1_error err;
+    if (audio_load_file(clip_path("stereo_8k_float.wav"), RATE, &s, &err) != 0) fail_msg("%s", err.message);
+    assert_int_equal(audio_load_file(clip_path("en_alarm.wav"), RATE, &ref, &err), 0);
+    assert_int_equal(s.source_rate, 8000);
+    assert_int_equal(s.source_channels, 2);
+    assert_int_equal(s.sample_rate, RATE);
+    assert_true(fabs((double)s.n_samples / RATE - 3.64) < 0.01 * 3.64);
+    int lag = 0;
+    double r = best_correlation(s.samples, s.n_samples, ref.samples, ref.n_samples, 80, &lag);
+    printf("stereo_8k_float vs en_alarm: correlation %.4f at lag %d samples, %ld vs %ld samples\n", r, lag, s.n_samples,
+           ref.n_samples);
+    assert_true(r > 0.9);
+    assert_true(abs(lag) <= 8); /* the resampler keeps the timing */
+    audio_pcm_free(&s);
+    audio_pcm_free(&ref);
+}
+
+static void expect_error(int rc, const r1_error *err, const char *part1, const char *part2) {
+    assert_int_equal(rc, -1);
+    printf("  error: %s\n", err->message);
+    if (!strstr(err->message, part1) || (part2 && !strstr(err->message, part2)))
+        fail_msg("error '%s' should name '%s'%s%s", err->message, part1, part2 ? " and " : "", part2 ? part2 : "");
+    assert_null(strchr(err->message, '\n'));
+}
+
+static void test_bad_files(void **state) {
+    (void)state;
+    if (!test_require_testdata("asr")) skip();
+    static const struct {
+        const char *name, *says;
+    } bad[] = {
+        {"bad_empty.wav", "empty"},
+        {"bad_truncated_header.wav", "fmt "},
+        {"bad_not_audio.wav", "not an audio format"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        audio_pcm a;
+        r1_error err;
+        const char *path = clip_path(bad[i].name);
+        expect_error(audio_load_file(path, RATE, &a, &err), &err, bad[i].name, bad[i].says);
+        assert_null(a.samples);
+        size_t size;
+        void *bytes = test_read_file(path, &size);
+        assert_non_null(bytes);
+        expect_error(audio_load_memory(bytes, size, RATE, &a, &err), &err, "upload: ", bad[i].says);
+        free(bytes);
+    }
+    audio_pcm a;
+    r1_error err;
+    expect_error(audio_load_file("/nonexistent/x.wav", RATE, &a, &err), &err, "/nonexistent/x.wav", "No such file");
+    expect_error(audio_load_file(test_testdata_path("asr"), RATE, &a, &err), &err, "folder", NULL);
+    expect_error(audio_load_memory("", 0, RATE, &a, &err), &err, "upload: empty", NULL);
+    expect_error(audio_load_memory(NULL, 0, RATE, &a, &err), &err, "upload: empty", NULL);
+    expect_error(audio_load_file(clip_path("jfk.wav"), 0, &a, &err), &err, "target sample rate 0", NULL);
+}
+
+/* ---- WAV headers written by hand, for what libsndfile itself accepts ---- */
+
+static void put16(unsigned char *p, unsigned v) {
+    p[0] = v & 255, p[1] = v >> 8 & 255;
+}
+static void put32(unsigned char *p, unsigned v) {
+    put16(p, v & 0xffff), put16(p + 2, v >> 16);
+}
+
+/* A PCM-16 WAV with the given header fields and data_bytes of a ramp. */
+static size_t make_wav(unsigned char *buf, unsigned channels, unsigned rate, unsigned data_bytes) {
+    memcpy(buf, "RIFF", 4);
+    put32(buf + 4, 36 + data_bytes);
+    memcpy(buf + 8, "WAVEfmt ", 8);
+    put32(buf + 16, 16);
+    put16(buf + 20, 1); /* PCM */
+    put16(buf + 22, channels);
+    put32(buf + 24, rate);
+    put32(buf + 28, rate * channels * 2);
+    put16(buf + 32, channels * 2);
+    put16(buf + 34, 16);
+    memcpy(buf + 36, "data", 4);
+    put32(buf + 40, data_bytes);
+    for (unsigned i = 0; i < data_bytes; i++) buf[44 + i] = (unsigned char)(i * 7);
+    return 44 + data_bytes;
+}
+
+static void test_limits(void **state) {
+    (void)state;
+    static unsigned char buf[44 + 65 * 2 * 100];
+    audio_pcm a;
+    r1_error err;
+    size_t n = make_wav(buf, 65, 16000, 65 * 2 * 100);
+    expect_error(audio_load_memory(buf, n, RATE, &a, &err), &err, "upload: 65 channels", NULL);
+    n = make_wav(buf, 64, 16000, 64 * 2 * 100);
+    assert_int_equal(audio_load_memory(buf, n, RATE, &a, &err), 0); /* 64 is still fine */
+    assert_int_equal(a.source_channels, 64);
+    assert_int_equal(a.n_samples, 100);
+    audio_pcm_free(&a);
+    n = make_wav(buf, 1, 500, 2000);
+    expect_error(audio_load_memory(buf, n, RATE, &a, &err), &err, "sample rate 500 Hz", NULL);
+    n = make_wav(buf, 1, 400000, 2000);
+    expect_error(audio_load_memory(buf, n, RATE, &a, &err), &err, "sample rate 400000 Hz", NULL);
+    n = make_wav(buf, 1, 16000, 0);
+    expect_error(audio_load_memory(buf, n, RATE, &a, &err), &err, "no audio frames", NULL);
+    /* a header promising far more data than there is: only what is there */
+    n = make_wav(buf, 1, 16000, 2000);
+    put32(buf + 40, 0x7ffffff0u);
+    if (audio_load_memory(buf, n, RATE, &a, &err) == 0) {
+        assert_true(a.n_samples <= 1000);
+        audio_pcm_free(&a);
+    }
+    if (test_require_testdata("asr")) {
+        expect_error(audio_load_file_limited(clip_path("jfk.wav"), RATE, 5.0, &a, &err), &err, "11 s of audio",
+                     "limit of 5 s");
+        expect_error(audio_load_file_limited(clip_path("jfk.wav"), RATE, 0.0, &a, &err), &err, "not positive", NULL);
+    }
+}
+
+/* Every prefix of a real file, from memory: an error line or audio, never a crash. */
+static void test_truncations(void **state) {
+    (void)state;
+    if (!test_require_testdata("asr")) skip();
+    const char *names[] = {"en_fox.wav", "stereo_8k_float.wav"};
+    for (int f = 0; f < 2; f++) {
+        size_t size;
+        unsigned char *bytes = test_read_file(clip_path(names[f]), &size);
+        assert_non_null(bytes);
+        int ok = 0, failed = 0;
+        for (size_t cut = 0; cut < size; cut += cut < 300 ? 1 : 997) {
+            audio_pcm a;
+            r1_error err = {{0}};
+            if (audio_load_memory(bytes, cut, RATE, &a, &err) == 0) {
+                assert_true(a.n_samples > 0);
+                assert_samples_in_range(&a);
+                audio_pcm_free(&a);
+                ok++;
+            } else {
+                assert_true(err.message[0] != '\0');
+                failed++;
+            }
+        }
+        printf("%s prefixes: %d decode, %d refused\n", names[f], ok, failed);
+        assert_true(failed > 0 && ok > 0);
+        free(bytes);
+    }
+}
+
+/* ---- a sine written by libsndfile in several formats ---- */
+
+#define SINE_HZ 440.0
+#define SINE_RATE 44100
+#define SINE_SECONDS 2
+
+/* Writes 2 s of a stereo 440 Hz sine (left 0.6, right 0.2: the mono mix
+ * is 0.4) at 44.1 kHz; false when libsndfile cannot write that format. */
+static bool write_sine(const char *path, int format) {
+    SF_INFO info = {.samplerate = SINE_RATE, .channels = 2, .format = format};
+    if (!sf_format_check(&info)) return false;
+    SNDFILE *sf = sf_open(path, SFM_WRITE, &info);
+    if (!sf) return false;
+    static float frames[SINE_RATE * SINE_SECONDS * 2];
+    for (int i = 0; i < SINE_RATE * SINE_SECONDS; i++) {
+        double s = sin(2.0 * M_PI * SINE_HZ * i / SINE_RATE);
+        frames[2 * i] = (float)(0.6 * s);
+        frames[2 * i + 1] = (float)(0.2 * s);
+    }
+    bool ok = sf_writef_float(sf, frames, SINE_RATE * SINE_SECONDS) == SINE_RATE * SINE_SECONDS;
+    return sf_close(sf) == 0 && ok;
+}
+
+/* Frequency from zero crossings (upward) between samples a and b. */
+static double crossing_frequency(const float *x, long a, long b) {
+    long first = -1, last = -1, count = 0;
+    for (long i = a + 1; i < b; i++)
+        if (x[i - 1] < 0 && x[i] >= 0) {
+            if (first < 0) first = i;
+            last = i;
+            count++;
+        }
+    return count > 1 ? (count - 1) * (double)RATE / (double)(last - first) : 0.0;
+}
+
+/* Largest difference from 0.4 sin(2 pi 440 t) between samples a and b. */
+static double max_sine_error(const float *x, long a, long b) {
+    double worst = 0;
+    for (long i = a; i < b; i++) {
+        double want = 0.4 * sin(2.0 * M_PI * SINE_HZ * i / RATE);
+        if (fabs(x[i] - want) > worst) worst = fabs(x[i] - want);
+    }
+    return worst;
+}
+
+static void test_sine_formats(void **state) {
+    (void)state;
+    static const struct {
+        const char *name;
+        int format;
+        bool lossy;
+    } formats[] = {
+        {"wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, false},
+        {"flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_16, false},
+        {"ogg", SF_FORMAT_OGG | SF_FORMAT_VORBIS, true},
+        {"mp3", SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III, true},
+    };
+    char dir[] = "/tmp/r1_test_audio_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/sine.%s", dir, formats[f].name);
+        if (!write_sine(path, formats[f].format)) fail_msg("libsndfile cannot write %s here", formats[f].name);
+        audio_pcm a;
+        r1_error err;
+        if (audio_load_file(path, RATE, &a, &err) != 0) fail_msg("%s", err.message);
+        assert_int_equal(a.source_rate, SINE_RATE);
+        assert_int_equal(a.source_channels, 2);
+        long mid = a.n_samples / 2, half = RATE / 4; /* the middle 0.5 s, clear of codec edges */
+        double hz = crossing_frequency(a.samples, mid - half, mid + half);
+        double amplitude = rms(a.samples + mid - half, 2 * half) * sqrt(2.0);
+        double err_max = max_sine_error(a.samples, mid - half, mid + half);
+        printf("%-4s: %ld samples (%.3f s), %.2f Hz, amplitude %.4f, max error vs ideal %.2g\n", formats[f].name,
+               a.n_samples, a.seconds, hz, amplitude, err_max);
+        assert_true(fabs(hz - SINE_HZ) < 2.0);
+        assert_true(fabs(amplitude - 0.4) < (formats[f].lossy ? 0.04 : 0.004));
+        double want = SINE_SECONDS * (double)RATE;
+        assert_true(fabs(a.n_samples - want) < (formats[f].lossy ? 0.05 : 0.001) * want);
+        if (!formats[f].lossy) assert_true(err_max < 0.01); /* the mix and the rate change keep phase and level */
+        audio_pcm_free(&a);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_clips),     cmocka_unit_test(test_16k_is_exact),
+        cmocka_unit_test(test_stereo_8k_float), cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_limits),          cmocka_unit_test(test_truncations),
+        cmocka_unit_test(test_sine_formats),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
