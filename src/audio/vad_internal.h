@@ -29,7 +29,7 @@ static const int vad_enc_in[VAD_ENC_LAYERS] = {129, 128, 64, 64};
 static const int vad_enc_out[VAD_ENC_LAYERS] = {128, 64, 64, 128};
 
 struct vad_model {
-    char description[96];
+    char description[128]; /* type (< 64 bytes) and three version numbers */
     float *weights;                 /* one allocation holding every array below */
     float *stft;                    /* [258][256] */
     float *enc_w[VAD_ENC_LAYERS];   /* [out][in][3] */
