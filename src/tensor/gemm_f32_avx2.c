@@ -26,6 +26,15 @@
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
+/* The accumulator arrays live in registers only when the small loops over
+ * them are unrolled completely: gcc -O2 needs to be told, clang does it
+ * unasked (and keeps the arrays in memory when told). */
+#if defined(__clang__)
+#define UNROLL_FULLY
+#else
+#define UNROLL_FULLY _Pragma("GCC unroll 8")
+#endif
+
 enum { TILE_W = 4, TILE_X = 3, LANES = 8 };
 
 typedef enum { WEIGHTS_F32, WEIGHTS_F16, WEIGHTS_BF16 } weight_format;
@@ -53,12 +62,12 @@ static inline __m128 sum_four(__m256 a, __m256 b, __m256 c, __m256 d) {
 static ALWAYS_INLINE void tile_step(weight_format f, const void *const w[TILE_W], const float *const x[TILE_X],
                                    int n_x, int64_t i, __m256 acc[TILE_W][TILE_X]) {
     __m256 xv[TILE_X];
-#pragma GCC unroll 8
+    UNROLL_FULLY
     for (int c = 0; c < n_x; c++) xv[c] = _mm256_loadu_ps(x[c] + i);
-#pragma GCC unroll 8
+    UNROLL_FULLY
     for (int r = 0; r < TILE_W; r++) {
         __m256 wv = load_weights(f, w[r], i);
-#pragma GCC unroll 8
+        UNROLL_FULLY
         for (int c = 0; c < n_x; c++) acc[r][c] = _mm256_fmadd_ps(wv, xv[c], acc[r][c]);
     }
 }
@@ -74,12 +83,10 @@ static ALWAYS_INLINE void tail_step(weight_format f, const void *const w[TILE_W]
     size_t count = (size_t)(n - i);
     memset(w_tail, 0, sizeof w_tail);
     memset(x_tail, 0, sizeof x_tail);
-#pragma GCC unroll 8
     for (int r = 0; r < TILE_W; r++) {
         memcpy(w_tail[r], (const uint8_t *)w[r] + (size_t)i * weight_bytes(f), count * weight_bytes(f));
         wt[r] = w_tail[r];
     }
-#pragma GCC unroll 8
     for (int c = 0; c < n_x; c++) {
         memcpy(x_tail[c], x[c] + i, count * sizeof(float));
         xt[c] = x_tail[c];
@@ -94,18 +101,17 @@ static ALWAYS_INLINE void micro_tile(weight_format f, const uint8_t *w, size_t w
     const void *wr[TILE_W];
     const float *xr[TILE_X];
     __m256 acc[TILE_W][TILE_X];
-#pragma GCC unroll 8
     for (int r = 0; r < TILE_W; r++) wr[r] = w + (size_t)(r < n_w ? r : n_w - 1) * w_row_bytes;
-#pragma GCC unroll 8
+    UNROLL_FULLY
     for (int c = 0; c < n_x; c++) {
         xr[c] = x + c * x_stride;
-#pragma GCC unroll 8
+        UNROLL_FULLY
         for (int r = 0; r < TILE_W; r++) acc[r][c] = _mm256_setzero_ps();
     }
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES) tile_step(f, wr, xr, n_x, i, acc);
     if (i < n) tail_step(f, wr, xr, n_x, i, n, acc);
-#pragma GCC unroll 8
+    UNROLL_FULLY
     for (int c = 0; c < n_x; c++) {
         float sums[TILE_W];
         _mm_storeu_ps(sums, sum_four(acc[0][c], acc[1][c], acc[2][c], acc[3][c]));

@@ -32,6 +32,15 @@
 
 #include "tensor/simd_avx512.h"
 
+/* The accumulator arrays live in registers only when the small loops over
+ * them are unrolled completely: gcc -O2 needs to be told, clang does it
+ * unasked (and keeps the arrays in memory when told). */
+#if defined(__clang__)
+#define UNROLL_FULLY
+#else
+#define UNROLL_FULLY _Pragma("GCC unroll 8")
+#endif
+
 enum { TILE_W = 4, TILE_X = 6, LANES = 16 };
 
 typedef enum { WEIGHTS_F32, WEIGHTS_F16, WEIGHTS_BF16 } weight_format;
@@ -64,12 +73,12 @@ static inline __m128 sum_four(__m512 a, __m512 b, __m512 c, __m512 d) {
 static ALWAYS_INLINE void tile_step(weight_format f, const void *const w[TILE_W], const float *const x[TILE_X],
                                    int n_x, int64_t i, __mmask16 part, __m512 acc[TILE_W][TILE_X]) {
     __m512 wv[TILE_W];
-#pragma GCC unroll 8
+    UNROLL_FULLY
     for (int r = 0; r < TILE_W; r++) wv[r] = load_weights(f, w[r], i, part);
-#pragma GCC unroll 8
+    UNROLL_FULLY
     for (int c = 0; c < n_x; c++) {
         __m512 xv = _mm512_maskz_loadu_ps(part, x[c] + i);
-#pragma GCC unroll 8
+        UNROLL_FULLY
         for (int r = 0; r < TILE_W; r++) acc[r][c] = _mm512_fmadd_ps(wv[r], xv, acc[r][c]);
     }
 }
@@ -81,19 +90,18 @@ static ALWAYS_INLINE void micro_tile(weight_format f, const uint8_t *w, size_t w
     const void *wr[TILE_W];
     const float *xr[TILE_X];
     __m512 acc[TILE_W][TILE_X];
-#pragma GCC unroll 8
     for (int r = 0; r < TILE_W; r++) wr[r] = w + (size_t)(r < n_w ? r : n_w - 1) * w_row_bytes;
-#pragma GCC unroll 8
+    UNROLL_FULLY
     for (int c = 0; c < n_x; c++) {
         xr[c] = x + c * x_stride;
-#pragma GCC unroll 8
+        UNROLL_FULLY
         for (int r = 0; r < TILE_W; r++) acc[r][c] = _mm512_setzero_ps();
     }
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES) tile_step(f, wr, xr, n_x, i, (__mmask16)0xffff, acc);
     if (i < n) tile_step(f, wr, xr, n_x, i, (__mmask16)((1u << (n - i)) - 1), acc);
     __mmask8 stored = (__mmask8)((1u << n_w) - 1);
-#pragma GCC unroll 8
+    UNROLL_FULLY
     for (int c = 0; c < n_x; c++)
         _mm_mask_storeu_ps(y + c * y_stride, stored, sum_four(acc[0][c], acc[1][c], acc[2][c], acc[3][c]));
 }
