@@ -139,7 +139,8 @@ int vad_speech_probs(vad_model *m, const float *samples_16k, long n, float **pro
     for (long w = 0; w < windows; w++) {
         float window[VAD_WINDOW_SAMPLES] = {0};
         long start = w * VAD_WINDOW_SAMPLES, count = n - start < VAD_WINDOW_SAMPLES ? n - start : VAD_WINDOW_SAMPLES;
-        memcpy(window, samples_16k + start, (size_t)count * sizeof *window);
+        for (long i = 0; i < count; i++) /* NaN or inf would poison the LSTM state for good */
+            window[i] = isfinite(samples_16k[start + i]) ? samples_16k[start + i] : 0.0f;
         out[w] = window_probability(m, window, &state);
     }
     *probs = out;

@@ -40,8 +40,8 @@ const char *vad_model_description(const vad_model *m);
 /* One speech probability in [0, 1] per VAD_WINDOW_SAMPLES window of
  * samples_16k (mono, 16 kHz, about [-1, 1]); the last partial window is
  * zero-padded, so *n_probs = ceil(n / 512). The recurrent state starts fresh
- * on every call. *probs is malloc'd (NULL when n == 0); the caller frees it.
- * Returns 0, or -1 with err filled. */
+ * on every call; NaN and infinite samples count as 0. *probs is malloc'd
+ * (NULL when n == 0); the caller frees it. Returns 0, or -1 with err filled. */
 int vad_speech_probs(vad_model *m, const float *samples_16k, long n, float **probs, int *n_probs, r1_error *err);
 
 typedef struct vad_params {
