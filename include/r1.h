@@ -340,6 +340,81 @@ typedef struct r1_engine_stats {
 /* A consistent snapshot; safe from any thread. */
 void r1_engine_get_stats(r1_engine *engine, r1_engine_stats *stats);
 
+/* ---- speech recognition (Whisper) ---- */
+
+/* A Whisper model (whisper.cpp's ggml .bin), with its own thread pool and
+ * state. One transcription runs at a time per r1_asr (calls from several
+ * threads are serialised); load one per concurrent stream if needed. */
+typedef struct r1_asr r1_asr;
+
+typedef struct r1_asr_params {
+    const char *model_path;     /* ggml Whisper .bin */
+    const char *vad_model_path; /* Silero VAD ggml .bin, or NULL: the energy-based detector */
+    int n_threads;              /* <= 0: one per CPU */
+    bool exact;                 /* float activations in every product (the reference tests) */
+} r1_asr_params;
+
+int r1_asr_load(const r1_asr_params *params, r1_asr **out, r1_error *err);
+void r1_asr_free(r1_asr *asr);
+/* "tiny", "base", "small", "medium", "large" or "unknown"; and whether the
+ * model knows languages other than English. */
+const char *r1_asr_model_kind(const r1_asr *asr);
+bool r1_asr_multilingual(const r1_asr *asr);
+
+typedef struct r1_transcribe_options {
+    const char *language;   /* "en", "zh", ...; NULL, "" or "auto": detected */
+    bool translate;         /* into English instead of transcribing */
+    bool no_timestamps;     /* decode without timestamp tokens: one segment per 30 s window */
+    float temperature;      /* first try; 0 = greedy. Fallback raises it by 0.2 up to 1.0 */
+    bool no_fallback;       /* keep the first try whatever its quality */
+    const char *prompt;     /* text that conditions the first window (names, spelling), or NULL */
+    bool vad;               /* transcribe only the speech found by voice activity detection */
+    uint64_t seed;          /* for temperature > 0 */
+    int max_tokens;         /* sampled per 30 s window; 0: half the text context (224), as Whisper */
+    /* called for each segment as soon as it is final (may be NULL) */
+    void (*on_segment)(void *user, double start, double end, const char *text);
+    void *user;
+} r1_transcribe_options;
+
+typedef struct r1_transcript_segment {
+    double start, end;      /* seconds from the start of the audio */
+    char *text;             /* UTF-8, as decoded (usually with a leading space) */
+    float avg_logprob;      /* of the window the segment came from */
+    float no_speech_prob;
+    float temperature;      /* the try whose result was kept */
+    int32_t *tokens;        /* its text tokens */
+    int n_tokens;
+} r1_transcript_segment;
+
+typedef struct r1_transcript {
+    char *text;             /* every segment's text, joined and trimmed */
+    char language[8];       /* the language used ("en"; given or detected) */
+    float language_probability; /* when detected; 1 when given */
+    double duration;        /* seconds of audio */
+    r1_transcript_segment *segments;
+    int n_segments;
+    /* figures */
+    double mel_seconds, encode_seconds, decode_seconds, total_seconds;
+    int n_windows, n_fallbacks;
+} r1_transcript;
+
+/* Transcribes mono 16 kHz float samples. */
+int r1_asr_transcribe(r1_asr *asr, const float *samples, long n_samples, const r1_transcribe_options *options,
+                      r1_transcript *out, r1_error *err);
+/* Decodes an audio file or in-memory upload (any format and rate
+ * libsndfile reads: WAV, FLAC, OGG, MP3; down-mixed, resampled) and
+ * transcribes it. `name` labels errors ("upload", the file name). */
+int r1_asr_transcribe_file(r1_asr *asr, const char *path, const r1_transcribe_options *options, r1_transcript *out,
+                           r1_error *err);
+int r1_asr_transcribe_memory(r1_asr *asr, const void *data, size_t size, const char *name,
+                             const r1_transcribe_options *options, r1_transcript *out, r1_error *err);
+void r1_transcript_free(r1_transcript *t);
+
+/* The transcript as OpenAI's response formats: "text", "json" ({"text"}),
+ * "verbose_json" (language, duration, segments), "srt", "vtt". A
+ * malloc'd NUL-terminated string, or NULL with err for an unknown format. */
+char *r1_transcript_format(const r1_transcript *t, const char *format, r1_error *err);
+
 /* ---- build information ---- */
 
 const char *r1_version(void);
