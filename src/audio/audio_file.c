@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <samplerate.h>
 #include <sndfile.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -40,7 +41,9 @@ static sf_count_t memory_length(void *user) {
 static sf_count_t memory_seek(sf_count_t offset, int whence, void *user) {
     memory_source *m = user;
     sf_count_t base = whence == SEEK_CUR ? m->pos : whence == SEEK_END ? m->size : 0;
-    if (offset < -base || offset > m->size - base) return -1; /* outside the buffer */
+    /* Past the end is allowed, as lseek allows it on a file (reads there
+     * return nothing); before the start is not. */
+    if (offset < -base || offset > INT64_MAX - base) return -1;
     m->pos = base + offset;
     return m->pos;
 }
