@@ -84,11 +84,11 @@ typedef struct walker {
     int rc;
 } walker;
 
-static void emit(walker *w, const char *prefix, const char *suffix, init_kind init, bool f16, int n_dims,
-                 int64_t d0, int64_t d1, int64_t d2) {
+static void emit(walker *w, const char *name, init_kind init, bool f16, int n_dims, int64_t d0, int64_t d1,
+                 int64_t d2) {
     if (w->rc) return;
     gen_tensor t = {.n_dims = n_dims, .shape = {d0, d1, d2}, .f16_in_ftype1 = f16, .init = init};
-    snprintf(t.name, sizeof t.name, "%s%s", prefix, suffix);
+    snprintf(t.name, sizeof t.name, "%s", name);
     w->rc = w->visit(w->ctx, &t);
 }
 
@@ -96,18 +96,18 @@ static void emit(walker *w, const char *prefix, const char *suffix, init_kind in
 static void emit_linear(walker *w, const char *prefix, const char *name, int64_t out, int64_t in, bool bias) {
     char full[96];
     snprintf(full, sizeof full, "%s%s.weight", prefix, name);
-    emit(w, full, "", INIT_GAUSSIAN, true, 2, out, in, 0);
+    emit(w, full, INIT_GAUSSIAN, true, 2, out, in, 0);
     if (!bias) return;
     snprintf(full, sizeof full, "%s%s.bias", prefix, name);
-    emit(w, full, "", INIT_GAUSSIAN, false, 1, out, 0, 0);
+    emit(w, full, INIT_GAUSSIAN, false, 1, out, 0, 0);
 }
 
 static void emit_layer_norm(walker *w, const char *prefix, const char *name, int64_t n) {
     char full[96];
     snprintf(full, sizeof full, "%s%s.weight", prefix, name);
-    emit(w, full, "", INIT_ONES, false, 1, n, 0, 0);
+    emit(w, full, INIT_ONES, false, 1, n, 0, 0);
     snprintf(full, sizeof full, "%s%s.bias", prefix, name);
-    emit(w, full, "", INIT_ZEROS, false, 1, n, 0, 0);
+    emit(w, full, INIT_ZEROS, false, 1, n, 0, 0);
 }
 
 static void emit_attention(walker *w, const char *prefix, const char *attn, int64_t n) {
@@ -139,18 +139,18 @@ static int walk_tensors(const whisper_gen_hparams *hp, tensor_visitor visit, voi
     walker w = {visit, ctx, 0};
     int64_t n = hp->n_audio_state;
     char prefix[64];
-    emit(&w, "encoder.positional_embedding", "", INIT_GAUSSIAN, false, 2, hp->n_audio_ctx, n, 0);
-    emit(&w, "encoder.conv1.weight", "", INIT_GAUSSIAN, true, 3, n, hp->n_mels, 3);
-    emit(&w, "encoder.conv1.bias", "", INIT_GAUSSIAN, false, 2, n, 1, 0);
-    emit(&w, "encoder.conv2.weight", "", INIT_GAUSSIAN, true, 3, n, n, 3);
-    emit(&w, "encoder.conv2.bias", "", INIT_GAUSSIAN, false, 2, n, 1, 0);
+    emit(&w, "encoder.positional_embedding", INIT_GAUSSIAN, false, 2, hp->n_audio_ctx, n, 0);
+    emit(&w, "encoder.conv1.weight", INIT_GAUSSIAN, true, 3, n, hp->n_mels, 3);
+    emit(&w, "encoder.conv1.bias", INIT_GAUSSIAN, false, 2, n, 1, 0);
+    emit(&w, "encoder.conv2.weight", INIT_GAUSSIAN, true, 3, n, n, 3);
+    emit(&w, "encoder.conv2.bias", INIT_GAUSSIAN, false, 2, n, 1, 0);
     for (int i = 0; i < hp->n_audio_layer; i++) {
         snprintf(prefix, sizeof prefix, "encoder.blocks.%d.", i);
         emit_block(&w, prefix, n, false);
     }
     emit_layer_norm(&w, "encoder.", "ln_post", n);
-    emit(&w, "decoder.positional_embedding", "", INIT_GAUSSIAN, false, 2, hp->n_text_ctx, n, 0);
-    emit(&w, "decoder.token_embedding.weight", "", INIT_GAUSSIAN, true, 2, hp->n_vocab, n, 0);
+    emit(&w, "decoder.positional_embedding", INIT_GAUSSIAN, false, 2, hp->n_text_ctx, n, 0);
+    emit(&w, "decoder.token_embedding.weight", INIT_GAUSSIAN, true, 2, hp->n_vocab, n, 0);
     for (int i = 0; i < hp->n_text_layer; i++) {
         snprintf(prefix, sizeof prefix, "decoder.blocks.%d.", i);
         emit_block(&w, prefix, n, true);
