@@ -180,9 +180,10 @@ static void timestamp_sequence_rules(const whisper_vocab *v, float *logits, cons
 
 static void initial_timestamp_rule(const whisper_vocab *v, float *logits, float max_initial_timestamp_s) {
     suppress_range(logits, 0, v->timestamp_begin);
-    if (max_initial_timestamp_s > 0) {
-        long last_allowed = v->timestamp_begin + lroundf(max_initial_timestamp_s / 0.02f);
-        if (last_allowed < v->n_vocab) suppress_range(logits, (int)last_allowed + 1, v->n_vocab);
+    /* 30 s or more (or NaN) limits nothing */
+    if (max_initial_timestamp_s > 0 && max_initial_timestamp_s < 30.0f) {
+        int last_allowed = v->timestamp_begin + (int)lroundf(max_initial_timestamp_s / 0.02f);
+        suppress_range(logits, last_allowed + 1, v->n_vocab);
     }
 }
 

@@ -63,7 +63,8 @@ int whisper_rules_non_speech(const whisper_rules *r, const int **ids);
  * timestamps false: no timestamp token.
  * timestamps true (each pair brackets a segment: <|t0|> text <|t1|>):
  *   - the first sampled token is a timestamp, at most
- *     max_initial_timestamp_s (rounded to 0.02 s; <= 0: no limit);
+ *     max_initial_timestamp_s (rounded to 0.02 s; <= 0, NaN or 30 s and
+ *     more: no limit; OpenAI and whisper.cpp use 1.0);
  *   - after a timestamp that follows text (a segment's end), the next is a
  *     timestamp or eot, never text;
  *   - after two timestamps in a row (a segment's end and the next one's

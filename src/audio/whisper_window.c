@@ -34,7 +34,7 @@ void whisper_window_stats_compute(const int *tokens, const float *logprobs, int 
     int tail = n < ENTROPY_TOKENS ? n : ENTROPY_TOKENS;
     out->n_tokens = n;
     out->avg_logprob = n > 0 ? sum / n : 0;
-    out->entropy = histogram_entropy(tokens + n - tail, tail);
+    out->entropy = tail > 0 ? histogram_entropy(tokens + (n - tail), tail) : 0;
     out->no_speech_prob = no_speech_prob;
 }
 

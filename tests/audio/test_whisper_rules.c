@@ -433,7 +433,7 @@ static void test_first_token_is_an_early_timestamp(void **state) {
     const struct {
         float max_initial_s;
         int last_allowed;
-    } CASES[] = {{1.0f, 50}, {0.5f, 25}, {0.0f, 1500}, {-1.0f, 1500}, {40.0f, 1500}};
+    } CASES[] = {{1.0f, 50}, {0.5f, 25}, {0.0f, 1500}, {-1.0f, 1500}, {40.0f, 1500}, {NAN, 1500}};
     for (size_t c = 0; c < sizeof CASES / sizeof CASES[0]; c++) {
         float *logits = text_favoured_logits(&v);
         whisper_rules_apply(r, logits, NULL, 0, true, CASES[c].max_initial_s);
