@@ -231,6 +231,9 @@ static int decode(SNDFILE *sf, const SF_INFO *info, const char *name, int target
     int rc = reserve(&d.out, (long)(expected < first ? expected : first), err);
     if (rc == 0) rc = read_all(sf, info, &d, max_seconds, &frames_read, err);
     if (d.resampler) src_delete(d.resampler);
+    if (rc == 0 && d.out.n == 0) /* e.g. 1 frame at 73 kHz is less than one sample at 16 kHz */
+        rc = r1_error_set(err, "%s: too short: %ld frames at %d Hz make no sample at %d Hz", name, frames_read,
+                          info->samplerate, target_rate);
     if (rc != 0) {
         free(d.out.data);
         return -1;

@@ -223,6 +223,8 @@ static void test_limits(void **state) {
     expect_error(audio_load_memory(buf, n, RATE, &a, &err), &err, "sample rate 500 Hz", NULL);
     n = make_wav(buf, 1, 400000, 2000);
     expect_error(audio_load_memory(buf, n, RATE, &a, &err), &err, "sample rate 400000 Hz", NULL);
+    n = make_wav(buf, 1, 100000, 2); /* one frame, a sixth of an output sample */
+    expect_error(audio_load_memory(buf, n, RATE, &a, &err), &err, "too short", NULL);
     n = make_wav(buf, 1, 16000, 0);
     expect_error(audio_load_memory(buf, n, RATE, &a, &err), &err, "no audio frames", NULL);
     /* a header promising far more data than there is: only what is there */
