@@ -360,6 +360,8 @@ void r1_asr_free(r1_asr *asr);
  * model knows languages other than English. */
 const char *r1_asr_model_kind(const r1_asr *asr);
 bool r1_asr_multilingual(const r1_asr *asr);
+/* Whether code ("en", "zh", ...) is a language this model can be told to use. */
+bool r1_asr_knows_language(const r1_asr *asr, const char *code);
 
 typedef struct r1_transcribe_options {
     const char *language;   /* "en", "zh", ...; NULL, "" or "auto": detected */

@@ -73,6 +73,11 @@ bool r1_asr_multilingual(const r1_asr *a) {
     return a->model.vocab.multilingual;
 }
 
+bool r1_asr_knows_language(const r1_asr *a, const char *code) {
+    if (!a->model.vocab.multilingual) return strcmp(code, "en") == 0;
+    return whisper_language_index(&a->model.vocab, code) >= 0;
+}
+
 /* ---- transcripts ---- */
 
 int asr_transcript_add(r1_transcript *t, double start, double end, const char *text, const int32_t *tokens,
@@ -257,8 +262,8 @@ int r1_asr_transcribe_memory(r1_asr *a, const void *data, size_t size, const cha
                              const r1_transcribe_options *o, r1_transcript *out, r1_error *err) {
     audio_pcm pcm;
     memset(out, 0, sizeof *out);
-    if (audio_load_memory(data, size, WHISPER_SAMPLE_RATE, &pcm, err) != 0)
-        return name ? r1_error_prefix(err, "%s", name) : -1;
+    if (audio_load_memory(data, size, WHISPER_SAMPLE_RATE, &pcm, err) != 0) /* its messages say "upload: ..." */
+        return name && strcmp(name, "upload") != 0 ? r1_error_prefix(err, "%s", name) : -1;
     int rc = r1_asr_transcribe(a, pcm.samples, pcm.n_samples, o, out, err);
     audio_pcm_free(&pcm);
     return rc;

@@ -13,6 +13,7 @@
 #include "base/threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -152,5 +153,11 @@ void r1_threadpool_run(r1_threadpool *pool, r1_task_fn fn, void *ctx) {
         pthread_mutex_unlock(&pool->mutex);
     }
     fn(ctx, 0, pool->n_threads);
-    while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0) cpu_relax();
+    /* Spin for the other threads' shares, but not for long: on a machine
+     * busier than its cores, the thread we wait for may be waiting for
+     * this core, and yielding lets it run instead of burning a time slice. */
+    for (int spins = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) > 0; spins++) {
+        if (spins < SPIN_ITERATIONS) cpu_relax();
+        else sched_yield();
+    }
 }

@@ -111,6 +111,37 @@ static r1_tensor f32_view(const float *data, int64_t row_len, int64_t n_rows, lo
 
 /* ---- attention ---- */
 
+/* Attention for a few query rows (a decoding step): every head in one
+ * pass of the pool, each head's scores and weighted sum as plain dot
+ * products - two matrix products per head would cost more in thread
+ * hand-offs than in arithmetic. */
+typedef struct heads_task {
+    const r1_compute *c;
+    const float *q, *k, *vt;
+    long k_stride, vt_stride;
+    float *scores, *out;
+    int n_q, n_kv, n, d, n_head, causal_offset;
+} heads_task;
+
+static void heads_run(void *arg, int thread, int n_threads) {
+    heads_task *t = arg;
+    r1_dot_f32_fn dot = t->c->kernels->format[R1_TYPE_F32].dot_f32;
+    float scale = 1.0f / sqrtf((float)t->d);
+    long begin, end;
+    r1_split_range(t->n_head, thread, n_threads, 1, &begin, &end);
+    for (long h = begin; h < end; h++)
+        for (int i = 0; i < t->n_q; i++) {
+            float *s = t->scores + ((size_t)h * t->n_q + i) * t->n_kv;
+            const float *q = t->q + (size_t)i * t->n + h * t->d;
+            int visible = t->causal_offset < 0 ? t->n_kv : t->causal_offset + i + 1;
+            if (visible > t->n_kv) visible = t->n_kv;
+            for (int j = 0; j < visible; j++) s[j] = dot(t->k + j * t->k_stride + h * t->d, q, t->d) * scale;
+            r1_softmax(s, visible);
+            float *o = t->out + (size_t)i * t->n + h * t->d;
+            for (int e = 0; e < t->d; e++) o[e] = dot(t->vt + (h * t->d + e) * t->vt_stride, s, visible);
+        }
+}
+
 /* out[i] (n_state wide, at row stride n) = softmax(q_i · K_hᵀ / sqrt(d)) V_h
  * for every head h. k rows are k_stride floats apart; vt holds Vᵀ with
  * rows vt_stride floats apart (row c = feature c over positions). With
@@ -119,6 +150,15 @@ static int attention(whisper_state *s, const float *q, int n_q, const float *k, 
                      long vt_stride, int n_kv, int n_head, int causal_offset, float *out, r1_error *err) {
     const whisper_hparams *hp = &s->m->hp;
     int n = hp->n_audio_state, d = n / n_head;
+    if (n_q <= 4) {
+        float *sc = scratch(s, BUF_S, (size_t)n_head * n_q * n_kv, err);
+        if (!sc) return -1;
+        heads_task t = {.c = s->compute, .q = q, .k = k, .vt = vt, .k_stride = k_stride, .vt_stride = vt_stride,
+                        .scores = sc, .out = out, .n_q = n_q, .n_kv = n_kv, .n = n, .d = d, .n_head = n_head,
+                        .causal_offset = causal_offset};
+        r1_threadpool_run(s->compute->pool, heads_run, &t);
+        return 0;
+    }
     float *qh = scratch(s, BUF_H, (size_t)n_q * d, err);
     float *scores = scratch(s, BUF_S, (size_t)n_q * n_kv, err);
     if (!qh || !scores) return -1;

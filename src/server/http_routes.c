@@ -125,10 +125,16 @@ static json_t *model_object(const server *srv) {
 }
 
 static enum MHD_Result models(http_exchange *x) {
-    return send_packed(x, 200, json_pack("{s:s, s:[o]}", "object", "list", "data", model_object(x->srv)));
+    json_t *list = json_pack("{s:s, s:[o]}", "object", "list", "data", model_object(x->srv));
+    json_t *speech = transcription_model_object(x->srv);
+    if (list && speech) json_array_append_new(json_object_get(list, "data"), speech);
+    return send_packed(x, 200, list);
 }
 
 static enum MHD_Result one_model(http_exchange *x, const char *name) {
+    json_t *speech = transcription_model_object(x->srv);
+    if (speech && strcmp(name, x->srv->whisper_alias) == 0) return send_packed(x, 200, speech);
+    json_decref(speech);
     if (strcmp(name, x->srv->alias) != 0) {
         api_error err;
         api_error_set(&err, 404, "invalid_request_error", "model_not_found", "model",
@@ -147,7 +153,9 @@ typedef enum route_kind {
     ROUTE_MODELS,
     ROUTE_MODEL,
     ROUTE_CHAT,
-    ROUTE_COMPLETIONS
+    ROUTE_COMPLETIONS,
+    ROUTE_TRANSCRIPTIONS,
+    ROUTE_TRANSLATIONS
 } route_kind;
 
 typedef struct route {
@@ -165,19 +173,45 @@ static const route routes[] = {
     {"/v1/models/", "GET", ROUTE_MODEL, true},
     {"/v1/chat/completions", "POST", ROUTE_CHAT, false},
     {"/v1/completions", "POST", ROUTE_COMPLETIONS, false},
+    {"/v1/audio/transcriptions", "POST", ROUTE_TRANSCRIPTIONS, false},
+    {"/v1/audio/translations", "POST", ROUTE_TRANSLATIONS, false},
 };
 
-static enum MHD_Result generation_route(http_exchange *x, bool chat) {
+/* What every request that costs compute passes: not draining, loaded,
+ * within the caller's rate limits, body within its limit. True to go on;
+ * else the refusal is queued in *res. */
+static bool admit_work(http_exchange *x, size_t limit, enum MHD_Result *res) {
     server *srv = x->srv;
-    if (atomic_load(&srv->draining))
-        return send_error(x, 503, "server_error", "draining", "the server is shutting down; retry on another replica");
-    if (!atomic_load(&srv->ready)) return send_error(x, 503, "server_error", "loading", "the model is still loading");
-    if (!access_admit(srv->access, x)) return MHD_YES;
+    if (atomic_load(&srv->draining)) {
+        *res = send_error(x, 503, "server_error", "draining", "the server is shutting down; retry on another replica");
+        return false;
+    }
+    if (!atomic_load(&srv->ready)) {
+        *res = send_error(x, 503, "server_error", "loading", "the model is still loading");
+        return false;
+    }
+    if (!access_admit(srv->access, x)) {
+        *res = MHD_YES;
+        return false;
+    }
     if (x->body_too_large) {
         char msg[128];
-        snprintf(msg, sizeof msg, "the request body is larger than the limit of %zu bytes", srv->config.max_body_bytes);
-        return send_error(x, 413, "invalid_request_error", "request_too_large", msg);
+        snprintf(msg, sizeof msg, "the request body is larger than the limit of %zu bytes", limit);
+        *res = send_error(x, 413, "invalid_request_error", "request_too_large", msg);
+        return false;
     }
+    return true;
+}
+
+static enum MHD_Result audio_route(http_exchange *x, bool translate) {
+    enum MHD_Result res;
+    if (!admit_work(x, x->srv->config.max_audio_bytes, &res)) return res;
+    return transcription_start(x, translate);
+}
+
+static enum MHD_Result generation_route(http_exchange *x, bool chat) {
+    enum MHD_Result res;
+    if (!admit_work(x, x->srv->config.max_body_bytes, &res)) return res;
     return generation_start(x, chat);
 }
 
@@ -210,6 +244,8 @@ static enum MHD_Result dispatch(http_exchange *x) {
     case ROUTE_MODEL: return one_model(x, path + strlen(found->path));
     case ROUTE_CHAT: return generation_route(x, true);
     case ROUTE_COMPLETIONS: return generation_route(x, false);
+    case ROUTE_TRANSCRIPTIONS: return audio_route(x, false);
+    case ROUTE_TRANSLATIONS: return audio_route(x, true);
     }
     return MHD_NO;
 }
@@ -237,6 +273,7 @@ static http_exchange *exchange_new(const listener *l, struct MHD_Connection *con
     x->endpoint = "other";
     x->conn = conn;
     x->started = server_now();
+    x->body_limit = l->srv->config.max_body_bytes;
     snprintf(x->method, sizeof x->method, "%s", method);
     snprintf(x->path, sizeof x->path, "%s", url);
     set_request_id(x);
@@ -244,7 +281,7 @@ static http_exchange *exchange_new(const listener *l, struct MHD_Connection *con
 }
 
 static void collect_body(http_exchange *x, const char *data, size_t n) {
-    if (x->body_too_large || x->body_len + n > x->srv->config.max_body_bytes) {
+    if (x->body_too_large || x->body_len + n > x->body_limit) {
         x->body_too_large = true;
         return;
     }
@@ -277,11 +314,21 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *
         /* A declared body over the limit is refused before it is read. */
         const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         bool chat = strcmp(url, "/v1/chat/completions") == 0, completions = strcmp(url, "/v1/completions") == 0;
+        bool transcribe = strcmp(url, "/v1/audio/transcriptions") == 0, translate = strcmp(url, "/v1/audio/translations") == 0;
         if (chat) x->endpoint = "/v1/chat/completions";
         if (completions) x->endpoint = "/v1/completions";
-        if ((chat || completions) && !x->metrics_only && length && strtoull(length, NULL, 10) > x->srv->config.max_body_bytes) {
+        if (transcribe || translate) {
+            x->endpoint = transcribe ? "/v1/audio/transcriptions" : "/v1/audio/translations";
+            x->body_limit = x->srv->config.max_audio_bytes; /* uploads are larger than JSON bodies */
+        }
+        bool declared_too_large = length && strtoull(length, NULL, 10) > x->body_limit && !x->metrics_only;
+        if (declared_too_large && (chat || completions)) {
             x->body_too_large = true;
             return generation_route(x, chat);
+        }
+        if (declared_too_large && (transcribe || translate)) {
+            x->body_too_large = true;
+            return audio_route(x, translate);
         }
         return MHD_YES;
     }
@@ -295,6 +342,7 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *
         return MHD_YES;
     }
     if (x->gen) return generation_resume(x);
+    if (x->asr_job) return transcription_resume(x);
     return dispatch(x);
 }
 
@@ -323,6 +371,7 @@ static void access_log(const http_exchange *x, enum MHD_RequestTerminationCode t
             f[n++] = (r1_log_field){"ttft_ms", NULL, (double)(long long)((g->first_token_at - x->started) * 1e4) / 10};
         f[n++] = (r1_log_field){"finish", g->done ? finish_reason_name(g->finish) : "client_gone", 0};
     }
+    if (x->audio_seconds > 0) f[n++] = (r1_log_field){"audio_seconds", NULL, (double)(long long)(x->audio_seconds * 100) / 100};
     if (gone) f[n++] = (r1_log_field){"client_gone", "true", 0};
     bool probe = strcmp(x->path, "/health") == 0 || strcmp(x->path, "/ready") == 0;
     r1_log_fields(probe ? R1_LOG_DEBUG : R1_LOG_INFO, "request", f, n);
@@ -372,6 +421,7 @@ void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum
         count_request(x, client_gone);
         access_finish(x->srv->access, x, client_gone ? 499 : x->status);
     }
+    transcription_release(x);
     free(x->body);
     free(x);
     *con_cls = NULL;

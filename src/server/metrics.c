@@ -95,6 +95,8 @@ struct metrics {
     error_series auth_failures[8];
     int n_auth_failures;
     uint64_t rate_limited;
+    uint64_t transcriptions;
+    double audio_seconds, transcription_seconds;
 };
 
 metrics *metrics_new(void) {
@@ -146,6 +148,14 @@ void metrics_generation(metrics *m, int prompt_tokens, int generated_tokens, int
     m->prompt_tokens += (uint64_t)prompt_tokens;
     m->generation_tokens += (uint64_t)generated_tokens;
     m->reasoning_tokens += (uint64_t)reasoning_tokens;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_transcription(metrics *m, double audio_seconds, double seconds) {
+    pthread_mutex_lock(&m->lock);
+    m->transcriptions++;
+    m->audio_seconds += audio_seconds;
+    m->transcription_seconds += seconds;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -278,6 +288,13 @@ static void render_traffic(text *t, const metrics *m, const char *model) {
     put(t, "r1_generation_tokens_total{%s} %llu\n", model, (unsigned long long)m->generation_tokens);
     family(t, "r1_reasoning_tokens_total", "counter", "Tokens generated inside R1's reasoning.");
     put(t, "r1_reasoning_tokens_total{%s} %llu\n", model, (unsigned long long)m->reasoning_tokens);
+    family(t, "r1_transcriptions_total", "counter", "Audio uploads transcribed (or translated).");
+    put(t, "r1_transcriptions_total{%s} %llu\n", model, (unsigned long long)m->transcriptions);
+    family(t, "r1_transcribed_audio_seconds_total", "counter", "Seconds of audio transcribed.");
+    put(t, "r1_transcribed_audio_seconds_total{%s} %.3f\n", model, m->audio_seconds);
+    family(t, "r1_transcription_seconds_total", "counter",
+           "Seconds spent transcribing (divided by the audio seconds: the real-time factor).");
+    put(t, "r1_transcription_seconds_total{%s} %.3f\n", model, m->transcription_seconds);
 }
 
 static void render_experience(text *t, const metrics *m, const char *model) {

@@ -34,6 +34,8 @@ void metrics_engine_step(void *m, const r1_engine_step *step);
 /* Something went wrong; kind is a short fixed word (see metrics.c). */
 void metrics_error(metrics *m, const char *kind);
 void metrics_model_loaded(metrics *m, double seconds);
+/* One transcription done: its audio length and the time it took. */
+void metrics_transcription(metrics *m, double audio_seconds, double seconds);
 /* A refused credential (reason: missing, malformed, invalid_token,
  * invalid_key, insufficient_scope), and a request refused by a rate limit. */
 void metrics_auth_failure(metrics *m, const char *reason);

@@ -27,7 +27,8 @@ r1_server_config r1_server_default_config(void) {
                           .n_batch = 512, .prefill_chunk = 128, .load_mode = "auto", .max_body_bytes = 4u << 20,
                           .max_connections = 1024, .idle_timeout_s = 120, .drain_timeout_s = 60,
                           .retry_after_s = 2, .auth = "none", .jwt_leeway_s = 30, .audit_fsync_every = 1,
-                          .audit_max_bytes = (size_t)256 << 20};
+                          .audit_max_bytes = (size_t)256 << 20, .asr_queue = 8,
+                          .max_audio_bytes = (size_t)25 << 20};
     return c;
 }
 
@@ -74,6 +75,8 @@ static void log_configuration(const server *srv) {
         {"tls_cert", c->tls_cert ? c->tls_cert : "-", 0}, {"tls_key", c->tls_key ? "(redacted)" : "-", 0},
         {"tls_client_ca", c->tls_client_ca ? c->tls_client_ca : "-", 0},
         {"model_key", c->model_key_file || c->model_key_command ? "(redacted)" : "-", 0},
+        {"whisper_model", c->whisper_model ? c->whisper_model : "-", 0}, {"vad_model", c->vad_model ? c->vad_model : "-", 0},
+        {"asr_queue", NULL, c->asr_queue}, {"max_audio_bytes", NULL, (double)c->max_audio_bytes},
     };
     r1_log_fields(R1_LOG_INFO, "configuration", f, (int)(sizeof f / sizeof f[0]));
 }
@@ -115,6 +118,10 @@ static int load_model(server *srv) {
         r1_model_load_tokenizer(srv->model, &srv->tok, &err) != 0 || choose_template(srv, &err) != 0 ||
         r1_engine_start(srv->model, srv->tok, &ep, &srv->engine, &err) != 0) {
         r1_log_error("cannot serve %s: %s", c->model_path, err.message);
+        return -1;
+    }
+    if (transcription_service_start(srv, &err) != 0) {
+        r1_log_error("cannot serve speech: %s", err.message);
         return -1;
     }
     r1_model_info info;
@@ -220,7 +227,7 @@ static int busy(server *srv) {
     pthread_mutex_lock(&srv->lock);
     int n = srv->n_generations;
     pthread_mutex_unlock(&srv->lock);
-    return n + st.waiting;
+    return n + st.waiting + transcription_busy(srv);
 }
 
 /* Stops taking work, lets the running requests finish. 0, or -1 when a
@@ -254,6 +261,7 @@ static void shut_down(server *srv) {
         if (left == 0) break;
         usleep(10000);
     }
+    transcription_service_stop(srv); /* resumes every connection it held: MHD may then stop */
     if (srv->daemon) MHD_stop_daemon(srv->daemon);
     if (srv->metrics_daemon) MHD_stop_daemon(srv->metrics_daemon);
     metrics_free(srv->metrics);

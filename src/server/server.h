@@ -56,6 +56,11 @@ typedef struct r1_server_config {
     const char *tls_cert;          /* PEM files: serve HTTPS, TLS 1.3 only */
     const char *tls_key;
     const char *tls_client_ca;     /* require client certificates signed by this CA (mTLS) */
+    /* speech: POST /v1/audio/transcriptions and /translations */
+    const char *whisper_model;     /* ggml Whisper .bin; NULL: no audio endpoints */
+    const char *vad_model;         /* Silero VAD .bin for uploads with vad (NULL: the energy detector) */
+    int asr_queue;                 /* uploads that may wait for the speech worker (default 8); more get 503 */
+    size_t max_audio_bytes;        /* larger uploads get 413 (default 25 MiB, as OpenAI) */
 } r1_server_config;
 
 r1_server_config r1_server_default_config(void);

@@ -28,6 +28,8 @@
 
 typedef struct generation generation;
 typedef struct server server;
+typedef struct asr_service asr_service;
+struct asr_job;
 
 /* What a daemon's handler is given: the server, and whether this daemon
  * is the separate metrics listener (--metrics-port), which serves only
@@ -63,6 +65,9 @@ struct server {
     generation *generations;
     int n_generations;
     atomic_ullong next_id;
+    /* speech (--whisper-model): the worker and its queue, or NULL */
+    struct asr_service *asr;
+    char whisper_alias[128];
 };
 
 /* One HTTP request and what we answer (MHD's per-request pointer). */
@@ -83,9 +88,12 @@ typedef struct http_exchange {
     char *body;
     size_t body_len, body_cap;
     bool body_too_large;
+    size_t body_limit;               /* --max-body-bytes, or --max-audio-bytes for uploads */
     double started;                  /* seconds, monotonic */
     int status;                      /* the status answered */
     generation *gen;                 /* for the generation endpoints */
+    struct asr_job *asr_job;         /* for the audio endpoints, once queued */
+    double audio_seconds;            /* of a transcribed upload, for the log */
 } http_exchange;
 
 /* A generation: filled by the engine thread's callback, sent by an HTTP
@@ -152,6 +160,16 @@ enum MHD_Result generation_resume(http_exchange *x);
 void generation_release_http(generation *g, bool client_gone);
 /* The watchdog: cancels generations whose client closed its connection. */
 void generation_check_clients(server *srv);
+
+/* transcription.c: the audio endpoints and the speech worker */
+int transcription_service_start(server *srv, r1_error *err); /* 0 also without --whisper-model */
+void transcription_service_stop(server *srv);                 /* finishes what is queued */
+int transcription_busy(server *srv);                          /* queued + running */
+enum MHD_Result transcription_start(http_exchange *x, bool translate);
+enum MHD_Result transcription_resume(http_exchange *x);
+void transcription_release(http_exchange *x);
+/* The speech model's /v1/models entry (a json_t *), or NULL without one. */
+void *transcription_model_object(const server *srv);
 
 /* response_json.c */
 char *json_chat_chunk(const generation *g, const char *field, const char *text, size_t len, const char *finish,
