@@ -12,9 +12,13 @@
 # /metrics page); with `sealed`, the sealed-model-file reader
 # (fuzz_sealed_header), from fuzz/corpus-sealed (small files sealed with the
 # harness's fixed key); with `jwt`, JWT verification and JWKS parsing
-# (fuzz_jwt), from fuzz/corpus-jwt with the dictionary fuzz/jwt.dict.
+# (fuzz_jwt), from fuzz/corpus-jwt with the dictionary fuzz/jwt.dict; and
+# the speech inputs: `audio` (uploads through libsndfile), `multipart`
+# (form bodies), `vad_model` and `whisper_model` (model files),
+# `whisper_rules` (decoding rules, segments, UTF-8 text), each from
+# fuzz/corpus-NAME (and fuzz/NAME.dict when present).
 # $R1_FUZZ_BUILD picks another build folder.
-#   usage: fuzz/run-fuzz.sh [seconds] [testdata-dir] [gguf|tokenize|api|metrics|sealed|jwt]
+#   usage: fuzz/run-fuzz.sh [seconds] [testdata-dir] [gguf|tokenize|api|metrics|sealed|jwt|audio|multipart|vad_model|whisper_model|whisper_rules]
 set -eu
 seconds=${1:-600}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,30 +36,25 @@ nice cmake --build "$build" --target "$target" -j1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/corpus"
-if [ "$harness" = api ]; then
-    cd "$build"
-    nice -n 19 ./fuzz_api_request -max_total_time="$seconds" -max_len=8192 -dict="$root/fuzz/api.dict" \
-        -print_final_stats=1 "$work/corpus" "$root/fuzz/corpus-api"
-    exit $?
-fi
-if [ "$harness" = metrics ]; then
-    cd "$build"
-    nice -n 19 ./fuzz_metrics_text -max_total_time="$seconds" -max_len=16384 -print_final_stats=1 \
-        "$work/corpus" "$root/fuzz/corpus-metrics"
-    exit $?
-fi
-if [ "$harness" = sealed ]; then
-    cd "$build"
-    nice -n 19 ./fuzz_sealed_header -max_total_time="$seconds" -max_len=32768 -print_final_stats=1 \
-        "$work/corpus" "$root/fuzz/corpus-sealed"
-    exit $?
-fi
-if [ "$harness" = jwt ]; then
-    cd "$build"
-    nice -n 19 ./fuzz_jwt -max_total_time="$seconds" -max_len=9000 -dict="$root/fuzz/jwt.dict" \
-        -print_final_stats=1 "$work/corpus" "$root/fuzz/corpus-jwt"
-    exit $?
-fi
+# Most harnesses: their own seed corpus fuzz/corpus-NAME, their dictionary
+# fuzz/NAME.dict when there is one, and a length cap that fits the format.
+case $harness in
+    gguf | tokenize) ;;
+    *)
+        case $harness in
+            api) max_len=8192 ;; jwt) max_len=9000 ;; sealed) max_len=32768 ;;
+            whisper_model | audio) max_len=65536 ;; *) max_len=16384 ;;
+        esac
+        name=$harness
+        dict=""
+        [ -f "$root/fuzz/$name.dict" ] && dict="-dict=$root/fuzz/$name.dict"
+        cd "$build"
+        # shellcheck disable=SC2086
+        nice -n 19 "./$target" -max_total_time="$seconds" -max_len="$max_len" $dict -print_final_stats=1 \
+            "$work/corpus" "$root/fuzz/corpus-$name"
+        exit $?
+        ;;
+esac
 if [ "$harness" = tokenize ]; then
     vocab="$testdata/tokenizer/vocab/ggml-vocab-deepseek-r1.gguf"
     [ -f "$vocab" ] && export R1_FUZZ_VOCAB="$vocab" # else the harness's generated stand-in vocabulary
