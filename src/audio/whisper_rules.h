@@ -28,7 +28,7 @@
 
 #include <stdbool.h>
 
-#include "audio/whisper_tokens.h"
+#include "model/whisper_tokens.h"
 #include "audio/whisper_text.h"
 #include "audio/whisper_window.h"
 #include "base/error.h"

@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "audio/whisper_tokens.h"
+#include "model/whisper_tokens.h"
 #include "base/error.h"
 
 typedef struct whisper_text {

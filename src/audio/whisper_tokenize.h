@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "audio/whisper_tokens.h"
+#include "model/whisper_tokens.h"
 #include "base/error.h"
 
 typedef struct whisper_token_index whisper_token_index;

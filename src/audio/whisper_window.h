@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "audio/whisper_tokens.h"
+#include "model/whisper_tokens.h"
 #include "base/error.h"
 
 /* ---- fallback ---- */

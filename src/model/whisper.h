@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "audio/whisper_tokens.h"
+#include "model/whisper_tokens.h"
 #include "base/error.h"
 #include "tensor/matmul.h"
 #include "tensor/tensor.h"

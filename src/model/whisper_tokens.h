@@ -15,8 +15,8 @@
  * The loader (src/model/whisper_load.c) fills text/len from the file, then
  * whisper_vocab_set_specials() fills the rest.
  */
-#ifndef R1_AUDIO_WHISPER_TOKENS_H
-#define R1_AUDIO_WHISPER_TOKENS_H
+#ifndef R1_MODEL_WHISPER_TOKENS_H
+#define R1_MODEL_WHISPER_TOKENS_H
 
 #include <stdbool.h>
 #include <stdint.h>

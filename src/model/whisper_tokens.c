@@ -3,7 +3,7 @@
  * names, and the table of the languages Whisper knows, in the order of its
  * language tokens. See whisper_tokens.h for the id layout.
  */
-#include "audio/whisper_tokens.h"
+#include "model/whisper_tokens.h"
 
 #include <stdio.h>
 #include <stdlib.h>
