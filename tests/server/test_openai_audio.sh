@@ -22,6 +22,7 @@ if [ ! -f "$WHISPER" ] || [ ! -f "$AUDIO/en_fox.wav" ]; then
     finish
     exit
 fi
+AUDIO=$(cd "$AUDIO" && pwd) # the node suite runs in tests/server/js
 
 check "npm client installed (scripts/install-test-clients.sh)" install_test_clients || { finish; exit 1; }
 check "tiny model generated" make_model tiny || { finish; exit 1; }
