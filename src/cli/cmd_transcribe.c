@@ -57,6 +57,10 @@ static int parse(int argc, char **argv, transcribe_args *a) {
             a->options.vad = true;
         } else if (strcmp(o, "--temperature") == 0) {
             if (!(v = arg_value(argc, argv, &i)) || arg_float(o, v, &a->options.temperature) != 0) return -1;
+            if (a->options.temperature < 0.0f || a->options.temperature > 1.0f) {
+                fprintf(stderr, "r1 transcribe: --temperature %s is outside 0..1\n", v);
+                return -1;
+            }
         } else if (strcmp(o, "--max-tokens") == 0) {
             if (!(v = arg_value(argc, argv, &i)) || arg_int(o, v, 1, 224, &a->options.max_tokens) != 0) return -1;
         } else if (strcmp(o, "--seed") == 0) {
@@ -118,6 +122,14 @@ int cmd_transcribe(int argc, char **argv) {
         return 1;
     }
     double load_s = cli_now() - t0;
+    const char *lang = a.options.language;
+    if (lang && *lang && strcmp(lang, "auto") != 0 && !r1_asr_knows_language(asr, lang)) { /* before the audio */
+        fprintf(stderr, "r1 transcribe: unknown language '%s' for this %s model (expected a code such as %s)\n",
+                lang, r1_asr_multilingual(asr) ? "multilingual" : "English-only",
+                r1_asr_multilingual(asr) ? "en, zh, de" : "en");
+        r1_asr_free(asr);
+        return 2;
+    }
     r1_transcript t;
     if (r1_asr_transcribe_file(asr, a.audio, &a.options, &t, &err) != 0) {
         fprintf(stderr, "r1 transcribe: %s\n", err.message);
