@@ -13,10 +13,16 @@
  * (--asr-queue): beyond it, 503 server_busy. The upload stays in the
  * exchange's body buffer until the answer is sent, so the worker reads it
  * in place.
+ *
+ * A suspended connection does not notice that its client left, so the
+ * worker peeks at the socket before it starts a job (an upload whose
+ * client gave up while queued is skipped, not transcribed for nobody), and
+ * the answer is not sent to a closed socket (the request ends as 499).
  */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "base/log.h"
 
@@ -34,6 +40,7 @@ struct asr_job {
     r1_transcribe_options options;
     /* the result, written by the worker */
     int rc;
+    bool client_left; /* before its turn: not transcribed */
     r1_error err;
     r1_transcript transcript;
     asr_job *next;
@@ -51,6 +58,15 @@ struct asr_service {
 
 /* ---- the worker ---- */
 
+/* Whether the client closed the connection (an orderly close reads 0
+ * bytes; data or EAGAIN: still there). The connection is suspended, so
+ * its socket stays open until it is resumed. */
+static bool client_left(struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char byte;
+    return info && recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 static void *worker(void *arg) {
     server *srv = arg;
     asr_service *s = srv->asr;
@@ -65,8 +81,14 @@ static void *worker(void *arg) {
         s->n_running++;
         pthread_mutex_unlock(&s->lock);
         double t0 = server_now();
-        job->rc = r1_asr_transcribe_memory(s->asr, job->audio, job->audio_size, "upload", &job->options,
-                                           &job->transcript, &job->err);
+        job->client_left = client_left(job->x->conn);
+        if (job->client_left) {
+            job->rc = -1;
+            r1_log_info("request %s: the client left while its upload waited; not transcribed", job->x->request_id);
+        } else {
+            job->rc = r1_asr_transcribe_memory(s->asr, job->audio, job->audio_size, "upload", &job->options,
+                                               &job->transcript, &job->err);
+        }
         if (job->rc == 0)
             metrics_transcription(srv->metrics, job->transcript.duration, server_now() - t0);
         struct MHD_Connection *conn = job->x->conn;
@@ -295,6 +317,7 @@ enum MHD_Result transcription_start(http_exchange *x, bool translate) {
 enum MHD_Result transcription_resume(http_exchange *x) {
     asr_job *job = x->asr_job;
     if (x->responded) return MHD_YES;
+    if (job->client_left || client_left(x->conn)) return MHD_NO; /* nobody to answer: close (logged as 499) */
     if (job->rc != 0) {
         /* the upload could not be decoded, or the model failed */
         bool bad_audio = strstr(job->err.message, "upload") != NULL;

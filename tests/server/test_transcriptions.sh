@@ -12,7 +12,9 @@
 #     granularity, not multipart, over --max-audio-bytes (declared or not),
 #     a GET; then the server still transcribes the same text;
 #   - /v1/models, /metrics (counts of what was sent) and the access log;
-#   - a chat request and /health answer while a long upload is transcribed;
+#   - a chat request and /health answer while a long upload (jfk.wav three
+#     times: two 30 s windows) is transcribed; a client that gives up while
+#     its upload waits is not transcribed for nobody (499, not counted);
 #   - --asr-queue 0: of two concurrent uploads one gets 503 server_busy with
 #     Retry-After; SIGTERM during a transcription: it still gets its 200 and
 #     the server exits 0;
@@ -233,11 +235,17 @@ FOX="$AUDIO/en_fox.wav"
 FOX_S=$(checks seconds "$FOX")
 JFK="$AUDIO/jfk.wav"
 JFK_S=$(checks seconds "$JFK")
+# jfk.wav three times over (33 s, 1.06 MB): a long upload, two windows
+LONG="$WORK/jfk3.wav"
+"$PYTHON" -c "import sys, wave
+r = wave.open(sys.argv[1]); frames = r.readframes(r.getnframes())
+w = wave.open(sys.argv[2], 'wb'); w.setparams(r.getparams()); w.writeframes(frames * 3); w.close()" "$JFK" "$LONG"
+LONG_S=$(checks seconds "$LONG")
 FAST=(-F temperature=1)
 
 check "tiny chat model generated" make_model tiny || { finish; exit 1; }
 check "r1 serve --whisper-model starts" start_server "$MODEL" --whisper-model "$WHISPER" \
-    --max-audio-bytes 400000 --log-format json || { finish; exit 1; }
+    --max-audio-bytes 1200000 --log-format json || { finish; exit 1; }
 
 # ---- /v1/models
 code=$(http GET /v1/models)
@@ -249,7 +257,7 @@ check "/v1/models/$SPEECH_MODEL: 200" json_ok "$WORK/body" "d['id'] == '$SPEECH_
 # ---- a long upload in the background; meanwhile the HTTP threads answer
 # health, chat and every refusal decided before transcription
 t_upload=$(now_ms)
-background_upload long "$JFK" -F response_format=verbose_json
+background_upload long "$LONG" -F response_format=verbose_json
 sleep 0.5
 t0=$(now_ms)
 code=$(http GET /health)
@@ -262,6 +270,10 @@ if [ -s "$WORK/long.code" ]; then long_running=no; else long_running=yes; fi
 echo "info: during the jfk.wav upload: /health in ${t_health} ms, chat in ${t_chat} ms; upload still running after them: $long_running"
 check "  ... within 5 s (${t_chat} ms)" test "$t_chat" -lt 5000
 check "  ... before the upload was answered" test "$long_running" = yes
+
+# a client that gives up while its upload waits behind the long one
+curl -s -o /dev/null --max-time 0.5 -F "file=@$JFK" -F model=whisper-1 "$R1_URL$TRANSCRIBE"
+sent $TRANSCRIBE 499
 
 # refusals on the HTTP thread
 upload $TRANSCRIBE - -F model=whisper-1
@@ -292,7 +304,7 @@ upload $TRANSCRIBE - -H 'Content-Type: application/json' --data-binary '{"model"
 check "a JSON body: 400 invalid_content_type" refused 400 - invalid_content_type
 upload $TRANSCRIBE - -H 'Content-Type: multipart/form-data; boundary=b0und' --data-binary 'no parts here'
 check "a multipart body without its boundary: 400" refused 400 - -
-"$PYTHON" -c "import sys; open(sys.argv[1], 'wb').write(b'RIFF' + bytes(410000))" "$WORK/big.wav"
+"$PYTHON" -c "import sys; open(sys.argv[1], 'wb').write(b'RIFF' + bytes(1250000))" "$WORK/big.wav"
 upload $TRANSCRIBE "$WORK/big.wav" -F model=whisper-1
 check "an upload over --max-audio-bytes (Content-Length): 413" refused 413 - -
 upload $TRANSCRIBE "$WORK/big.wav" -F model=whisper-1 -H 'Transfer-Encoding: chunked'
@@ -304,7 +316,7 @@ sent $TRANSCRIBE "$CODE"
 check "GET $TRANSCRIBE: 405" refused 405 - -
 
 if [ -s "$WORK/long.code" ]; then long_running=no; else long_running=yes; fi
-echo "info: the upload still running after the refusals: $long_running"
+check "the long upload still runs after the refusals (they did not wait for it)" test "$long_running" = yes
 
 # refusals decided by the speech worker (they wait behind the long upload)
 upload $TRANSCRIBE "$AUDIO/bad_not_audio.wav" -F model=whisper-1 --max-time 300
@@ -317,10 +329,11 @@ echo "info: truncated header: $(head -c 300 "$WORK/body")"
 check "the long upload is answered" wait_for_file "$WORK/long.code" 300
 long_ms=$(($(now_ms) - t_upload))
 code=$(cat "$WORK/long.code" 2>/dev/null)
-sent $TRANSCRIBE "$code" "$JFK"
-echo "info: jfk.wav ($JFK_S s) at the default temperature: answered in ${long_ms} ms (with the two bad uploads behind it)"
+sent $TRANSCRIBE "$code" "$LONG"
+echo "info: jfk.wav x3 ($LONG_S s) at the default temperature: answered in ${long_ms} ms"
 check "  ... 200" expect_status long 200 "$code"
-check "  ... a verbose_json transcript of jfk.wav" checks verbose "$WORK/long.body" "$JFK_S"
+check "  ... a verbose_json transcript of 33 s (two windows)" checks verbose "$WORK/long.body" "$LONG_S"
+check "the upload whose client left was not transcribed" grep -q 'the client left while its upload waited; not transcribed' "$SERVER_LOG"
 
 # ---- every response format, on the same upload
 upload $TRANSCRIBE "$FOX" -F model=whisper-1 "${FAST[@]}"
