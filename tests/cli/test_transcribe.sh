@@ -4,11 +4,12 @@
 # every time): every valid clip gives text; broken files exit 1 with one
 # line naming the problem; the output formats parse and agree with each
 # other (json, verbose_json times inside the clip, srt, vtt); --timestamps
-# lines; --language, --translate, --prompt, --no-timestamps; voice activity
-# detection (Silero and the energy detector) keeps the segments inside the
-# speech and finds none in digital silence; the same command, and 1 or 2
-# threads, give identical output; --stats; usage errors exit 2; valgrind
-# finds no leak on a transcription or an error path.
+# lines; audio longer than one 30 s window; --language, --translate,
+# --prompt, --no-timestamps; voice activity detection (Silero and the
+# energy detector) keeps the segments inside the speech and finds none in
+# digital silence; the same command, and 1 or 2 threads, give identical
+# output; --stats; usage errors exit 2; valgrind finds no leak on a
+# transcription or an error path.
 # Usage: test_transcribe.sh R1_BINARY TESTDATA_DIR
 set -u
 R1="$1"
@@ -220,6 +221,25 @@ check "--stats: exits 0" test "$status" -eq 0
 check "--stats: an RTF line on stderr" grep -qE "RTF [0-9]+\.[0-9]+" "$WORK/stats.err"
 check "--stats: stdout holds only the text" cmp -s "$WORK/stats.out" "$WORK/en_fox.out"
 grep -h "RTF" "$WORK/stats.err" | sed 's/^/  /' >&2
+
+# ---- longer than one 30 s window: jfk.wav four times (44 s) ----
+python3 -c 'import sys, wave
+with wave.open(sys.argv[1]) as r:
+    params, frames = r.getparams(), r.readframes(r.getnframes())
+with wave.open(sys.argv[2], "wb") as w:
+    w.setparams(params); w.writeframes(frames * 4)' "$AUDIO/jfk.wav" "$WORK/long.wav"
+transcribe long -m "$F32" "$WORK/long.wav" "${FAST[@]}" --stats --format verbose_json
+check "44 s of audio: exits 0" test "$status" -eq 0
+check "44 s of audio: two windows decoded" grep -q "44.00 s of audio, .* 2 window(s)" "$WORK/long.err"
+check "44 s of audio: segments in order, inside the audio, some after 30 s" python3 - "$WORK/long.out" <<'EOF'
+import json, sys
+doc = json.load(open(sys.argv[1], encoding="utf-8"))
+segs = doc["segments"]
+assert abs(doc["duration"] - 44) < 1e-6, doc["duration"]
+assert all(0 <= s["start"] <= s["end"] <= 44 for s in segs), segs
+assert all(a["end"] <= b["start"] + 0.02 for a, b in zip(segs, segs[1:])), segs
+assert any(s["start"] > 30 for s in segs), segs
+EOF
 
 # ---- voice activity detection: speech is at 1.54-4.64 s in vad_en_fox_padded.wav ----
 inside() { # inside FILE LOW HIGH: verbose_json with segments, all within [LOW, HIGH]
