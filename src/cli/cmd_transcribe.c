@@ -105,7 +105,6 @@ int cmd_transcribe(int argc, char **argv) {
     bool live = a.timestamps && strcmp(a.format, "text") == 0;
     if (live) a.options.on_segment = print_segment;
     r1_error err = {{0}};
-    r1_error unused;
     if (strcmp(a.format, "text") != 0) { /* check the format before the work */
         r1_transcript empty = {0};
         char *probe = r1_transcript_format(&empty, a.format, &err);
@@ -136,10 +135,19 @@ int cmd_transcribe(int argc, char **argv) {
         r1_asr_free(asr);
         return 1;
     }
+    int rc = 0;
     if (!live) {
-        char *text = r1_transcript_format(&t, a.format, &unused);
-        if (text) fputs(text, stdout);
+        char *text = r1_transcript_format(&t, a.format, &err);
+        if (!text) {
+            fprintf(stderr, "r1 transcribe: %s\n", err.message);
+            rc = 1;
+        } else fputs(text, stdout);
         free(text);
+    }
+    /* a transcript lost on a full disk or a closed pipe is a failure */
+    if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout))) {
+        fprintf(stderr, "r1 transcribe: cannot write the transcript to standard output\n");
+        rc = 1;
     }
     if (a.stats)
         fprintf(stderr,
@@ -150,5 +158,5 @@ int cmd_transcribe(int argc, char **argv) {
                 t.duration > 0 ? t.total_seconds / t.duration : 0.0);
     r1_transcript_free(&t);
     r1_asr_free(asr);
-    return 0;
+    return rc;
 }

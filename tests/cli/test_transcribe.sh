@@ -221,6 +221,14 @@ check "--stats: exits 0" test "$status" -eq 0
 check "--stats: an RTF line on stderr" grep -qE "RTF [0-9]+\.[0-9]+" "$WORK/stats.err"
 check "--stats: stdout holds only the text" cmp -s "$WORK/stats.out" "$WORK/en_fox.out"
 grep -h "RTF" "$WORK/stats.err" | sed 's/^/  /' >&2
+if [ -w /dev/full ]; then
+    "$R1" transcribe -m "$F32" "$FOX" "${FAST[@]}" >/dev/full 2>"$WORK/full.err"
+    status=$?
+    check "stdout on a full disk: exits 1 (got $status)" test "$status" -eq 1
+    check "stdout on a full disk: says so" grep -qx "r1 transcribe: cannot write the transcript to standard output" "$WORK/full.err"
+    "$R1" transcribe -m "$F32" "$FOX" "${FAST[@]}" --timestamps >/dev/full 2>/dev/null
+    check "stdout on a full disk with --timestamps: exits 1" test $? -eq 1
+fi
 
 # ---- longer than one 30 s window: jfk.wav four times (44 s) ----
 python3 -c 'import sys, wave
