@@ -2,6 +2,8 @@
 #include "tensor/ops.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "tensor/kernels.h"
 
@@ -59,14 +61,159 @@ void r1_rope_apply(const r1_rope *rope, float *x, int n_heads, int head_dim, int
     }
 }
 
+/* ---- exp over rows (softmax, GELU) ----
+ *
+ * libm's expf is a call per value; attention's softmax and the GELU of
+ * Whisper's encoder take millions of them. This exp is branch-free float
+ * arithmetic: e^x = 2^k e^r with k = round(x / ln 2) and |r| <= ln(2)/2,
+ * e^r by a degree-6 polynomial (Cephes' coefficients), 2^k put into the
+ * exponent bits. Relative error about 1e-7; below -87.3 the result is 0
+ * (so -inf, a masked score, gives 0), above 88 it saturates at e^88. */
+/* The same exp on 16 lanes at once, written with the compiler's vector
+ * extension so that every build (plain x86-64, AVX2, AVX-512) gets vector
+ * code: rounding by the 1.5 * 2^23 trick, lanes selected by masks. */
+typedef float float16v __attribute__((vector_size(64)));
+typedef int32_t int16v __attribute__((vector_size(64)));
+
+/* Lanes of a where mask is set, else of b. (Vectors are passed by
+ * pointer: by value, their ABI would depend on the instruction set.) */
+static inline __attribute__((always_inline)) void select16(float16v *out, const int16v *mask, const float16v *a,
+                                                           const float16v *b) {
+    int16v ia, ib;
+    memcpy(&ia, a, sizeof ia);
+    memcpy(&ib, b, sizeof ib);
+    ia = (*mask & ia) | (~*mask & ib);
+    memcpy(out, &ia, sizeof ia);
+}
+
+/* *v = exp(*v) on 16 lanes. */
+static inline __attribute__((always_inline)) void exp16(float16v *v) {
+    const float16v zero = {0}, magic = zero + 12582912.0f, lowest = zero - 87.3f, highest = zero + 88.0f;
+    float16v x = *v, c;
+    int16v too_small = x < lowest, too_large = x > highest;
+    select16(&c, &too_small, &lowest, &x);
+    select16(&c, &too_large, &highest, &c);
+    float16v k = (c * 1.44269504088896341f + magic) - magic; /* round to nearest */
+    float16v r = c - k * 0.693359375f + k * 2.12194440e-4f;
+    float16v p = zero + 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int16v bits = (__builtin_convertvector(k, int16v) + 127) << 23;
+    float16v scale;
+    memcpy(&scale, &bits, sizeof scale);
+    p = p * scale;
+    select16(v, &too_small, &zero, &p); /* exp of a masked (-inf) score is 0 */
+}
+
+/* y[i] = exp(x[i] - shift), returning their sum; the tail goes through a
+ * zero-padded block (its padding lanes are not counted). */
+static inline __attribute__((always_inline)) float exp_shifted_body(float *y, const float *x, int n, float shift) {
+    float16v sums = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        float16v v;
+        memcpy(&v, x + i, sizeof v);
+        v -= shift;
+        exp16(&v);
+        memcpy(y + i, &v, sizeof v);
+        sums += v;
+    }
+    float sum = 0.0f;
+    if (i < n) {
+        float16v v = {0};
+        memcpy(&v, x + i, (size_t)(n - i) * sizeof(float));
+        v -= shift;
+        exp16(&v);
+        memcpy(y + i, &v, (size_t)(n - i) * sizeof(float));
+        for (int j = 0; j < n - i; j++) sum += v[j];
+    }
+    for (int j = 0; j < 16; j++) sum += sums[j];
+    return sum;
+}
+
+/* GELU, tanh form, with tanh(u) = 1 - 2 / (e^2u + 1). */
+static inline __attribute__((always_inline)) void gelu16(float16v *v) {
+    float16v x = *v, e = 2.0f * 0.7978845608028654f * (x + 0.044715f * x * x * x);
+    exp16(&e);
+    *v = 0.5f * x * (2.0f - 2.0f / (e + 1.0f));
+}
+
+static inline __attribute__((always_inline)) void gelu_body(float *x, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        float16v v;
+        memcpy(&v, x + i, sizeof v);
+        gelu16(&v);
+        memcpy(x + i, &v, sizeof v);
+    }
+    if (i < n) {
+        float16v v = {0};
+        memcpy(&v, x + i, (size_t)(n - i) * sizeof(float));
+        gelu16(&v);
+        memcpy(x + i, &v, (size_t)(n - i) * sizeof(float));
+    }
+}
+
+typedef float (*exp_shifted_fn)(float *, const float *, int, float);
+typedef void (*gelu_fn)(float *, int);
+
+/* The plain builds are the scalar reference of the SIMD ones below. */
+static float exp_shifted_plain(float *y, const float *x, int n, float shift) {
+    return exp_shifted_body(y, x, n, shift);
+}
+static void gelu_plain(float *x, int n) {
+    gelu_body(x, n);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static float exp_shifted_avx2(float *y, const float *x, int n, float shift) {
+    return exp_shifted_body(y, x, n, shift);
+}
+__attribute__((target("avx512f"))) static float exp_shifted_avx512(float *y, const float *x, int n, float shift) {
+    return exp_shifted_body(y, x, n, shift);
+}
+__attribute__((target("avx2,fma"))) static void gelu_avx2(float *x, int n) {
+    gelu_body(x, n);
+}
+__attribute__((target("avx512f"))) static void gelu_avx512(float *x, int n) {
+    gelu_body(x, n);
+}
+#endif
+
+static r1_isa ops_isa(void) {
+#if defined(__x86_64__)
+    return r1_kernels()->isa;
+#else
+    return R1_ISA_SCALAR;
+#endif
+}
+
+float r1_exp_shifted(float *y, const float *x, int n, float shift) {
+    static _Atomic(exp_shifted_fn) impl; /* chosen on first use; a race only repeats the choice */
+    exp_shifted_fn f = impl;
+    if (!f) {
+        f = exp_shifted_plain;
+#if defined(__x86_64__)
+        if (ops_isa() == R1_ISA_AVX512) f = exp_shifted_avx512;
+        else if (ops_isa() == R1_ISA_AVX2) f = exp_shifted_avx2;
+#endif
+        impl = f;
+    }
+    return f(y, x, n, shift);
+}
+
+float r1_exp_shifted_reference(float *y, const float *x, int n, float shift) {
+    return exp_shifted_plain(y, x, n, shift);
+}
+
 void r1_softmax(float *x, int n) {
     float max = -INFINITY;
     for (int i = 0; i < n; i++) max = x[i] > max ? x[i] : max;
-    float sum = 0.0f;
-    for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - max);
-        sum += x[i];
-    }
+    float sum = r1_exp_shifted(x, x, n, max);
     float inv = 1.0f / sum;
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
@@ -81,11 +228,21 @@ void r1_layernorm(float *out, const float *x, const float *weight, const float *
 }
 
 void r1_gelu(float *x, int n) {
-    const float sqrt_2_over_pi = 0.7978845608028654f;
-    for (int i = 0; i < n; i++) {
-        float v = x[i];
-        x[i] = 0.5f * v * (1.0f + tanhf(sqrt_2_over_pi * (v + 0.044715f * v * v * v)));
+    static _Atomic(gelu_fn) impl;
+    gelu_fn f = impl;
+    if (!f) {
+        f = gelu_plain;
+#if defined(__x86_64__)
+        if (ops_isa() == R1_ISA_AVX512) f = gelu_avx512;
+        else if (ops_isa() == R1_ISA_AVX2) f = gelu_avx2;
+#endif
+        impl = f;
     }
+    f(x, n);
+}
+
+void r1_gelu_reference(float *x, int n) {
+    gelu_plain(x, n);
 }
 
 void r1_swiglu(float *gate, const float *up, int n) {

@@ -36,14 +36,22 @@ typedef struct r1_rope {
  * for position pos. */
 void r1_rope_apply(const r1_rope *rope, float *x, int n_heads, int head_dim, int32_t pos);
 
-/* In-place softmax of n values. */
+/* In-place softmax of n values (-inf entries get 0). */
 void r1_softmax(float *x, int n);
+
+/* y[i] = exp(x[i] - shift) for i < n (y may be x), returning their sum:
+ * vectorised, relative error about 2e-7; exp of anything below -87.3 is 0.
+ * The _reference twin is the same arithmetic as plain scalar code. */
+float r1_exp_shifted(float *y, const float *x, int n, float shift);
+float r1_exp_shifted_reference(float *y, const float *x, int n, float shift);
 
 /* out = (x - mean) / sqrt(var + eps) * weight + bias (Whisper's LayerNorm). */
 void r1_layernorm(float *out, const float *x, const float *weight, const float *bias, int n, float eps);
 
-/* In-place GELU, the tanh approximation (what whisper.cpp evaluates). */
+/* In-place GELU, the tanh approximation (what whisper.cpp evaluates),
+ * vectorised over the exp above; _reference: the scalar twin. */
 void r1_gelu(float *x, int n);
+void r1_gelu_reference(float *x, int n);
 
 /* gate[i] = silu(gate[i]) * up[i] */
 void r1_swiglu(float *gate, const float *up, int n);

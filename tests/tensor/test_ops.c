@@ -1,0 +1,106 @@
+/*
+ * test_ops.c - the row operations of src/tensor/ops.c against double
+ * precision: softmax (with masked -inf entries), the vectorised exp, GELU,
+ * LayerNorm; and each vectorised build against its scalar twin.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tensor/ops.h"
+#include "testutil.h"
+
+#define N 1003 /* not a multiple of the vector blocks: tails are exercised */
+
+static void test_exp_accuracy(void **state) {
+    (void)state;
+    static float x[N], y[N], ref[N];
+    uint64_t rng = 7;
+    double worst = 0.0;
+    for (int i = 0; i < N; i++) x[i] = test_rand_uniform(&rng, -87.0f, 80.0f); /* sums stay finite */
+    float sum = r1_exp_shifted(y, x, N, 0.0f), sum_ref = r1_exp_shifted_reference(ref, x, N, 0.0f);
+    double total = 0.0;
+    for (int i = 0; i < N; i++) {
+        double want = exp((double)x[i]);
+        double rel = fabs(y[i] - want) / want;
+        if (rel > worst) worst = rel;
+        total += y[i];
+        if (fabsf(y[i] - ref[i]) > 1e-6f * ref[i]) fail_msg("x=%g: vector %g, scalar %g", x[i], y[i], ref[i]);
+    }
+    printf("exp: worst relative error %.2e over [-87, 80]\n", worst);
+    assert_true(worst < 1e-6);
+    assert_true(fabs(sum - total) <= 1e-5 * total && fabs(sum_ref - total) <= 1e-5 * total);
+    /* the edges: masked scores and huge ones */
+    float edge[4] = {-INFINITY, -200.0f, 0.0f, 200.0f}, out[4];
+    r1_exp_shifted(out, edge, 4, 0.0f);
+    assert_true(out[0] == 0.0f && out[1] == 0.0f && out[2] == 1.0f && isfinite(out[3]) && out[3] > 1e38f);
+}
+
+static void test_softmax(void **state) {
+    (void)state;
+    static float x[N];
+    static double want[N];
+    uint64_t rng = 11;
+    for (int i = 0; i < N; i++) x[i] = test_rand_uniform(&rng, -30.0f, 30.0f);
+    x[5] = x[17] = -INFINITY; /* masked */
+    double max = -INFINITY, sum = 0.0;
+    for (int i = 0; i < N; i++) max = x[i] > max ? x[i] : max;
+    for (int i = 0; i < N; i++) sum += want[i] = exp((double)x[i] - max);
+    r1_softmax(x, N);
+    double total = 0.0;
+    for (int i = 0; i < N; i++) {
+        total += x[i];
+        if (fabs(x[i] - want[i] / sum) > 1e-6 * (want[i] / sum) + 1e-12) fail_msg("softmax[%d] %g, want %g", i, x[i], want[i] / sum);
+    }
+    assert_true(x[5] == 0.0f && x[17] == 0.0f);
+    assert_true(fabs(total - 1.0) < 1e-5);
+}
+
+static void test_gelu(void **state) {
+    (void)state;
+    static float x[N], ref[N];
+    uint64_t rng = 13;
+    for (int i = 0; i < N; i++) ref[i] = x[i] = test_rand_uniform(&rng, -12.0f, 12.0f);
+    float orig[N];
+    for (int i = 0; i < N; i++) orig[i] = x[i];
+    r1_gelu(x, N);
+    r1_gelu_reference(ref, N);
+    double worst = 0.0;
+    for (int i = 0; i < N; i++) {
+        double v = orig[i], want = 0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+        double err = fabs(x[i] - want);
+        if (err > worst) worst = err;
+        if (fabsf(x[i] - ref[i]) > 1e-6f * (1.0f + fabsf(ref[i]))) fail_msg("gelu(%g): vector %g, scalar %g", orig[i], x[i], ref[i]);
+    }
+    printf("gelu: worst absolute error %.2e over [-12, 12]\n", worst);
+    assert_true(worst < 1e-5);
+}
+
+static void test_layernorm(void **state) {
+    (void)state;
+    float x[64], w[64], b[64], out[64];
+    uint64_t rng = 17;
+    for (int i = 0; i < 64; i++) {
+        x[i] = test_rand_normal(&rng) * 3.0f + 1.0f;
+        w[i] = test_rand_uniform(&rng, 0.5f, 1.5f);
+        b[i] = test_rand_uniform(&rng, -1.0f, 1.0f);
+    }
+    r1_layernorm(out, x, w, b, 64, 1e-5f);
+    double mean = 0.0, var = 0.0;
+    for (int i = 0; i < 64; i++) mean += x[i] / 64.0;
+    for (int i = 0; i < 64; i++) var += (x[i] - mean) * (x[i] - mean) / 64.0;
+    for (int i = 0; i < 64; i++) {
+        double want = (x[i] - mean) / sqrt(var + 1e-5) * w[i] + b[i];
+        assert_true(fabs(out[i] - want) < 1e-5);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exp_accuracy),
+        cmocka_unit_test(test_softmax),
+        cmocka_unit_test(test_gelu),
+        cmocka_unit_test(test_layernorm),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
