@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "base/log.h"
@@ -75,10 +74,7 @@ void generation_check_clients(server *srv) {
     for (generation *g = srv->generations; g; g = g->next_active) {
         pthread_mutex_lock(&g->lock);
         if (g->suspended && g->conn && !g->done) {
-            const union MHD_ConnectionInfo *info = MHD_get_connection_info(g->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-            char byte;
-            /* 0: orderly close by the client; data or EAGAIN: still there */
-            if (info && recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0 && !g->client_gone) {
+            if (!g->client_gone && http_client_left(g->conn)) {
                 g->client_gone = true;
                 r1_log_info("request %s: the client closed its connection; cancelling", g->id);
                 r1_request_cancel(g->request);

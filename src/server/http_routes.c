@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "base/log.h"
 #include "server/server_internal.h"
@@ -25,6 +26,12 @@ void http_add_ratelimit_headers(const http_exchange *x, struct MHD_Response *r) 
                                    "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"};
     for (int i = 0; i < 6; i++)
         if (x->ratelimit[i][0]) MHD_add_response_header(r, names[i], x->ratelimit[i]);
+}
+
+bool http_client_left(struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char byte;
+    return info && recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 enum MHD_Result http_send_json(http_exchange *x, int status, const char *json) {

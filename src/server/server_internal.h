@@ -142,6 +142,9 @@ void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum
 enum MHD_Result http_send_json(http_exchange *x, int status, const char *json);
 enum MHD_Result http_send_error(http_exchange *x, const api_error *err);
 void http_add_ratelimit_headers(const http_exchange *x, struct MHD_Response *r);
+/* Whether the client of a suspended connection closed it (a peek reads 0
+ * bytes: an orderly close; data or EAGAIN: still there). */
+bool http_client_left(struct MHD_Connection *conn);
 
 /* tls.c */
 int tls_load(server *srv, r1_error *err);

@@ -22,7 +22,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "base/log.h"
 
@@ -58,14 +57,6 @@ struct asr_service {
 
 /* ---- the worker ---- */
 
-/* Whether the client closed the connection (an orderly close reads 0
- * bytes; data or EAGAIN: still there). The connection is suspended, so
- * its socket stays open until it is resumed. */
-static bool client_left(struct MHD_Connection *conn) {
-    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    char byte;
-    return info && recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-}
 
 static void *worker(void *arg) {
     server *srv = arg;
@@ -81,7 +72,7 @@ static void *worker(void *arg) {
         s->n_running++;
         pthread_mutex_unlock(&s->lock);
         double t0 = server_now();
-        job->client_left = client_left(job->x->conn);
+        job->client_left = http_client_left(job->x->conn);
         if (job->client_left) {
             job->rc = -1;
             r1_log_info("request %s: the client left while its upload waited; not transcribed", job->x->request_id);
@@ -317,7 +308,7 @@ enum MHD_Result transcription_start(http_exchange *x, bool translate) {
 enum MHD_Result transcription_resume(http_exchange *x) {
     asr_job *job = x->asr_job;
     if (x->responded) return MHD_YES;
-    if (job->client_left || client_left(x->conn)) return MHD_NO; /* nobody to answer: close (logged as 499) */
+    if (job->client_left || http_client_left(x->conn)) return MHD_NO; /* nobody to answer: close (logged as 499) */
     if (job->rc != 0) {
         /* the upload could not be decoded, or the model failed */
         bool bad_audio = strstr(job->err.message, "upload") != NULL;
