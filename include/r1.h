@@ -392,6 +392,7 @@ typedef struct r1_transcript {
     char *text;             /* every segment's text, joined and trimmed */
     char language[8];       /* the language used ("en"; given or detected) */
     float language_probability; /* when detected; 1 when given */
+    bool translated;        /* the task was translate (into English) */
     double duration;        /* seconds of audio */
     r1_transcript_segment *segments;
     int n_segments;

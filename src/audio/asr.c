@@ -230,6 +230,7 @@ int r1_asr_transcribe(r1_asr *a, const float *samples, long n, const r1_transcri
     const r1_transcribe_options *o = options ? options : &defaults;
     memset(out, 0, sizeof *out);
     out->duration = (double)n / WHISPER_SAMPLE_RATE;
+    out->translated = o->translate;
     if (o->temperature < 0.0f || o->temperature > 1.0f)
         return r1_error_set(err, "temperature %g is outside 0..1", (double)o->temperature);
     if (o->translate && !a->model.vocab.multilingual)

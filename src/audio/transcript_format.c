@@ -104,7 +104,7 @@ static char *json_text(const r1_transcript *t, bool verbose) {
     } else {
         json_t *segments = json_array();
         for (int i = 0; i < t->n_segments; i++) json_array_append_new(segments, segment_json(&t->segments[i], i));
-        root = json_pack("{s:s, s:s, s:f, s:s, s:o}", "task", "transcribe", "language", language_name(t->language),
+        root = json_pack("{s:s, s:s, s:f, s:s, s:o}", "task", t->translated ? "translate" : "transcribe", "language", language_name(t->language),
                          "duration", t->duration, "text", t->text ? t->text : "", "segments", segments);
     }
     if (!root) return NULL;

@@ -206,6 +206,8 @@ assert json.load(open(sys.argv[1]))["language"] == "chinese"' "$WORK/zh.out"
 transcribe translate -m "$F32" "$AUDIO/zh_weather.wav" "${FAST[@]}" --language zh --translate
 check "--translate: exits 0 with text" test "$status" -eq 0 -a -s "$WORK/translate.out"
 check "--translate changes the task token, so the text" bash -c "! cmp -s '$WORK/translate.out' '$WORK/zh_weather.out'"
+transcribe translate_json -m "$F32" "$AUDIO/zh_weather.wav" "${FAST[@]}" --language zh --translate --format verbose_json
+check "--translate: verbose_json says task translate" grep -q '"task":"translate"' "$WORK/translate_json.out"
 transcribe zz -m "$F32" "$FOX" "${FAST[@]}" --language zz
 check "--language zz: exits 2 (got $status)" test "$status" -eq 2
 check "--language zz: one line naming it" \
