@@ -7,7 +7,8 @@
 #       -e R1_MODEL=/models/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf r1:latest
 #
 # Settings come from R1_* environment variables (docs/SERVER.md): R1_MODEL,
-# R1_PARALLEL, R1_CTX_SIZE, R1_THREADS, R1_DRAIN_TIMEOUT, ...
+# R1_PARALLEL, R1_CTX_SIZE, R1_THREADS, R1_DRAIN_TIMEOUT, ...; speech
+# recognition with R1_WHISPER_MODEL=/models/ggml-base.bin (docs/ASR.md).
 # Stop with `docker stop -t 90` (or stop_grace_period in compose): longer
 # than --drain-timeout, so running streams finish (SIGTERM drains).
 #
@@ -23,6 +24,7 @@ RUN apt-get update \
       build-essential cmake pkg-config git ca-certificates libcmocka-dev \
       libjansson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev libinih-dev \
       libcurl4-openssl-dev libcjose-dev libsqlite3-dev libssl-dev libgnutls28-dev \
+      libsndfile1-dev libsamplerate0-dev libkissfft-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -42,7 +44,8 @@ FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libjansson4 libpcre2-8-0 libutf8proc2 libmicrohttpd12 libinih1 libcurl4 \
-      libcjose0 libsqlite3-0 libssl3 libgnutls30 ca-certificates curl \
+      libcjose0 libsqlite3-0 libssl3 libgnutls30 libsndfile1 libsamplerate0 \
+      libkissfft-float131 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/r1 --create-home --shell /usr/sbin/nologin r1
 COPY --from=build /build/r1 /usr/local/bin/r1

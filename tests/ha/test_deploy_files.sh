@@ -133,6 +133,14 @@ for lib in $(readelf -d "$R1" | awk -F'[][]' '/NEEDED/ {print $2}'); do
     case " $runtime " in *" $pkg "*) ;; *) missing="$missing $lib($pkg)" ;; esac
 done
 check "Dockerfile: the runtime stage installs every library r1 links${missing:+ (missing:$missing)}" test -z "$missing"
+build=$(awk '/^FROM / {n++} n == 1' "$ROOT/Dockerfile" | tr -s ' \\\n' ' ')
+missing_dev=""
+# every library header package the install script gets, less the test-only ones
+for pkg in $(grep -o 'lib[a-z0-9.+-]*-dev' "$ROOT/scripts/install-deps.sh" | sort -u); do
+    case "$pkg" in libcmocka-dev | libclang-rt-*) continue ;; esac
+    case " $build " in *" $pkg "*) ;; *) missing_dev="$missing_dev $pkg" ;; esac
+done
+check "Dockerfile: the build stage installs every -dev package of scripts/install-deps.sh${missing_dev:+ (missing:$missing_dev)}" test -z "$missing_dev"
 
 # ---- Prometheus ----
 if command -v promtool >/dev/null; then
