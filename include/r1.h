@@ -375,8 +375,18 @@ typedef struct r1_transcribe_options {
     int max_tokens;         /* sampled per 30 s window; 0: half the text context (224), as Whisper */
     /* called for each segment as soon as it is final (may be NULL) */
     void (*on_segment)(void *user, double start, double end, const char *text);
+    /* asked before each decoding step (may be NULL): true stops the
+     * transcription, which then returns R1_ASR_STOPPED (a client that left) */
+    bool (*should_stop)(void *user);
     void *user;
 } r1_transcribe_options;
+
+/* What the transcribe functions return besides 0. */
+enum {
+    R1_ASR_FAILED = -1,    /* the model failed, or out of memory */
+    R1_ASR_BAD_AUDIO = -2, /* the file or upload is not audio libsndfile can decode */
+    R1_ASR_STOPPED = -3,   /* should_stop said so */
+};
 
 typedef struct r1_transcript_segment {
     double start, end;      /* seconds from the start of the audio */
@@ -401,7 +411,7 @@ typedef struct r1_transcript {
     int n_windows, n_fallbacks;
 } r1_transcript;
 
-/* Transcribes mono 16 kHz float samples. */
+/* Transcribes mono 16 kHz float samples. 0, or one of R1_ASR_* with err. */
 int r1_asr_transcribe(r1_asr *asr, const float *samples, long n_samples, const r1_transcribe_options *options,
                       r1_transcript *out, r1_error *err);
 /* Decodes an audio file or in-memory upload (any format and rate
@@ -417,6 +427,47 @@ void r1_transcript_free(r1_transcript *t);
  * "verbose_json" (language, duration, segments), "srt", "vtt". A
  * malloc'd NUL-terminated string, or NULL with err for an unknown format. */
 char *r1_transcript_format(const r1_transcript *t, const char *format, r1_error *err);
+
+/* ---- speech synthesis (espeak-ng, in a worker process) ----
+ *
+ * An r1_tts owns one r1-tts-worker process (src/tts_worker/): espeak-ng is
+ * GPL-3+ and keeps global state, so it runs there, never in this library.
+ * The worker is started on first use and started again after it dies; a
+ * request that was running when it died fails with an error saying so. One
+ * r1_tts speaks one text at a time (calls are serialised by a lock): for
+ * several at once, open several. Audio is 16-bit mono at
+ * r1_tts_sample_rate() (22050 Hz with espeak-ng). */
+
+typedef struct r1_tts r1_tts;
+
+typedef struct r1_tts_params {
+    const char *worker_path; /* NULL: $R1_TTS_WORKER, else r1-tts-worker beside this program, else $PATH */
+    double timeout_seconds;  /* longest silence from the worker before it is killed; 0: 30 */
+} r1_tts_params;
+
+typedef struct r1_speak_options {
+    const char *voice; /* a name of r1_tts_voices(); NULL: "alloy" */
+    float speed;       /* 1 = 175 words per minute; 0.25..4 (espeak-ng's own range, 0.46..2.57, bounds it) */
+    /* receives the audio as it is synthesised; nonzero stops the speech */
+    int (*on_audio)(void *user, const int16_t *samples, size_t n);
+    /* called before each sentence with the text spoken (may be NULL) */
+    void (*on_sentence)(void *user, const char *text, bool mandarin);
+    void *user;
+} r1_speak_options;
+
+int r1_tts_open(const r1_tts_params *params, r1_tts **out, r1_error *err);
+void r1_tts_close(r1_tts *tts);
+int r1_tts_sample_rate(const r1_tts *tts);
+/* Speaks UTF-8 text (English, Mandarin or both): sentence by sentence, each
+ * read in its language (tts_text.h says how numbers, dates and Markdown are
+ * read). 0 when all was spoken or on_audio stopped it; -1 with err. */
+int r1_tts_speak(r1_tts *tts, const char *text, size_t len, const r1_speak_options *options, r1_error *err);
+/* The process id of the running worker, or 0 (for supervision and tests). */
+int r1_tts_worker_pid(r1_tts *tts);
+/* The voices, as a NULL-terminated list of names (OpenAI's: alloy, ash,
+ * ...); whether name is one of them. */
+const char *const *r1_tts_voices(void);
+bool r1_tts_voice_known(const char *name);
 
 /* ---- build information ---- */
 

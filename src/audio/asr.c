@@ -253,7 +253,7 @@ int r1_asr_transcribe_file(r1_asr *a, const char *path, const r1_transcribe_opti
                            r1_error *err) {
     audio_pcm pcm;
     memset(out, 0, sizeof *out);
-    if (audio_load_file(path, WHISPER_SAMPLE_RATE, &pcm, err) != 0) return -1;
+    if (audio_load_file(path, WHISPER_SAMPLE_RATE, &pcm, err) != 0) return R1_ASR_BAD_AUDIO;
     int rc = r1_asr_transcribe(a, pcm.samples, pcm.n_samples, o, out, err);
     audio_pcm_free(&pcm);
     return rc;
@@ -263,8 +263,10 @@ int r1_asr_transcribe_memory(r1_asr *a, const void *data, size_t size, const cha
                              const r1_transcribe_options *o, r1_transcript *out, r1_error *err) {
     audio_pcm pcm;
     memset(out, 0, sizeof *out);
-    if (audio_load_memory(data, size, WHISPER_SAMPLE_RATE, &pcm, err) != 0) /* its messages say "upload: ..." */
-        return name && strcmp(name, "upload") != 0 ? r1_error_prefix(err, "%s", name) : -1;
+    if (audio_load_memory(data, size, WHISPER_SAMPLE_RATE, &pcm, err) != 0) { /* its messages say "upload: ..." */
+        if (name && strcmp(name, "upload") != 0) r1_error_prefix(err, "%s", name);
+        return R1_ASR_BAD_AUDIO;
+    }
     int rc = r1_asr_transcribe(a, pcm.samples, pcm.n_samples, o, out, err);
     audio_pcm_free(&pcm);
     return rc;

@@ -112,6 +112,8 @@ static int decode_window(loop *L, float temperature, window_try *t, r1_error *er
     t->no_speech_prob = whisper_no_speech_prob(L->v, L->logits);
     t->n = 0;
     while (t->n < max_sampled) {
+        if (L->o->should_stop && L->o->should_stop(L->o->user))
+            return r1_error_set(err, "stopped before the end"), R1_ASR_STOPPED;
         for (int i = 0; i < L->n_vocab; i++) L->work[i] = temperature > 0 ? L->logits[i] / temperature : L->logits[i];
         whisper_rules_apply(L->asr->rules, L->work, t->tokens, t->n, !L->o->no_timestamps, MAX_INITIAL_TIMESTAMP_S);
         int32_t token = pick_token(L, L->work, temperature, &t->logprobs[t->n]);
@@ -241,10 +243,8 @@ static int run_windows(loop *L, const whisper_mel *mel, double duration, r1_tran
         float temperature = L->o->temperature, next = temperature;
         whisper_window_verdict verdict = WHISPER_WINDOW_ACCEPT;
         for (;;) {
-            if (decode_window(L, temperature, &t, err) != 0) {
-                rc = -1;
-                break;
-            }
+            rc = decode_window(L, temperature, &t, err);
+            if (rc != 0) break;
             whisper_window_stats stats;
             whisper_window_stats_compute(t.tokens, t.logprobs, t.n, t.no_speech_prob, &stats);
             verdict = whisper_judge_window(&stats, temperature, &fallback, &next);

@@ -74,7 +74,7 @@ static const option options[] = {
     {"tls-key", NULL, OPT_STRING, AT(tls_key), 0, 0, "its PEM private key"},
     {"tls-client-ca", NULL, OPT_STRING, AT(tls_client_ca), 0, 0, "require client certificates signed by this PEM CA (mTLS)"},
     {"whisper-model", NULL, OPT_STRING, AT(whisper_model), 0, 0, "ggml Whisper .bin: serve /v1/audio/transcriptions and /translations"},
-    {"vad-model", NULL, OPT_STRING, AT(vad_model), 0, 0, "Silero VAD ggml .bin (default: energy-based) for uploads sent with vad"},
+    {"vad-model", NULL, OPT_STRING, AT(vad_model), 0, 0, "Silero VAD ggml .bin (default: energy-based) for uploads sent with vad=true"},
     {"asr-queue", NULL, OPT_INT, AT(asr_queue), 0, 1 << 16, "uploads that may wait for the speech worker (default 8); more get 503"},
     {"max-audio-bytes", NULL, OPT_SIZE, AT(max_audio_bytes), 1, 1L << 40, "larger audio uploads get 413 (default 25 MiB)"},
     {"log-prompts", NULL, OPT_BOOL, AT(log_prompts), 0, 0, "log each request's prompt text (default off: prompts are private)"},

@@ -39,7 +39,8 @@ struct asr_job {
     r1_transcribe_options options;
     /* the result, written by the worker */
     int rc;
-    bool client_left; /* before its turn: not transcribed */
+    bool client_left; /* before its turn or while transcribed: no answer */
+    double checked_at; /* when should_stop last peeked at the socket */
     r1_error err;
     r1_transcript transcript;
     asr_job *next;
@@ -56,6 +57,18 @@ struct asr_service {
 };
 
 /* ---- the worker ---- */
+
+/* Asked before each decoding step: a client that closed its connection
+ * frees the worker for the next upload. The socket is peeked at most every
+ * 0.2 s, since a step takes milliseconds. */
+static bool job_should_stop(void *user) {
+    asr_job *job = user;
+    double now = server_now();
+    if (now - job->checked_at < 0.2) return false;
+    job->checked_at = now;
+    if (http_client_left(job->x->conn)) job->client_left = true;
+    return job->client_left;
+}
 
 
 static void *worker(void *arg) {
@@ -77,11 +90,17 @@ static void *worker(void *arg) {
             job->rc = -1;
             r1_log_info("request %s: the client left while its upload waited; not transcribed", job->x->request_id);
         } else {
+            job->checked_at = t0;
+            job->options.should_stop = job_should_stop;
+            job->options.user = job;
             job->rc = r1_asr_transcribe_memory(s->asr, job->audio, job->audio_size, "upload", &job->options,
                                                &job->transcript, &job->err);
         }
         if (job->rc == 0)
             metrics_transcription(srv->metrics, job->transcript.duration, server_now() - t0);
+        else if (job->rc == R1_ASR_STOPPED)
+            r1_log_info("request %s: the client left; transcription stopped after %.2f s", job->x->request_id,
+                        server_now() - t0);
         struct MHD_Connection *conn = job->x->conn;
         pthread_mutex_lock(&s->lock);
         s->n_running--;
@@ -227,6 +246,13 @@ static bool read_form(http_exchange *x, const multipart_form *form, bool transla
         }
         job->options.temperature = (float)t;
     }
+    char vad[8]; /* an r1 extension: transcribe only the speech the VAD finds */
+    if (!form_text(form, "vad", vad, sizeof vad)) vad[0] = '?';
+    if (vad[0] && strcmp(vad, "true") && strcmp(vad, "false")) {
+        *res = refuse(x, 400, "invalid_vad", "vad", "vad must be true or false");
+        return false;
+    }
+    job->options.vad = !strcmp(vad, "true");
     const multipart_part *granularity[4];
     int n_gran = multipart_find_all(form, "timestamp_granularities[]", granularity, 4);
     for (int i = 0; i < n_gran && i < 4; i++)
@@ -311,7 +337,7 @@ enum MHD_Result transcription_resume(http_exchange *x) {
     if (job->client_left || http_client_left(x->conn)) return MHD_NO; /* nobody to answer: close (logged as 499) */
     if (job->rc != 0) {
         /* the upload could not be decoded, or the model failed */
-        bool bad_audio = strstr(job->err.message, "upload") != NULL;
+        bool bad_audio = job->rc == R1_ASR_BAD_AUDIO;
         return refuse(x, bad_audio ? 400 : 500, bad_audio ? "invalid_audio" : "transcription_failed",
                       bad_audio ? "file" : NULL, job->err.message);
     }

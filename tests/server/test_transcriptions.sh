@@ -5,7 +5,7 @@
 #   - every response_format (json, text, verbose_json, srt, vtt) with its
 #     Content-Type; verbose_json's duration, language and segments; srt and
 #     vtt cues equal to verbose_json's segments (the answer is deterministic);
-#   - language en / zh, translations, an 8 kHz stereo float WAV;
+#   - language en / zh, translations, an 8 kHz stereo float WAV, vad=true;
 #   - each refusal with its status and OpenAI error body (code, param):
 #     missing file, empty file, not audio, truncated header, missing or
 #     unknown model, bad response_format / temperature / language /
@@ -14,7 +14,8 @@
 #   - /v1/models, /metrics (counts of what was sent) and the access log;
 #   - a chat request and /health answer while a long upload (jfk.wav three
 #     times: two 30 s windows) is transcribed; a client that gives up while
-#     its upload waits is not transcribed for nobody (499, not counted);
+#     its upload waits is not transcribed for nobody (499, not counted), and
+#     one that gives up during its transcription stops it;
 #   - --asr-queue 0: of two concurrent uploads one gets 503 server_busy with
 #     Retry-After; SIGTERM during a transcription: it still gets its 200 and
 #     the server exits 0;
@@ -335,6 +336,20 @@ check "  ... 200" expect_status long 200 "$code"
 check "  ... a verbose_json transcript of 33 s (two windows)" checks verbose "$WORK/long.body" "$LONG_S"
 check "the upload whose client left was not transcribed" grep -q 'the client left while its upload waited; not transcribed' "$SERVER_LOG"
 
+# a client that gives up during its transcription frees the worker: the
+# transcription stops (logged), and the next upload is served
+# (jfk.wav 20 times over at 4 kHz, 8 bits: 220 s in 880 KB, many windows)
+"$PYTHON" -W ignore::DeprecationWarning -c "import audioop, sys, wave
+r = wave.open(sys.argv[1]); frames = r.readframes(r.getnframes())
+low = audioop.lin2lin(audioop.ratecv(frames, 2, 1, r.getframerate(), 4000, None)[0], 2, 1)
+w = wave.open(sys.argv[2], 'wb'); w.setnchannels(1); w.setsampwidth(1); w.setframerate(4000)
+w.writeframes(audioop.bias(low, 1, 128) * 20); w.close()" "$JFK" "$WORK/jfk20.wav"
+curl -s -o /dev/null --max-time 2 -F "file=@$WORK/jfk20.wav" -F model=whisper-1 "$R1_URL$TRANSCRIBE"
+sent $TRANSCRIBE 499
+upload $TRANSCRIBE "$JFK" -F model=whisper-1 "${FAST[@]}" --max-time 300
+check "an upload after a client left mid-transcription: 200" expect_status after-left 200 "$CODE"
+check "  ... that transcription was stopped, not finished for nobody" grep -q 'the client left; transcription stopped after' "$SERVER_LOG"
+
 # ---- every response format, on the same upload
 upload $TRANSCRIBE "$FOX" -F model=whisper-1 "${FAST[@]}"
 check "json: 200" expect_status json 200 "$CODE"
@@ -383,6 +398,14 @@ STEREO="$AUDIO/stereo_8k_float.wav"
 upload $TRANSCRIBE "$STEREO" -F model=whisper-1 -F response_format=verbose_json "${FAST[@]}"
 check "8 kHz stereo float WAV: 200" expect_status stereo 200 "$CODE"
 check "  ... its duration and segments" checks verbose "$WORK/body" "$(checks seconds "$STEREO")"
+
+# ---- vad=true (an r1 extension): only the speech, at 1.54-4.64 s, is transcribed
+upload $TRANSCRIBE "$AUDIO/vad_en_fox_padded.wav" -F model=whisper-1 -F vad=true -F response_format=verbose_json "${FAST[@]}"
+check "vad=true: 200" expect_status vad 200 "$CODE"
+check "  ... every segment within the speech [1.4, 4.8] s, the duration the whole clip's" json_ok "$WORK/body" \
+    "d['segments'] and all(1.4 <= s['start'] <= s['end'] <= 4.8 for s in d['segments']) and abs(d['duration'] - 6.438) < 0.01"
+upload $TRANSCRIBE "$FOX" -F model=whisper-1 -F vad=maybe
+check "vad=maybe: 400 invalid_vad" refused 400 vad invalid_vad
 
 # ---- after all the refusals, the same upload gives the same text
 upload $TRANSCRIBE "$FOX" -F model=whisper-1 "${FAST[@]}"
