@@ -114,7 +114,9 @@ static int check_header(const SF_INFO *info, double max_seconds, const char *nam
         return r1_error_set(err, "%s: sample rate %d Hz (%d to %d Hz are accepted)", name, info->samplerate,
                             AUDIO_MIN_RATE, AUDIO_MAX_RATE);
     if (info->frames <= 0) return r1_error_set(err, "%s: no audio frames in the file", name);
-    double seconds = (double)info->frames / info->samplerate;
+    /* a stream that did not know its length (FLAC with total samples 0)
+     * says SF_COUNT_MAX: the limit is then enforced as frames arrive */
+    double seconds = info->frames == SF_COUNT_MAX ? 0.0 : (double)info->frames / info->samplerate;
     if (seconds > max_seconds)
         return r1_error_set(err, "%s: %.0f s of audio, longer than the limit of %.0f s", name, seconds, max_seconds);
     return 0;

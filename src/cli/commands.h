@@ -24,6 +24,7 @@ int cmd_keys(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_transcribe(int argc, char **argv);
 int cmd_eval_whisper(int argc, char **argv);
+int cmd_speak(int argc, char **argv);
 
 /* Where a sealed model's key comes from; both NULL: R1_MODEL_KEY_FILE. */
 typedef struct cli_key_options {

@@ -1,36 +1,15 @@
 /* chat_template.c - rendering conversations (see chat_template.h). */
 #include "text/chat_template.h"
 
+#include "base/text_buffer.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- a growing string ---- */
 
-typedef struct text_buffer {
-    char *data;
-    size_t len, cap;
-    bool failed;
-} text_buffer;
-
-static void append(text_buffer *b, const char *s, size_t n) {
-    if (b->failed) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (!p) {
-            b->failed = true;
-            return;
-        }
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = 0;
-}
-
-static void append_str(text_buffer *b, const char *s) { append(b, s, strlen(s)); }
+static void append(text_buffer *b, const char *s, size_t n) { text_buffer_append(b, s, n); }
+static void append_str(text_buffer *b, const char *s) { text_buffer_append_str(b, s); }
 
 /* ---- names and detection ---- */
 
