@@ -162,7 +162,8 @@ typedef enum route_kind {
     ROUTE_CHAT,
     ROUTE_COMPLETIONS,
     ROUTE_TRANSCRIPTIONS,
-    ROUTE_TRANSLATIONS
+    ROUTE_TRANSLATIONS,
+    ROUTE_SPEECH,
 } route_kind;
 
 typedef struct route {
@@ -182,6 +183,7 @@ static const route routes[] = {
     {"/v1/completions", "POST", ROUTE_COMPLETIONS, false},
     {"/v1/audio/transcriptions", "POST", ROUTE_TRANSCRIPTIONS, false},
     {"/v1/audio/translations", "POST", ROUTE_TRANSLATIONS, false},
+    {"/v1/audio/speech", "POST", ROUTE_SPEECH, false},
 };
 
 /* What every request that costs compute passes: not draining, loaded,
@@ -214,6 +216,12 @@ static enum MHD_Result audio_route(http_exchange *x, bool translate) {
     enum MHD_Result res;
     if (!admit_work(x, x->srv->config.max_audio_bytes, &res)) return res;
     return transcription_start(x, translate);
+}
+
+static enum MHD_Result speech_route(http_exchange *x) {
+    enum MHD_Result res;
+    if (!admit_work(x, x->srv->config.max_body_bytes, &res)) return res;
+    return speech_start(x);
 }
 
 static enum MHD_Result generation_route(http_exchange *x, bool chat) {
@@ -253,6 +261,7 @@ static enum MHD_Result dispatch(http_exchange *x) {
     case ROUTE_COMPLETIONS: return generation_route(x, false);
     case ROUTE_TRANSCRIPTIONS: return audio_route(x, false);
     case ROUTE_TRANSLATIONS: return audio_route(x, true);
+    case ROUTE_SPEECH: return speech_route(x);
     }
     return MHD_NO;
 }
@@ -350,6 +359,7 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *
     }
     if (x->gen) return generation_resume(x);
     if (x->asr_job) return transcription_resume(x);
+    if (x->speech_job) return speech_resume(x);
     return dispatch(x);
 }
 
@@ -416,6 +426,7 @@ void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum
     http_exchange *x = *con_cls;
     if (!x) return;
     bool client_gone = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK || (x->gen && x->gen->client_gone);
+    speech_release(x); /* first: it gives the log its audio_seconds */
     if (x->gen) {
         pthread_mutex_lock(&x->gen->lock);
         access_log(x, toe);

@@ -97,6 +97,8 @@ struct metrics {
     uint64_t rate_limited;
     uint64_t transcriptions;
     double audio_seconds, transcription_seconds;
+    uint64_t speeches, speech_characters;
+    double speech_audio_seconds, speech_seconds;
 };
 
 metrics *metrics_new(void) {
@@ -156,6 +158,15 @@ void metrics_transcription(metrics *m, double audio_seconds, double seconds) {
     m->transcriptions++;
     m->audio_seconds += audio_seconds;
     m->transcription_seconds += seconds;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_speech(metrics *m, size_t characters, double audio_seconds, double seconds) {
+    pthread_mutex_lock(&m->lock);
+    m->speeches++;
+    m->speech_characters += characters;
+    m->speech_audio_seconds += audio_seconds;
+    m->speech_seconds += seconds;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -295,6 +306,15 @@ static void render_traffic(text *t, const metrics *m, const char *model) {
     family(t, "r1_transcription_seconds_total", "counter",
            "Seconds spent transcribing (divided by the audio seconds: the real-time factor).");
     put(t, "r1_transcription_seconds_total{%s} %.3f\n", model, m->transcription_seconds);
+    family(t, "r1_speech_total", "counter", "Texts spoken by /v1/audio/speech to their end.");
+    put(t, "r1_speech_total{%s} %llu\n", model, (unsigned long long)m->speeches);
+    family(t, "r1_speech_characters_total", "counter", "Characters of input spoken.");
+    put(t, "r1_speech_characters_total{%s} %llu\n", model, (unsigned long long)m->speech_characters);
+    family(t, "r1_speech_audio_seconds_total", "counter", "Seconds of audio synthesised.");
+    put(t, "r1_speech_audio_seconds_total{%s} %.3f\n", model, m->speech_audio_seconds);
+    family(t, "r1_speech_seconds_total", "counter",
+           "Seconds spent synthesising (divided by the audio seconds: the real-time factor).");
+    put(t, "r1_speech_seconds_total{%s} %.3f\n", model, m->speech_seconds);
 }
 
 static void render_experience(text *t, const metrics *m, const char *model) {

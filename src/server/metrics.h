@@ -36,6 +36,8 @@ void metrics_error(metrics *m, const char *kind);
 void metrics_model_loaded(metrics *m, double seconds);
 /* One transcription done: its audio length and the time it took. */
 void metrics_transcription(metrics *m, double audio_seconds, double seconds);
+/* One text spoken to its end: its length, its audio and the time it took. */
+void metrics_speech(metrics *m, size_t characters, double audio_seconds, double seconds);
 /* A refused credential (reason: missing, malformed, invalid_token,
  * invalid_key, insufficient_scope), and a request refused by a rate limit. */
 void metrics_auth_failure(metrics *m, const char *reason);

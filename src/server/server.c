@@ -28,7 +28,8 @@ r1_server_config r1_server_default_config(void) {
                           .max_connections = 1024, .idle_timeout_s = 120, .drain_timeout_s = 60,
                           .retry_after_s = 2, .auth = "none", .jwt_leeway_s = 30, .audit_fsync_every = 1,
                           .audit_max_bytes = (size_t)256 << 20, .asr_queue = 8,
-                          .max_audio_bytes = (size_t)25 << 20};
+                          .max_audio_bytes = (size_t)25 << 20, .tts_workers = 1, .tts_queue = 16,
+                          .max_speech_chars = 4096};
     return c;
 }
 
@@ -77,6 +78,8 @@ static void log_configuration(const server *srv) {
         {"model_key", c->model_key_file || c->model_key_command ? "(redacted)" : "-", 0},
         {"whisper_model", c->whisper_model ? c->whisper_model : "-", 0}, {"vad_model", c->vad_model ? c->vad_model : "-", 0},
         {"asr_queue", NULL, c->asr_queue}, {"max_audio_bytes", NULL, (double)c->max_audio_bytes},
+        {"tts_workers", NULL, c->tts_workers}, {"tts_queue", NULL, c->tts_queue},
+        {"max_speech_chars", NULL, c->max_speech_chars}, {"tts_worker", c->tts_worker ? c->tts_worker : "-", 0},
     };
     r1_log_fields(R1_LOG_INFO, "configuration", f, (int)(sizeof f / sizeof f[0]));
 }
@@ -122,6 +125,10 @@ static int load_model(server *srv) {
     }
     if (transcription_service_start(srv, &err) != 0) {
         r1_log_error("cannot serve speech: %s", err.message);
+        return -1;
+    }
+    if (speech_service_start(srv, &err) != 0) {
+        r1_log_error("cannot serve /v1/audio/speech: %s (or start with --tts-workers 0)", err.message);
         return -1;
     }
     r1_model_info info;
@@ -227,7 +234,7 @@ static int busy(server *srv) {
     pthread_mutex_lock(&srv->lock);
     int n = srv->n_generations;
     pthread_mutex_unlock(&srv->lock);
-    return n + st.waiting + transcription_busy(srv);
+    return n + st.waiting + transcription_busy(srv) + speech_busy(srv);
 }
 
 /* Stops taking work, lets the running requests finish. 0, or -1 when a
@@ -262,6 +269,7 @@ static void shut_down(server *srv) {
         usleep(10000);
     }
     transcription_service_stop(srv); /* resumes every connection it held: MHD may then stop */
+    speech_service_stop(srv);
     if (srv->daemon) MHD_stop_daemon(srv->daemon);
     if (srv->metrics_daemon) MHD_stop_daemon(srv->metrics_daemon);
     metrics_free(srv->metrics);

@@ -8,6 +8,8 @@
  *   generation.c     chat and text completions: prompt, submit, stream
  *   response_json.c  the JSON of responses and stream chunks
  *   server.c         start, readiness, signals, drain, the client watchdog
+ *   transcription.c  /v1/audio/transcriptions and /translations (Whisper)
+ *   speech.c         /v1/audio/speech (espeak-ng worker processes)
  */
 #ifndef R1_SERVER_SERVER_INTERNAL_H
 #define R1_SERVER_SERVER_INTERNAL_H
@@ -30,6 +32,8 @@ typedef struct generation generation;
 typedef struct server server;
 typedef struct asr_service asr_service;
 struct asr_job;
+struct tts_service;
+struct speech_job;
 
 /* What a daemon's handler is given: the server, and whether this daemon
  * is the separate metrics listener (--metrics-port), which serves only
@@ -68,6 +72,8 @@ struct server {
     /* speech (--whisper-model): the worker and its queue, or NULL */
     struct asr_service *asr;
     char whisper_alias[128];
+    /* speech synthesis (--tts-workers): threads, worker processes, queue; or NULL */
+    struct tts_service *tts;
 };
 
 /* One HTTP request and what we answer (MHD's per-request pointer). */
@@ -93,6 +99,7 @@ typedef struct http_exchange {
     int status;                      /* the status answered */
     generation *gen;                 /* for the generation endpoints */
     struct asr_job *asr_job;         /* for the audio endpoints, once queued */
+    struct speech_job *speech_job;   /* for /v1/audio/speech, once queued */
     double audio_seconds;            /* of a transcribed upload, for the log */
 } http_exchange;
 
@@ -173,6 +180,14 @@ enum MHD_Result transcription_resume(http_exchange *x);
 void transcription_release(http_exchange *x);
 /* The speech model's /v1/models entry (a json_t *), or NULL without one. */
 void *transcription_model_object(const server *srv);
+
+/* speech.c: /v1/audio/speech and the synthesis threads */
+int speech_service_start(server *srv, r1_error *err); /* 0 also with --tts-workers 0 */
+void speech_service_stop(server *srv);                 /* finishes what is queued */
+int speech_busy(server *srv);                          /* queued + running */
+enum MHD_Result speech_start(http_exchange *x);
+enum MHD_Result speech_resume(http_exchange *x);
+void speech_release(http_exchange *x);
 
 /* response_json.c */
 char *json_chat_chunk(const generation *g, const char *field, const char *text, size_t len, const char *finish,

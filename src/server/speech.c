@@ -1,0 +1,415 @@
+/*
+ * speech.c - POST /v1/audio/speech: text to speech as OpenAI's API defines
+ * it, with espeak-ng in r1-tts-worker processes (src/speech/tts.c).
+ *
+ * An HTTP thread validates the JSON body and queues a job (--tts-queue
+ * deep; beyond, 503 server_busy), then suspends the connection. Each of
+ * the --tts-workers synthesis threads owns one worker process and takes
+ * jobs in turn: it speaks the text sentence by sentence, encodes the audio
+ * as it comes (src/audio/audio_encode.c) and appends the bytes to the
+ * job. The first bytes resume the connection, which then answers 200 and
+ * streams them chunked - so the first sound leaves before the whole text
+ * is synthesised - suspending again whenever it has sent all there is.
+ * A failure before any audio is a clean 500 JSON error; after, the stream
+ * is cut (the client sees a truncated chunked body, and the log says why).
+ * A client that leaves stops its synthesis at the next chunk.
+ *
+ * A job is shared by the HTTP side and its synthesis thread; it is freed
+ * when both have let go (refs).
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audio/audio_encode.h"
+#include "base/log.h"
+#include "server/server_internal.h"
+
+#define SPEECH_MAX_VOICE 32
+
+typedef struct speech_job speech_job;
+
+struct speech_job {
+    pthread_mutex_t lock;
+    int refs;                  /* the HTTP side and the synthesis side */
+    struct MHD_Connection *conn;
+    char request_id[64];
+    /* the request */
+    char *input;
+    size_t input_chars;
+    char voice[SPEECH_MAX_VOICE], format[8];
+    float speed;
+    /* the audio, appended by the synthesis thread, sent by the HTTP thread */
+    unsigned char *out;
+    size_t out_len, out_sent, out_cap;
+    bool suspended;            /* the connection waits for bytes */
+    bool done, failed;         /* the synthesis ended */
+    bool client_gone;          /* the HTTP side let go before the end */
+    r1_error err;
+    double audio_seconds;
+    speech_job *next;
+};
+
+struct tts_service {
+    r1_tts **tts;              /* one per synthesis thread */
+    pthread_t *threads;
+    int n_threads;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    speech_job *head, *tail;
+    int n_queued, n_running, capacity;
+    bool stopping;
+    server *srv;
+};
+
+/* ---- the job ---- */
+
+static void job_unref(speech_job *job) {
+    pthread_mutex_lock(&job->lock);
+    bool last = --job->refs == 0;
+    pthread_mutex_unlock(&job->lock);
+    if (!last) return;
+    pthread_mutex_destroy(&job->lock);
+    free(job->input);
+    free(job->out);
+    free(job);
+}
+
+/* Called with job->lock held: the connection may go on. */
+static void wake_connection(speech_job *job) {
+    if (!job->suspended) return;
+    job->suspended = false;
+    MHD_resume_connection(job->conn);
+}
+
+/* The encoder's sink: the bytes join the job's buffer. */
+static int append_audio(void *user, const void *bytes, size_t n) {
+    speech_job *job = user;
+    pthread_mutex_lock(&job->lock);
+    int rc = job->client_gone ? -1 : 0;
+    if (rc == 0 && job->out_len + n > job->out_cap) {
+        size_t cap = job->out_cap ? job->out_cap : 65536;
+        while (cap < job->out_len + n) cap *= 2;
+        unsigned char *p = realloc(job->out, cap);
+        if (p) {
+            job->out = p;
+            job->out_cap = cap;
+        } else {
+            rc = -1;
+        }
+    }
+    if (rc == 0) {
+        memcpy(job->out + job->out_len, bytes, n);
+        job->out_len += n;
+        wake_connection(job);
+    }
+    pthread_mutex_unlock(&job->lock);
+    return rc;
+}
+
+/* ---- the synthesis threads ---- */
+
+typedef struct synthesis {
+    speech_job *job;
+    audio_encoder *encoder;
+    r1_error err;
+    bool encoder_failed;
+} synthesis;
+
+static int on_audio(void *user, const int16_t *samples, size_t n) {
+    synthesis *s = user;
+    if (audio_encoder_write(s->encoder, samples, n, &s->err) != 0) s->encoder_failed = true;
+    return s->encoder_failed;
+}
+
+static void synthesise(server *srv, r1_tts *tts, speech_job *job) {
+    double t0 = server_now();
+    synthesis s = {.job = job};
+    audio_sink sink = {.write = append_audio, .user = job};
+    int rc = (s.encoder = audio_encoder_new(job->format, r1_tts_sample_rate(tts), &sink, &s.err)) ? 0 : -1;
+    if (rc == 0) {
+        r1_speak_options o = {.voice = job->voice, .speed = job->speed, .on_audio = on_audio, .user = &s};
+        rc = r1_tts_speak(tts, job->input, strlen(job->input), &o, &s.err);
+    }
+    if (rc == 0 && !s.encoder_failed) rc = audio_encoder_finish(s.encoder, &s.err);
+    if (s.encoder_failed) rc = -1;
+    double audio_seconds = s.encoder ? audio_encoder_seconds(s.encoder) : 0.0;
+    audio_encoder_free(s.encoder);
+    pthread_mutex_lock(&job->lock);
+    bool gone = job->client_gone;
+    job->audio_seconds = audio_seconds;
+    job->done = rc == 0;
+    job->failed = rc != 0;
+    job->err = s.err;
+    wake_connection(job);
+    pthread_mutex_unlock(&job->lock);
+    if (rc == 0) {
+        metrics_speech(srv->metrics, job->input_chars, audio_seconds, server_now() - t0);
+    } else if (gone) {
+        r1_log_info("request %s: the client left; speech stopped after %.2f s of audio", job->request_id,
+                    audio_seconds);
+    } else {
+        r1_log_warn("request %s: speech failed after %.2f s of audio: %s", job->request_id, audio_seconds,
+                    s.err.message);
+    }
+}
+
+typedef struct thread_arg {
+    struct tts_service *s;
+    int index;
+} thread_arg;
+
+static void *synthesis_thread(void *arg) {
+    thread_arg *a = arg;
+    struct tts_service *s = a->s;
+    r1_tts *tts = s->tts[a->index];
+    free(a);
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->head && !s->stopping) pthread_cond_wait(&s->wake, &s->lock);
+        if (!s->head) break;
+        speech_job *job = s->head;
+        s->head = job->next;
+        if (!s->head) s->tail = NULL;
+        s->n_queued--;
+        s->n_running++;
+        pthread_mutex_unlock(&s->lock);
+        synthesise(s->srv, tts, job);
+        job_unref(job);
+        pthread_mutex_lock(&s->lock);
+        s->n_running--;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* ---- start and stop ---- */
+
+int speech_service_start(server *srv, r1_error *err) {
+    const r1_server_config *c = &srv->config;
+    if (c->tts_workers <= 0) return 0;
+    struct tts_service *s = calloc(1, sizeof *s);
+    if (!s) return r1_error_set(err, "out of memory");
+    s->srv = srv;
+    s->capacity = c->tts_queue;
+    s->tts = calloc((size_t)c->tts_workers, sizeof *s->tts);
+    s->threads = calloc((size_t)c->tts_workers, sizeof *s->threads);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    srv->tts = s;
+    if (!s->tts || !s->threads) return r1_error_set(err, "out of memory");
+    r1_tts_params p = {.worker_path = c->tts_worker};
+    for (int i = 0; i < c->tts_workers; i++) {
+        if (r1_tts_open(&p, &s->tts[i], err) != 0) return r1_error_prefix(err, "speech synthesis");
+        thread_arg *a = malloc(sizeof *a);
+        if (!a) return r1_error_set(err, "out of memory");
+        *a = (thread_arg){s, i};
+        if (pthread_create(&s->threads[i], NULL, synthesis_thread, a) != 0) {
+            free(a);
+            return r1_error_set(err, "cannot start a speech synthesis thread");
+        }
+        s->n_threads++;
+    }
+    r1_log_info("speech synthesis: %d worker%s (espeak-ng, %d Hz), queue %d", s->n_threads,
+                s->n_threads == 1 ? "" : "s", r1_tts_sample_rate(s->tts[0]), s->capacity);
+    return 0;
+}
+
+void speech_service_stop(server *srv) {
+    struct tts_service *s = srv->tts;
+    if (!s) return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    for (int i = 0; i < s->n_threads; i++) pthread_join(s->threads[i], NULL);
+    for (int i = 0; s->tts && i < srv->config.tts_workers; i++) r1_tts_close(s->tts[i]);
+    free(s->tts);
+    free(s->threads);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->wake);
+    free(s);
+    srv->tts = NULL;
+}
+
+int speech_busy(server *srv) {
+    struct tts_service *s = srv->tts;
+    if (!s) return 0;
+    pthread_mutex_lock(&s->lock);
+    int n = s->n_queued + s->n_running;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+/* ---- the request ---- */
+
+static enum MHD_Result refuse(http_exchange *x, int status, const char *code, const char *param, const char *fmt,
+                              const char *arg) {
+    api_error e;
+    api_error_set(&e, status, status >= 500 ? "server_error" : "invalid_request_error", code, param, fmt, arg);
+    return http_send_error(x, &e);
+}
+
+static size_t utf8_chars(const char *s) {
+    size_t n = 0;
+    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+static bool known_model(const char *m) {
+    return !strcmp(m, "tts-1") || !strcmp(m, "tts-1-hd") || !strcmp(m, "gpt-4o-mini-tts") || !strcmp(m, "espeak-ng");
+}
+
+/* Reads the body into job; on a problem, answers and returns false. */
+static bool read_request(http_exchange *x, speech_job *job, enum MHD_Result *res) {
+    json_error_t jerr;
+    json_t *root = json_loadb(x->body ? x->body : "", x->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    bool ok = false;
+    const char *model, *input, *voice, *format = "wav", *stream_format = "audio";
+    double speed = 1.0;
+    if (!json_is_object(root)) {
+        *res = refuse(x, 400, "invalid_json", NULL, "the body must be a JSON object (%s)",
+                      root ? "not an object" : jerr.text);
+    } else if (json_unpack_ex(root, &jerr, 0, "{s:s}", "model", &model) != 0) {
+        *res = refuse(x, 400, "missing_required_parameter", "model", "%s", "model must be a string (e.g. tts-1)");
+    } else if (!known_model(model)) {
+        *res = refuse(x, 404, "model_not_found", "model",
+                      "The model '%s' does not exist; say tts-1, tts-1-hd, gpt-4o-mini-tts or espeak-ng", model);
+    } else if (json_unpack_ex(root, &jerr, 0, "{s:s}", "input", &input) != 0) {
+        *res = refuse(x, 400, "missing_required_parameter", "input", "%s", "input must be a string: the text to speak");
+    } else if (json_unpack_ex(root, &jerr, 0, "{s:s}", "voice", &voice) != 0) {
+        *res = refuse(x, 400, "missing_required_parameter", "voice", "%s", "voice must be a string (e.g. alloy)");
+    } else if (json_unpack_ex(root, &jerr, 0, "{s?s s?F s?s}", "response_format", &format, "speed", &speed,
+                              "stream_format", &stream_format) != 0) {
+        *res = refuse(x, 400, "invalid_type", NULL, "%s", jerr.text);
+    } else if (!*input || utf8_chars(input) > (size_t)x->srv->config.max_speech_chars) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "input must be 1 to %d characters (got %zu)", x->srv->config.max_speech_chars,
+                 utf8_chars(input));
+        *res = refuse(x, 400, "invalid_value", "input", "%s", msg);
+    } else if (!r1_tts_voice_known(voice)) {
+        *res = refuse(x, 400, "invalid_value", "voice",
+                      "unknown voice '%s' (alloy, ash, ballad, coral, echo, fable, nova, onyx, sage, shimmer, verse)",
+                      voice);
+    } else if (!strcmp(format, "mp3") || !strcmp(format, "aac")) {
+        *res = refuse(x, 400, "unsupported_value", "response_format",
+                      "response_format %s is not available here (no patent-free encoder in Debian 12's libraries): "
+                      "use wav, flac, opus or pcm", format);
+    } else if (!audio_format_known(format) || !strcmp(format, "ogg")) {
+        *res = refuse(x, 400, "invalid_value", "response_format", "response_format must be wav, flac, opus or pcm (got %s)",
+                      format);
+    } else if (!(speed >= 0.25 && speed <= 4.0)) {
+        *res = refuse(x, 400, "invalid_value", "speed", "%s", "speed must be a number in 0.25..4");
+    } else if (strcmp(stream_format, "audio") != 0) {
+        *res = refuse(x, 400, "unsupported_value", "stream_format", "%s",
+                      "stream_format must be audio (the audio itself is streamed; sse is not offered)");
+    } else if (json_object_get(root, "instructions")) {
+        *res = refuse(x, 400, "unsupported_parameter", "instructions", "%s",
+                      "instructions are not supported by this voice engine (espeak-ng)");
+    } else {
+        job->input = strdup(input);
+        job->input_chars = utf8_chars(input);
+        snprintf(job->voice, sizeof job->voice, "%s", voice);
+        snprintf(job->format, sizeof job->format, "%s", format);
+        job->speed = (float)speed;
+        ok = job->input != NULL;
+        if (!ok) *res = refuse(x, 500, "out_of_memory", NULL, "%s", "out of memory");
+    }
+    json_decref(root);
+    return ok;
+}
+
+enum MHD_Result speech_start(http_exchange *x) {
+    struct tts_service *s = x->srv->tts;
+    if (!s)
+        return refuse(x, 404, "no_speech_synthesis", NULL, "%s",
+                      "this server does not synthesise speech (started with --tts-workers 0)");
+    speech_job *job = calloc(1, sizeof *job);
+    if (!job) return refuse(x, 500, "out_of_memory", NULL, "%s", "out of memory");
+    pthread_mutex_init(&job->lock, NULL);
+    job->refs = 1;
+    enum MHD_Result res = MHD_YES;
+    if (!read_request(x, job, &res)) {
+        job_unref(job);
+        return res;
+    }
+    job->conn = x->conn;
+    snprintf(job->request_id, sizeof job->request_id, "%s", x->request_id);
+    pthread_mutex_lock(&s->lock);
+    bool full = s->n_queued + s->n_running >= s->n_threads + s->capacity;
+    if (!full) {
+        job->refs = 2; /* the HTTP side and the synthesis thread */
+        job->suspended = true;
+        MHD_suspend_connection(x->conn); /* before a synthesis thread can resume it */
+        if (s->tail) s->tail->next = job;
+        else s->head = job;
+        s->tail = job;
+        s->n_queued++;
+        x->speech_job = job;
+        pthread_cond_signal(&s->wake);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (full) {
+        job_unref(job);
+        return refuse(x, 503, "server_busy", NULL, "%s", "the speech synthesis queue is full; retry later");
+    }
+    return MHD_YES;
+}
+
+/* The stream: what the synthesis thread appended; suspends when all is sent. */
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    speech_job *job = cls;
+    pthread_mutex_lock(&job->lock);
+    ssize_t n = 0;
+    if (job->out_sent < job->out_len) {
+        size_t left = job->out_len - job->out_sent;
+        n = (ssize_t)(left < max ? left : max);
+        memcpy(buf, job->out + job->out_sent, (size_t)n);
+        job->out_sent += (size_t)n;
+        if (job->out_sent == job->out_len) job->out_sent = job->out_len = 0;
+    } else if (job->done || job->failed) {
+        n = job->failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        job->suspended = true;
+        MHD_suspend_connection(job->conn);
+    }
+    pthread_mutex_unlock(&job->lock);
+    return n;
+}
+
+/* After the first bytes (or the end) resumed the connection: the answer. */
+enum MHD_Result speech_resume(http_exchange *x) {
+    speech_job *job = x->speech_job;
+    if (x->responded) return MHD_YES;
+    pthread_mutex_lock(&job->lock);
+    bool failed_before_audio = job->failed && job->out_len == 0;
+    r1_error err = job->err;
+    pthread_mutex_unlock(&job->lock);
+    if (failed_before_audio) return refuse(x, 500, "speech_failed", NULL, "%s", err.message);
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, job, NULL);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", audio_format_content_type(job->format));
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no"); /* nginx: pass the audio on as it comes */
+    MHD_add_response_header(r, "X-Request-Id", x->request_id);
+    http_add_ratelimit_headers(x, r);
+    x->status = 200;
+    x->responded = true;
+    enum MHD_Result ok = MHD_queue_response(x->conn, 200, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* The request is over (answered, or the client left): let go of the job. */
+void speech_release(http_exchange *x) {
+    speech_job *job = x->speech_job;
+    if (!job) return;
+    pthread_mutex_lock(&job->lock);
+    if (!job->done && !job->failed) job->client_gone = true; /* stops the synthesis at its next chunk */
+    x->audio_seconds = job->audio_seconds;
+    job->suspended = false;
+    pthread_mutex_unlock(&job->lock);
+    x->speech_job = NULL;
+    job_unref(job);
+}
