@@ -43,6 +43,7 @@ struct speech_job {
     unsigned char *out;
     size_t out_len, out_sent, out_cap;
     bool suspended;            /* the connection waits for bytes */
+    bool audio_started;        /* sound came: a header alone does not answer 200 */
     bool done, failed;         /* the synthesis ended */
     bool client_gone;          /* the HTTP side let go before the end */
     r1_error err;
@@ -101,7 +102,7 @@ static int append_audio(void *user, const void *bytes, size_t n) {
     if (rc == 0) {
         memcpy(job->out + job->out_len, bytes, n);
         job->out_len += n;
-        wake_connection(job);
+        if (job->audio_started) wake_connection(job);
     }
     pthread_mutex_unlock(&job->lock);
     return rc;
@@ -113,11 +114,17 @@ typedef struct synthesis {
     speech_job *job;
     audio_encoder *encoder;
     r1_error err;
-    bool encoder_failed;
+    bool encoder_failed, started;
 } synthesis;
 
 static int on_audio(void *user, const int16_t *samples, size_t n) {
     synthesis *s = user;
+    if (!s->started) { /* from now on a failure can only cut the stream */
+        s->started = true;
+        pthread_mutex_lock(&s->job->lock);
+        s->job->audio_started = true;
+        pthread_mutex_unlock(&s->job->lock);
+    }
     if (audio_encoder_write(s->encoder, samples, n, &s->err) != 0) s->encoder_failed = true;
     return s->encoder_failed;
 }
@@ -383,7 +390,7 @@ enum MHD_Result speech_resume(http_exchange *x) {
     speech_job *job = x->speech_job;
     if (x->responded) return MHD_YES;
     pthread_mutex_lock(&job->lock);
-    bool failed_before_audio = job->failed && job->out_len == 0;
+    bool failed_before_audio = job->failed && !job->audio_started;
     r1_error err = job->err;
     pthread_mutex_unlock(&job->lock);
     if (failed_before_audio) return refuse(x, 500, "speech_failed", NULL, "%s", err.message);

@@ -289,6 +289,12 @@ static int receive_chunk(r1_tts *t, long n, r1_error *err) {
  * worker in step for the next request). */
 static int speak_sentence(r1_tts *t, const char *text, const char *voice, int wpm, int pitch,
                           const r1_speak_options *o, bool *stopped, r1_error *err) {
+    if (t->pid > 0 && waitpid(t->pid, NULL, WNOHANG) == t->pid) { /* it died while idle: a new one */
+        r1_log_warn("the speech worker (pid %d) had died; starting a new one", (int)t->pid);
+        close(t->fd);
+        t->pid = 0;
+        t->fd = -1;
+    }
     if (t->pid == 0 && start_worker(t, err) != 0) return -1;
     char header[256];
     size_t len = strlen(text);
