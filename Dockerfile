@@ -25,6 +25,7 @@ RUN apt-get update \
       libjansson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev libinih-dev \
       libcurl4-openssl-dev libcjose-dev libsqlite3-dev libssl-dev libgnutls28-dev \
       libsndfile1-dev libsamplerate0-dev libkissfft-dev \
+      libespeak-ng-dev portaudio19-dev libasound2-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -36,8 +37,8 @@ COPY fuzz ./fuzz
 # path). SIMD kernels are chosen at run time (__builtin_cpu_supports), so
 # one image serves AVX2 and AVX-512 hosts.
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
- && cmake --build /build -j"$(nproc)" --target r1 \
- && strip /build/r1
+ && cmake --build /build -j"$(nproc)" --target r1 r1-tts-worker \
+ && strip /build/r1 /build/r1-tts-worker
 
 # ---- runtime ----
 FROM debian:12-slim
@@ -45,10 +46,11 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libjansson4 libpcre2-8-0 libutf8proc2 libmicrohttpd12 libinih1 libcurl4 \
       libcjose0 libsqlite3-0 libssl3 libgnutls30 libsndfile1 libsamplerate0 \
-      libkissfft-float131 ca-certificates curl \
+      libkissfft-float131 libportaudio2 libasound2 libespeak-ng1 espeak-ng-data \
+      ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/r1 --create-home --shell /usr/sbin/nologin r1
-COPY --from=build /build/r1 /usr/local/bin/r1
+COPY --from=build /build/r1 /build/r1-tts-worker /usr/local/bin/
 USER 10001:10001
 WORKDIR /var/lib/r1
 # the model store, mounted read-only (docker run -v /srv/models:/models:ro)
