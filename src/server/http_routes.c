@@ -164,6 +164,7 @@ typedef enum route_kind {
     ROUTE_TRANSCRIPTIONS,
     ROUTE_TRANSLATIONS,
     ROUTE_SPEECH,
+    ROUTE_WEB,
 } route_kind;
 
 typedef struct route {
@@ -184,6 +185,8 @@ static const route routes[] = {
     {"/v1/audio/transcriptions", "POST", ROUTE_TRANSCRIPTIONS, false},
     {"/v1/audio/translations", "POST", ROUTE_TRANSLATIONS, false},
     {"/v1/audio/speech", "POST", ROUTE_SPEECH, false},
+    {"/", "GET", ROUTE_WEB, false}, /* the web page (web_ui.c) */
+    {"/web/", "GET", ROUTE_WEB, true},
 };
 
 /* What every request that costs compute passes: not draining, loaded,
@@ -262,6 +265,7 @@ static enum MHD_Result dispatch(http_exchange *x) {
     case ROUTE_TRANSCRIPTIONS: return audio_route(x, false);
     case ROUTE_TRANSLATIONS: return audio_route(x, true);
     case ROUTE_SPEECH: return speech_route(x);
+    case ROUTE_WEB: return web_ui_serve(x);
     }
     return MHD_NO;
 }

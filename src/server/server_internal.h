@@ -10,6 +10,7 @@
  *   server.c         start, readiness, signals, drain, the client watchdog
  *   transcription.c  /v1/audio/transcriptions and /translations (Whisper)
  *   speech.c         /v1/audio/speech (espeak-ng worker processes)
+ *   web_ui.c         the web page at / (the files of web/, built into the binary)
  */
 #ifndef R1_SERVER_SERVER_INTERNAL_H
 #define R1_SERVER_SERVER_INTERNAL_H
@@ -188,6 +189,20 @@ int speech_busy(server *srv);                          /* queued + running */
 enum MHD_Result speech_start(http_exchange *x);
 enum MHD_Result speech_resume(http_exchange *x);
 void speech_release(http_exchange *x);
+
+/* web_ui.c: the page at / and its files under /web/ (web/ files, built into
+ * the binary by cmake/embed_web.cmake as r1_web_assets) */
+typedef struct web_asset {
+    const char *path;                /* "/web/index.html" */
+    const char *etag;                /* quoted, as the header says it */
+    const unsigned char *data;
+    size_t size;
+} web_asset;
+extern const web_asset r1_web_assets[];
+extern const size_t r1_web_asset_count;
+/* GET or HEAD of / or /web/NAME: the file with its headers, 304 when the
+ * client has it (If-None-Match), else 404. */
+enum MHD_Result web_ui_serve(http_exchange *x);
 
 /* response_json.c */
 char *json_chat_chunk(const generation *g, const char *field, const char *text, size_t len, const char *finish,
