@@ -89,17 +89,23 @@ static void stop_worker(r1_tts *t) {
     t->in_start = t->in_end = 0;
 }
 
-/* After the worker closed its end: reap it and say how it ended. */
-static int worker_died(r1_tts *t, r1_error *err) {
+/* Reaps the worker after it closed its end; its wait status. */
+static int reap_worker(r1_tts *t) {
     int status = 0;
-    pid_t pid = t->pid;
-    kill(pid, SIGKILL); /* in case it only closed its socket */
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    kill(t->pid, SIGKILL); /* in case it only closed its socket */
+    while (waitpid(t->pid, &status, 0) < 0 && errno == EINTR) {
     }
     close(t->fd);
     t->pid = 0;
     t->fd = -1;
     t->in_start = t->in_end = 0;
+    return status;
+}
+
+/* After the worker closed its end: reap it and say how it ended. */
+static int worker_died(r1_tts *t, r1_error *err) {
+    pid_t pid = t->pid;
+    int status = reap_worker(t);
     if (WIFSIGNALED(status))
         r1_error_set(err, "the speech worker (pid %d) died of signal %d; it is restarted for the next request",
                      (int)pid, WTERMSIG(status));
@@ -176,6 +182,9 @@ static int read_bytes(r1_tts *t, void *out, size_t n, r1_error *err) {
 }
 
 static int start_worker(r1_tts *t, r1_error *err) {
+    if (strchr(t->worker_path, '/') && !executable(t->worker_path))
+        return r1_error_set(err, "cannot start the speech worker %s: %s (build r1-tts-worker beside r1, or name it "
+                                 "with --tts-worker or R1_TTS_WORKER)", t->worker_path, strerror(errno));
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return r1_error_set(err, "cannot make a socket pair for the speech worker: %s", strerror(errno));
@@ -199,7 +208,12 @@ static int start_worker(r1_tts *t, r1_error *err) {
     t->in_start = t->in_end = 0;
     char line[512];
     rc = read_line(t, line, sizeof line, err);
-    if (rc == 0) return worker_died(t, err);
+    if (rc == 0) {
+        int status = reap_worker(t);
+        return r1_error_set(err, "the speech worker %s did not start (%s %d; is it r1-tts-worker?)", t->worker_path,
+                            WIFSIGNALED(status) ? "signal" : "exit status",
+                            WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    }
     if (rc < 0) {
         stop_worker(t);
         return -1;
