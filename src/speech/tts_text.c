@@ -23,7 +23,7 @@
 static int32_t utf8_decode(const unsigned char *s, size_t n, size_t *size) {
     *size = 1;
     if (s[0] < 0x80) return s[0];
-    int len = s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 && s[0] < 0xE0 ? 2 : 0;
+    int len = s[0] >= 0xF5 ? 0 : s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 ? 2 : 0;
     if (len == 0 || (size_t)len > n) return -1;
     int32_t c = s[0] & (0x7F >> len);
     for (int i = 1; i < len; i++) {
@@ -72,7 +72,10 @@ static size_t skip_spaces(const char *text, size_t len, size_t i) {
 size_t tts_sentence_end(const char *text, size_t len, bool final) {
     const unsigned char *s = (const unsigned char *)text;
     size_t boundary = 0, space = 0;
-    for (size_t i = 0; i < len;) {
+    /* spaces before a sentence belong to it: a blank line is no sentence */
+    size_t first = skip_spaces(text, len, 0);
+    if (first == len) return final ? len : 0;
+    for (size_t i = first; i < len;) {
         size_t size;
         int32_t c = utf8_decode(s + i, len - i, &size);
         size_t next = i + size;
@@ -147,15 +150,18 @@ static size_t mandarin_percent(text_buffer *b, const char *s, size_t len, size_t
     return n + 1;
 }
 
-/* A Markdown link [text](target): the text only. */
-static size_t markdown_link(text_buffer *b, const char *s, size_t len, size_t i) {
-    if (s[i] != '[') return 0;
+/* A Markdown link [text](target) at s[i]: the text is read (by the main
+ * loop, so it gets the same care), "](target)" is not. Returns whether one
+ * starts here, with *target_from / *target_to the part to skip. */
+static bool markdown_link(const char *s, size_t len, size_t i, size_t *target_from, size_t *target_to) {
+    if (s[i] != '[') return false;
     const char *close = memchr(s + i, ']', len - i);
-    if (!close || (size_t)(close - s) + 1 >= len || close[1] != '(') return 0;
+    if (!close || (size_t)(close - s) + 1 >= len || close[1] != '(') return false;
     const char *end = memchr(close, ')', len - (size_t)(close - s));
-    if (!end) return 0;
-    put(b, s + i + 1, (size_t)(close - (s + i + 1)));
-    return (size_t)(end - (s + i)) + 1;
+    if (!end) return false;
+    *target_from = (size_t)(close - s);
+    *target_to = (size_t)(end - s) + 1;
+    return true;
 }
 
 char *tts_normalize(const char *sentence, size_t len, bool *mandarin) {
@@ -165,9 +171,19 @@ char *tts_normalize(const char *sentence, size_t len, bool *mandarin) {
         if (is_han(utf8_decode(s + i, len - i, &size))) *mandarin = true;
     text_buffer b = {0};
     put(&b, "", 0);
+    size_t link_from = len, link_to = len; /* the "](target)" of a link being read */
     for (size_t i = 0; i < len;) {
-        size_t used = markdown_link(&b, sentence, len, i);
-        if (!used && isdigit(s[i]))
+        if (i >= link_from) {
+            i = i > link_to ? i : link_to;
+            link_from = len;
+            continue;
+        }
+        if (link_from == len && markdown_link(sentence, len, i, &link_from, &link_to)) {
+            i++; /* the "[" */
+            continue;
+        }
+        size_t used = 0;
+        if (isdigit(s[i]))
             used = *mandarin ? mandarin_year(&b, sentence, len, i) : english_date(&b, sentence, len, i);
         if (!used && isdigit(s[i]) && *mandarin) used = mandarin_percent(&b, sentence, len, i);
         if (used) {

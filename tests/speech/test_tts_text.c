@@ -33,6 +33,7 @@ static void test_sentence_ends(void **state) {
     assert_string_equal(sentences("Wait... what? \"Yes.\" No.", true), "Wait... |what? |\"Yes.\" |No.");
     assert_string_equal(sentences("今天天气很好。我们去公园吧！好", true), "今天天气很好。|我们去公园吧！|好");
     assert_string_equal(sentences("line one\nline two", true), "line one\n|line two");
+    assert_string_equal(sentences("One.\n\n\nTwo.", true), "One.\n\n\n|Two.");
 }
 
 /* While an answer streams in, only complete sentences are let out. */
@@ -42,6 +43,8 @@ static void test_streaming_holds_back(void **state) {
     assert_string_equal(sentences("It costs 3.", false), ""); /* 3.5 or the end: not known yet */
     assert_string_equal(sentences("It costs 3. ", false), "It costs 3. ");
     assert_string_equal(sentences("好的。然后", false), "好的。");
+    assert_string_equal(sentences("One.\n", false), "One.\n");
+    assert_int_equal(tts_sentence_end("\n\n", 2, false), 0); /* blank lines wait for the next sentence */
     assert_int_equal(tts_sentence_end("no end yet", 10, false), 0);
     assert_int_equal(tts_sentence_end("no end yet", 10, true), 10);
 }
@@ -93,6 +96,9 @@ static void test_markdown_and_bad_bytes(void **state) {
     free(s);
     s = normalized("bad \xff\xfe bytes \xe4\xbd", &mandarin); /* invalid, then a cut character */
     assert_string_equal(s, "bad  bytes");
+    free(s);
+    s = normalized("a\xff\xb7\x90" "b \xf8\x88\x80\x80\x80" "c", &mandarin); /* bytes no UTF-8 starts with */
+    assert_string_equal(s, "ab c");
     free(s);
     s = normalized("***", &mandarin);
     assert_string_equal(s, "");
