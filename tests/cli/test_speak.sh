@@ -85,9 +85,13 @@ FAST_S=$(audio wav "$WORK/fast.wav")
 check "--speed 2: shorter ($FAST_S s vs $EN_S s)" python3 -c "import sys; sys.exit(not ${FAST_S:-99} < 0.75 * ${EN_S:-0})"
 
 # ---- errors
-speak nocard "Hello"
-check "no -o and no sound card: exits 1" test "$status" -eq 1
-check "  ... one line that suggests -o" bash -c "[ \$(wc -l <'$WORK/nocard.err') = 1 ] && grep -q -- '-o out.wav' '$WORK/nocard.err'"
+if [ ! -e /proc/asound/cards ] || grep -q 'no soundcards' /proc/asound/cards; then
+    speak nocard "Hello"
+    check "no -o and no sound card: exits 1" test "$status" -eq 1
+    check "  ... one line that suggests -o" bash -c "[ \$(wc -l <'$WORK/nocard.err') = 1 ] && grep -q -- '-o out.wav' '$WORK/nocard.err'"
+else
+    echo "info: this machine has a sound card: the no-sound-card error is not tested"
+fi
 speak badvoice "Hello" --voice bob -o "$WORK/x.wav"
 check "unknown voice: exits 2, says how to list them" bash -c "[ $status = 2 ] && grep -q 'list-voices' '$WORK/badvoice.err'"
 speak badspeed "Hello" --speed 9 -o "$WORK/x.wav"

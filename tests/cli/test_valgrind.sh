@@ -1,6 +1,7 @@
 #!/bin/bash
 # test_valgrind.sh - the command-line paths run under valgrind's memcheck:
-# no invalid access, and no leak, on success and on the error paths.
+# no invalid access, and no leak, on success and on the error paths
+# (run, eval, model, tokenize, chat, speak).
 # Usage: test_valgrind.sh R1_BINARY TESTDATA_DIR
 set -u
 R1="$1"
@@ -49,4 +50,10 @@ memcheck_stdin() { # like memcheck, with stdin from a file
         failed=$((failed + 1)); echo "FAIL: $name (status $status)" >&2; grep -E "==[0-9]+==" "$WORK/err" | head -30 >&2; fi
 }
 memcheck_stdin "chat with history and /clear" 0 "$WORK/chat.in" chat -m "$WORK/tiny.gguf" -n 4 --system "Be brief."
+# speech synthesis (the r1-tts-worker child is not traced: only r1's side)
+memcheck "speak to a flac file" 0 speak "Hello there. 你好，世界。" -o "$WORK/s.flac"
+if [ ! -e /proc/asound/cards ] || grep -q 'no soundcards' /proc/asound/cards; then
+    memcheck "speak with no sound card" 1 speak "Hello"
+fi
+R1_TTS_WORKER="$WORK/none" memcheck "speak with a missing worker" 1 speak "Hello" -o "$WORK/s.wav"
 finish
