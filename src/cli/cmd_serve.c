@@ -65,6 +65,7 @@ static const option options[] = {
     {"rate-tokens-min", NULL, OPT_INT, AT(rate_tokens_per_min), 0, 1 << 30, "tokens per minute per caller (default 0: none)"},
     {"rate-tokens-day", NULL, OPT_INT, AT(rate_tokens_per_day), 0, 1 << 30, "tokens per day per caller (default 0: none)"},
     {"rate-concurrent", NULL, OPT_INT, AT(rate_concurrent), 0, 1 << 20, "requests at once per caller (default 0: none)"},
+    {"rate-scope", NULL, OPT_STRING, AT(rate_scope), 0, 0, "requests per minute per caller for a scope's endpoints: audio.speech=30,chat=600"},
     {"audit-log", NULL, OPT_STRING, AT(audit_log), 0, 0, "write the tamper-evident audit log here"},
     {"audit-key-file", NULL, OPT_STRING, AT(audit_key_file), 0, 0, "the audit log's HMAC key (>= 32 bytes)"},
     {"audit-content", NULL, OPT_BOOL, AT(audit_content), 0, 0, "put prompts and answers in the audit log"},

@@ -17,12 +17,23 @@
 #include "server/auth_scopes.h"
 #include "server/server_internal.h"
 
+#define MAX_SCOPE_LIMITS 8
+
+/* --rate-scope: requests per minute per caller, on the endpoints of one
+ * scope, counted apart from the caller's own limits (subject "SUB#scope") */
+typedef struct scope_limit {
+    char scope[32];
+    rl_limits limits;
+} scope_limit;
+
 struct access_control {
     bool jwt_mode, keys_mode;
     auth_jwt_verifier *jwt;
     api_keys *keys;
     rate_limiter *limiter;
     rl_limits default_limits;
+    scope_limit scope_limits[MAX_SCOPE_LIMITS];
+    int n_scope_limits;
     audit_log *audit;
 };
 
@@ -70,12 +81,33 @@ static int open_credentials(access_control *a, const r1_server_config *c, r1_err
     return 0;
 }
 
+/* "audio.speech=30,chat=600" into a->scope_limits. */
+static int parse_scope_limits(access_control *a, const char *text, r1_error *err) {
+    for (const char *p = text; p && *p;) {
+        const char *comma = strchr(p, ','), *end = comma ? comma : p + strlen(p), *eq = memchr(p, '=', (size_t)(end - p));
+        char scope[32];
+        char *number_end;
+        long long n = eq ? strtoll(eq + 1, &number_end, 10) : 0;
+        if (!eq || (size_t)(eq - p) >= sizeof scope || number_end != end || n <= 0)
+            return r1_error_set(err, "--rate-scope expects SCOPE=REQUESTS_PER_MINUTE[,...], got '%s'", text);
+        memcpy(scope, p, (size_t)(eq - p));
+        scope[eq - p] = '\0';
+        if (!auth_scope_known(scope)) return r1_error_set(err, "--rate-scope: unknown scope '%s'", scope);
+        if (a->n_scope_limits == MAX_SCOPE_LIMITS) return r1_error_set(err, "--rate-scope: too many scopes");
+        scope_limit *l = &a->scope_limits[a->n_scope_limits++];
+        snprintf(l->scope, sizeof l->scope, "%s", scope);
+        l->limits = (rl_limits){.requests_per_min = n};
+        p = comma ? comma + 1 : end;
+    }
+    return 0;
+}
+
 access_control *access_open(const r1_server_config *c, r1_error *err) {
     access_control *a = calloc(1, sizeof *a);
     if (!a) return r1_error_set(err, "out of memory"), NULL;
     a->default_limits = (rl_limits){c->rate_requests_per_min, c->rate_tokens_per_min, c->rate_tokens_per_day,
                                     c->rate_concurrent};
-    if (open_credentials(a, c, err) != 0 || open_audit(a, c, err) != 0 ||
+    if (parse_scope_limits(a, c->rate_scope, err) != 0 || open_credentials(a, c, err) != 0 || open_audit(a, c, err) != 0 ||
         !(a->limiter = rl_create(65536, err))) {
         access_free(a);
         return NULL;
@@ -211,24 +243,53 @@ static void add_ratelimit_headers(http_exchange *x, const rl_verdict *v) {
     }
 }
 
-bool access_admit(access_control *a, http_exchange *x) {
-    const rl_limits *l = &x->who.limits;
-    if (!l->requests_per_min && !l->tokens_per_min && !l->tokens_per_day && !l->max_concurrent) return true;
-    const char *subject = x->who.subject[0] ? x->who.subject : "anonymous";
-    rl_verdict v;
-    bool ok = rl_acquire(a->limiter, subject, l, wall_ms(), &v);
-    add_ratelimit_headers(x, &v);
-    if (ok) {
-        x->who.holds_rate_slot = true;
-        return true;
-    }
-    x->retry_after_s = (int)v.retry_after_s;
+static bool refuse_rate(http_exchange *x, const rl_verdict *v, const char *scope) {
+    x->retry_after_s = (int)v->retry_after_s;
     metrics_rate_limited(x->srv->metrics);
     api_error err;
     api_error_set(&err, 429, "rate_limit_exceeded", "rate_limit_exceeded", NULL,
-                  "rate limit reached (%s); retry in %lld s", v.reason, (long long)v.retry_after_s);
+                  "rate limit reached (%s%s%s); retry in %lld s", v->reason, scope ? " for the scope " : "",
+                  scope ? scope : "", (long long)v->retry_after_s);
     http_send_error(x, &err);
     return false;
+}
+
+/* The --rate-scope limit of the endpoint x calls, or -1. */
+static int find_scope_limit(const access_control *a, const http_exchange *x) {
+    const char *scope = NULL;
+    if (a->n_scope_limits == 0 || !auth_endpoint_scope(x->path, &scope) || !scope) return -1;
+    for (int i = 0; i < a->n_scope_limits; i++)
+        if (strcmp(a->scope_limits[i].scope, scope) == 0) return i;
+    return -1;
+}
+
+static void scope_subject(const access_control *a, const http_exchange *x, int limit, char *out, size_t cap) {
+    snprintf(out, cap, "%s#%s", x->who.subject[0] ? x->who.subject : "anonymous", a->scope_limits[limit].scope);
+}
+
+bool access_admit(access_control *a, http_exchange *x) {
+    const rl_limits *l = &x->who.limits;
+    const char *subject = x->who.subject[0] ? x->who.subject : "anonymous";
+    rl_verdict v;
+    if (l->requests_per_min || l->tokens_per_min || l->tokens_per_day || l->max_concurrent) {
+        bool ok = rl_acquire(a->limiter, subject, l, wall_ms(), &v);
+        add_ratelimit_headers(x, &v);
+        if (!ok) return refuse_rate(x, &v, NULL);
+        x->who.holds_rate_slot = true;
+    }
+    int limit = find_scope_limit(a, x);
+    if (limit < 0) return true;
+    char key[RL_MAX_SUBJECT + 40];
+    scope_subject(a, x, limit, key, sizeof key);
+    if (!rl_acquire(a->limiter, key, &a->scope_limits[limit].limits, wall_ms(), &v)) {
+        if (x->who.holds_rate_slot) rl_release(a->limiter, subject, l, 0, wall_ms());
+        x->who.holds_rate_slot = false;
+        add_ratelimit_headers(x, &v);
+        return refuse_rate(x, &v, a->scope_limits[limit].scope);
+    }
+    if (!x->who.holds_rate_slot) add_ratelimit_headers(x, &v);
+    x->who.scope_slot = limit + 1;
+    return true;
 }
 
 void access_finish(access_control *a, http_exchange *x, int status) {
@@ -238,6 +299,13 @@ void access_finish(access_control *a, http_exchange *x, int status) {
         const char *subject = x->who.subject[0] ? x->who.subject : "anonymous";
         rl_release(a->limiter, subject, &x->who.limits, tokens, wall_ms());
         x->who.holds_rate_slot = false;
+    }
+    if (x->who.scope_slot > 0) {
+        int limit = x->who.scope_slot - 1;
+        char key[RL_MAX_SUBJECT + 40];
+        scope_subject(a, x, limit, key, sizeof key);
+        rl_release(a->limiter, key, &a->scope_limits[limit].limits, 0, wall_ms());
+        x->who.scope_slot = 0;
     }
     if (!a->audit || strcmp(x->endpoint, "/health") == 0 || strcmp(x->endpoint, "/ready") == 0) return;
     audit_entry e = {.time_ms = wall_ms(), .request_id = x->request_id,

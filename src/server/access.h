@@ -30,6 +30,7 @@ typedef struct caller {
     const char *method;      /* "jwt", "key", or NULL */
     rl_limits limits;
     bool holds_rate_slot;    /* rl_acquire admitted it: release at the end */
+    int scope_slot;          /* 1 + index of the --rate-scope limit it holds; 0: none */
 } caller;
 
 /* NULL with *err set when a configured piece cannot start (bad JWKS, key

@@ -72,6 +72,7 @@ static void log_configuration(const server *srv) {
         {"jwt_hs256_secret", c->jwt_hs256_secret ? "(redacted)" : "-", 0}, {"keys_db", c->keys_db ? c->keys_db : "-", 0},
         {"rate_requests_per_min", NULL, c->rate_requests_per_min}, {"rate_tokens_per_min", NULL, c->rate_tokens_per_min},
         {"rate_tokens_per_day", NULL, c->rate_tokens_per_day}, {"rate_concurrent", NULL, c->rate_concurrent},
+        {"rate_scope", c->rate_scope ? c->rate_scope : "-", 0},
         {"audit_log", c->audit_log ? c->audit_log : "-", 0}, {"audit_key_file", c->audit_key_file ? "(redacted)" : "-", 0},
         {"tls_cert", c->tls_cert ? c->tls_cert : "-", 0}, {"tls_key", c->tls_key ? "(redacted)" : "-", 0},
         {"tls_client_ca", c->tls_client_ca ? c->tls_client_ca : "-", 0},

@@ -48,6 +48,7 @@ typedef struct r1_server_config {
     int rate_tokens_per_min;
     int rate_tokens_per_day;
     int rate_concurrent;
+    const char *rate_scope;        /* "audio.speech=30,chat=600": requests per minute per caller and scope */
     const char *audit_log;         /* the tamper-evident audit log, or NULL */
     const char *audit_key_file;    /* its HMAC key (>= 32 bytes) */
     bool audit_content;            /* write prompts and answers into it */

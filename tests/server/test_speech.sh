@@ -12,6 +12,8 @@
 #     not JSON, GET);
 #   - the worker killed during a request: that request fails with a clean
 #     500 speech_failed, the next one succeeds with a new worker;
+#   - --rate-scope audio.speech=2: the third speech request in a minute
+#     gets 429 naming the scope while chat is served; bad values refused;
 #   - /metrics counts the texts spoken; with --tts-workers 0 the endpoint
 #     answers 404 no_speech_synthesis; SIGTERM exits 0;
 #   - the official openai npm client (tests/server/js/speech.test.mjs).
@@ -211,6 +213,23 @@ check "SIGTERM: exit status 0" test $? -eq 0
 left=""
 for w in $new_workers; do kill -0 "$w" 2>/dev/null && left="$left $w"; done
 check "  ... no r1-tts-worker left behind ($new_workers)" test -z "$left"
+
+# ---- a per-scope rate limit: speech limited, chat not
+check "r1 serve --rate-scope audio.speech=2 starts" start_server "$MODEL" --rate-scope audio.speech=2,chat=100 || { finish; exit 1; }
+speak rl1 wav "One."
+speak rl2 wav "Two."
+check "two speech requests within the limit: 200" test "$CODE" = 200
+speak rl3 wav "Three."
+check "the third in the minute: 429 rate_limit_exceeded" refused 429 - rate_limit_exceeded
+check "  ... the message names the scope" grep -q 'for the scope audio.speech' "$WORK/body"
+check "  ... with Retry-After and x-ratelimit-limit-requests: 2" bash -c "grep -qi '^retry-after: [1-9]' '$WORK/rl3.headers' && grep -qi '^x-ratelimit-limit-requests: 2' '$WORK/rl3.headers'"
+check "a chat request is not limited by the speech scope" good_request
+stop_server
+start_server "$MODEL" --rate-scope audio.speech=x 2>/dev/null
+check "--rate-scope audio.speech=x: refused at start" test -z "$SERVER_PID"
+check "  ... saying what it expects" grep -q 'SCOPE=REQUESTS_PER_MINUTE' "$SERVER_LOG"
+start_server "$MODEL" --rate-scope speech=5 2>/dev/null
+check "--rate-scope speech=5 (no such scope): refused at start" grep -q "unknown scope 'speech'" "$SERVER_LOG"
 
 check "r1 serve --tts-workers 0 starts" start_server "$MODEL" --tts-workers 0 || { finish; exit 1; }
 speak off wav "hi"
