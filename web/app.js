@@ -309,8 +309,11 @@ function micState(name) {
   els.mic.classList.toggle('recording', name === 'recording');
   els.mic.classList.toggle('working', name === 'working');
   els.mic.setAttribute('aria-pressed', name === 'recording' ? 'true' : 'false');
-  els.mic.disabled = name === 'working';
-  const label = { idle: 'Speak a message', recording: 'Stop recording and transcribe', working: 'Transcribing…' }[name];
+  els.mic.disabled = name === 'working' || name === 'starting';
+  const label = {
+    idle: 'Speak a message', starting: 'Opening the microphone…', recording: 'Stop recording and transcribe',
+    working: 'Transcribing…',
+  }[name];
   els.mic.title = label;
   els.mic.setAttribute('aria-label', label);
 }
@@ -322,28 +325,31 @@ async function startRecording() {
     return;
   }
   notice('');
-  let stream;
+  micState('starting'); // a second click while the browser asks for the microphone would start a second recording
+  let stream = null, ctx = null;
   try {
     stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } });
+    ctx = new AudioContext();
+    await ctx.audioWorklet.addModule('/web/recorder.js');
+    const source = ctx.createMediaStreamSource(stream);
+    const node = new AudioWorkletNode(ctx, 'r1-recorder');
+    const rec = { stream, ctx, source, node, chunks: [], samples: 0, timer: 0, done: null };
+    rec.finished = new Promise((resolve) => { rec.done = resolve; });
+    node.port.onmessage = (e) => {
+      rec.chunks.push(e.data.samples);
+      rec.samples += e.data.samples.length;
+      if (e.data.last) rec.done();
+    };
+    source.connect(node);
+    state.recorder = rec;
+    rec.timer = setTimeout(stopRecording, LONGEST_RECORDING_S * 1000);
+    micState('recording');
   } catch (err) {
+    if (stream) stream.getTracks().forEach((t) => t.stop());
+    if (ctx) ctx.close();
     notice('No microphone: ' + err.message);
-    return;
+    micState('idle');
   }
-  const ctx = new AudioContext();
-  await ctx.audioWorklet.addModule('/web/recorder.js');
-  const source = ctx.createMediaStreamSource(stream);
-  const node = new AudioWorkletNode(ctx, 'r1-recorder');
-  const rec = { stream, ctx, source, node, chunks: [], samples: 0, timer: 0, done: null };
-  rec.finished = new Promise((resolve) => { rec.done = resolve; });
-  node.port.onmessage = (e) => {
-    rec.chunks.push(e.data.samples);
-    rec.samples += e.data.samples.length;
-    if (e.data.last) rec.done();
-  };
-  source.connect(node);
-  state.recorder = rec;
-  rec.timer = setTimeout(stopRecording, LONGEST_RECORDING_S * 1000);
-  micState('recording');
 }
 
 async function stopRecording() {
