@@ -31,6 +31,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@
 #include <openssl/evp.h>
 
 #include "args.h"
+#include "base/error.h"
+#include "base/log.h"
 #include "commands.h"
 
 #define MANIFEST_DEFAULT_CHUNK (64ull << 20)
@@ -445,23 +448,23 @@ static uint64_t next_random(uint64_t *s) {
     return *s;
 }
 
-/* Checks one file; prints one line per problem on stdout. Returns the
- * number of problems. */
+/* Checks one file; prints one line per problem (or "OK name") on out.
+ * Returns the number of problems. */
 static int verify_entry(const manifest *m, const entry *e, const char *root, hasher *h, bool fast, int sample,
-                        uint64_t *seed, uint64_t *bytes) {
+                        uint64_t *seed, uint64_t *bytes, FILE *out) {
     char path[8400], hex[65];
     snprintf(path, sizeof path, "%s/%s", root, e->name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        printf("MISSING %s (%s)\n", e->name, strerror(errno));
+        fprintf(out, "MISSING %s (%s)\n", e->name, strerror(errno));
         if (fd >= 0) close(fd);
         return 1;
     }
     int problems = 0;
     uint64_t size = (uint64_t)st.st_size;
     if (e->have_size && size != e->size) {
-        printf("SIZE %s: %llu bytes, expected %llu\n", e->name, (unsigned long long)size,
+        fprintf(out, "SIZE %s: %llu bytes, expected %llu\n", e->name, (unsigned long long)size,
                (unsigned long long)e->size);
         problems++;
     }
@@ -500,7 +503,7 @@ static int verify_entry(const manifest *m, const entry *e, const char *root, has
         if (!e->n_chunks) break;
         chunk_digest(h, hex);
         if ((uint64_t)got != len || strcmp(hex, e->chunks[c]) != 0) {
-            printf("CORRUPT %s chunk %llu (bytes %llu-%llu)%s\n", e->name, (unsigned long long)c,
+            fprintf(out, "CORRUPT %s chunk %llu (bytes %llu-%llu)%s\n", e->name, (unsigned long long)c,
                    (unsigned long long)off, (unsigned long long)(off + len - 1),
                    (uint64_t)got != len ? ": short" : "");
             problems++;
@@ -512,12 +515,12 @@ static int verify_entry(const manifest *m, const entry *e, const char *root, has
         EVP_DigestFinal_ex(h->file, md, &mdn);
         to_hex(md, hex);
         if (strcmp(hex, e->file_hex) != 0) {
-            if (problems == 0) printf("CORRUPT %s: SHA-256 %s, expected %s\n", e->name, hex, e->file_hex);
+            if (problems == 0) fprintf(out, "CORRUPT %s: SHA-256 %s, expected %s\n", e->name, hex, e->file_hex);
             problems += problems == 0;
         }
     }
     close(fd);
-    if (problems == 0) printf("OK %s%s\n", e->name, whole ? "" : " (sampled)");
+    if (problems == 0) fprintf(out, "OK %s%s\n", e->name, whole ? "" : " (sampled)");
     return problems;
 }
 
@@ -548,7 +551,7 @@ static int verify_manifest_run(const char *manifest_path, const char *dir, bool 
     int problems = 0, bad_files = 0;
     double t0 = cli_now();
     for (size_t i = 0; i < m.n; i++) {
-        int p = verify_entry(&m, &m.e[i], root, &h, fast, sample, &seed, &bytes);
+        int p = verify_entry(&m, &m.e[i], root, &h, fast, sample, &seed, &bytes, stdout);
         problems += p;
         bad_files += p > 0;
     }
@@ -563,6 +566,63 @@ static int verify_manifest_run(const char *manifest_path, const char *dir, bool 
     hasher_free(&h);
     manifest_free(&m);
     return problems ? 1 : 0;
+}
+
+/* r1 serve --verify full|fast: the model file against the manifest beside
+ * it (or manifest_path), before it is loaded; each line of the check is
+ * logged. 0, or -1 with err naming the corrupt chunk. */
+int cli_verify_served_model(const char *model, const char *mode, const char *manifest_path, r1_error *err) {
+    const char *who = "r1 serve --verify";
+    char real_model[PATH_MAX], root[PATH_MAX], default_path[PATH_MAX + 32];
+    if (!realpath(model, real_model)) return r1_error_set(err, "%s: %s", model, strerror(errno));
+    if (!manifest_path) {
+        snprintf(default_path, sizeof default_path, "%.*s/%s", (int)(strrchr(real_model, '/') - real_model),
+                 real_model, MANIFEST_DEFAULT_NAME);
+        manifest_path = default_path;
+    }
+    char manifest_dir[PATH_MAX + 32];
+    snprintf(manifest_dir, sizeof manifest_dir, "%s", manifest_path);
+    char *slash = strrchr(manifest_dir, '/');
+    if (slash) *slash = '\0';
+    if (!realpath(slash ? (manifest_dir[0] ? manifest_dir : "/") : ".", root))
+        return r1_error_set(err, "%s: %s", manifest_path, strerror(errno));
+    size_t n_root = strlen(root);
+    if (strncmp(real_model, root, n_root) != 0 || real_model[n_root] != '/')
+        return r1_error_set(err, "%s is not in %s, the folder of the manifest %s", model, root, manifest_path);
+    const char *name = real_model + n_root + 1;
+    manifest m = {0};
+    hasher h = {0};
+    int rc = read_manifest(manifest_path, &m, who) == 0 ? 0 : r1_error_set(err, "cannot read the manifest %s", manifest_path);
+    entry *e = NULL;
+    for (size_t i = 0; rc == 0 && i < m.n && !e; i++)
+        if (strcmp(m.e[i].name, name) == 0) e = &m.e[i];
+    if (rc == 0 && !e) rc = r1_error_set(err, "the manifest %s lists no %s", manifest_path, name);
+    if (rc == 0 && hasher_init(&h) != 0) rc = r1_error_set(err, "out of memory");
+    if (rc == 0) {
+        char *report = NULL;
+        size_t report_len = 0;
+        FILE *out = open_memstream(&report, &report_len);
+        uint64_t seed = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid(), bytes = 0;
+        double t0 = cli_now();
+        int problems = out ? verify_entry(&m, e, root, &h, strcmp(mode, "fast") == 0, 4, &seed, &bytes, out) : 1;
+        if (out) fclose(out);
+        double s = cli_now() - t0;
+        for (char *line = report, *next; line && *line; line = next) {
+            next = strchr(line, '\n');
+            if (next) *next++ = '\0';
+            if (problems) r1_log_error("%s: %s", who, line);
+            else r1_log_info("%s: %s against %s: %.3f GB in %.2f s (%.2f GB/s)", who, line, manifest_path,
+                             (double)bytes / 1e9, s, s > 0 ? (double)bytes / 1e9 / s : 0.0);
+            if (!next) break;
+        }
+        if (problems)
+            rc = r1_error_set(err, "%s does not match its manifest %s (%s): repair it from a healthy copy "
+                                   "(docs/OPERATIONS.md)", model, manifest_path, report ? report : "?");
+        free(report);
+    }
+    hasher_free(&h);
+    manifest_free(&m);
+    return rc;
 }
 
 /* verify-manifest MANIFEST [DIR] or (from `r1 model verify DIR`) DIR

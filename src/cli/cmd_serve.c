@@ -82,6 +82,8 @@ static const option options[] = {
     {"tts-queue", NULL, OPT_INT, AT(tts_queue), 0, 1 << 16, "texts that may wait for a synthesis process (default 16); more get 503"},
     {"max-speech-chars", NULL, OPT_INT, AT(max_speech_chars), 1, 1 << 20, "longest /v1/audio/speech input in characters (default 4096)"},
     {"tts-worker", NULL, OPT_STRING, AT(tts_worker), 0, 0, "the r1-tts-worker program (default: beside r1, else on $PATH)"},
+    {"verify", NULL, OPT_STRING, AT(verify), 0, 0, "check the model against its SHA-256 manifest while loading: full, fast or off (default)"},
+    {"manifest", NULL, OPT_STRING, AT(manifest), 0, 0, "the manifest for --verify (default: r1.manifest beside the model)"},
     {"log-prompts", NULL, OPT_BOOL, AT(log_prompts), 0, 0, "log each request's prompt text (default off: prompts are private)"},
 };
 
@@ -223,6 +225,12 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "r1 serve: --load expects auto, mmap or copy, got '%s'\n", s.config.load_mode);
         rc = -1;
     }
+    const char *verify = s.config.verify;
+    if (rc == 0 && verify && strcmp(verify, "full") != 0 && strcmp(verify, "fast") != 0 && strcmp(verify, "off") != 0) {
+        fprintf(stderr, "r1 serve: --verify expects full, fast or off, got '%s'\n", verify);
+        rc = -1;
+    }
+    s.config.verify_model = cli_verify_served_model;
     int status = rc == 0 ? r1_server_run(&s.config) : 2;
     for (int i = 0; i < s.n_owned; i++) free(s.owned[i]);
     return status;

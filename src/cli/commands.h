@@ -16,6 +16,9 @@ int cmd_model(int argc, char **argv);
 int cmd_model_sealed(const char *sub, int argc, char **argv);
 /* r1 model manifest|verify-manifest, and verify DIR (cmd_manifest.c); -1 otherwise. */
 int cmd_model_manifest(const char *sub, int argc, char **argv);
+/* r1 serve --verify full|fast: model against its manifest (r1.manifest
+ * beside it, or manifest_path); 0, or -1 with err (cmd_manifest.c). */
+int cli_verify_served_model(const char *model, const char *mode, const char *manifest_path, r1_error *err);
 int cmd_bench(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
@@ -25,6 +28,7 @@ int cmd_audit(int argc, char **argv);
 int cmd_transcribe(int argc, char **argv);
 int cmd_eval_whisper(int argc, char **argv);
 int cmd_speak(int argc, char **argv);
+int cmd_voice(int argc, char **argv);
 
 /* Where a sealed model's key comes from; both NULL: R1_MODEL_KEY_FILE. */
 typedef struct cli_key_options {

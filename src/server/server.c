@@ -73,6 +73,7 @@ static void log_configuration(const server *srv) {
         {"rate_requests_per_min", NULL, c->rate_requests_per_min}, {"rate_tokens_per_min", NULL, c->rate_tokens_per_min},
         {"rate_tokens_per_day", NULL, c->rate_tokens_per_day}, {"rate_concurrent", NULL, c->rate_concurrent},
         {"rate_scope", c->rate_scope ? c->rate_scope : "-", 0},
+        {"verify", c->verify ? c->verify : "off", 0}, {"manifest", c->manifest ? c->manifest : "-", 0},
         {"audit_log", c->audit_log ? c->audit_log : "-", 0}, {"audit_key_file", c->audit_key_file ? "(redacted)" : "-", 0},
         {"tls_cert", c->tls_cert ? c->tls_cert : "-", 0}, {"tls_key", c->tls_key ? "(redacted)" : "-", 0},
         {"tls_client_ca", c->tls_client_ca ? c->tls_client_ca : "-", 0},
@@ -118,6 +119,11 @@ static int load_model(server *srv) {
     ep.exact = c->exact;
     ep.on_step = metrics_engine_step;
     ep.on_step_user = srv->metrics;
+    if (c->verify && strcmp(c->verify, "off") != 0 && c->verify_model &&
+        c->verify_model(c->model_path, c->verify, c->manifest, &err) != 0) {
+        r1_log_error("refusing to serve %s: %s", c->model_path, err.message);
+        return -1;
+    }
     if (r1_model_load_ex(c->model_path, &mp, &srv->model, &err) != 0 ||
         r1_model_load_tokenizer(srv->model, &srv->tok, &err) != 0 || choose_template(srv, &err) != 0 ||
         r1_engine_start(srv->model, srv->tok, &ep, &srv->engine, &err) != 0) {

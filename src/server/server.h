@@ -67,6 +67,10 @@ typedef struct r1_server_config {
     int tts_queue;                 /* texts that may wait for a worker (default 16); more get 503 */
     int max_speech_chars;          /* longest input (default 4096, as OpenAI) */
     const char *tts_worker;        /* the r1-tts-worker program (NULL: beside r1, else $PATH) */
+    /* model storage: check the model against its SHA-256 manifest while loading */
+    const char *verify;            /* "full", "fast" (first, last and 2 random chunks) or "off" (default) */
+    const char *manifest;          /* NULL: r1.manifest beside the model */
+    int (*verify_model)(const char *model, const char *mode, const char *manifest, r1_error *err);
 } r1_server_config;
 
 r1_server_config r1_server_default_config(void);

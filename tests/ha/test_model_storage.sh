@@ -10,6 +10,8 @@
 #     moving only that chunk's block, and the copy verifies again
 #   - the manifest is also a sha256sum file, and `r1 model verify FILE
 #     --manifest` checks one file against it
+#   - `r1 serve --verify full|fast` checks the model while loading: ready when
+#     intact, refuses to serve (naming the chunk) after a flipped byte
 #   - copy and verify throughput, extrapolated to a ~400 GB store against the
 #     15-minute target
 # Usage: test_model_storage.sh R1_BINARY [TESTDATA_DIR]
@@ -129,7 +131,54 @@ truncate -s -1 "$WORK/store-c/shards/weights-00002-of-00002.bin"
 check "a missing file is named" grep -q '^MISSING model.gguf' "$WORK/missing.out"
 check "a short file is named" grep -q '^SIZE shards/weights-00002-of-00002.bin' "$WORK/missing.out"
 
-# 6. figures
+# 6. r1 serve --verify: the model checked against the manifest while loading
+served="$WORK/served"
+mkdir -p "$served"
+cp "$src/model.gguf" "$served/model.gguf"
+"$R1" model manifest "$served" --chunk-size 64K >/dev/null 2>&1
+# serve_verified NAME ARGS...: starts r1 serve; READY=yes once /ready is 200,
+# else the process's exit status in STATUS; the log in $WORK/NAME.log
+serve_verified() {
+    local name="$1"
+    shift
+    READY=no STATUS=""
+    "$R1" serve -m "$served/model.gguf" --port 0 -t 1 --tts-workers 0 "$@" >"$WORK/$name.log" 2>&1 &
+    local pid=$! port="" i
+    for i in $(seq 1 200); do
+        port=$(grep -oE 'listening on http://127\.0\.0\.1:[0-9]+' "$WORK/$name.log" | head -n 1 | sed -E 's/.*://')
+        if [ -n "$port" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ready")" = 200 ]; then
+            READY=yes
+            break
+        fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -TERM "$pid" 2>/dev/null
+    wait "$pid"
+    STATUS=$?
+}
+serve_verified verify-ok --verify full
+check "serve --verify full on an intact model: ready" test "$READY" = yes
+check "  ... the log says the model matched its manifest" grep -q 'r1 serve --verify: OK model.gguf' "$WORK/verify-ok.log"
+serve_verified verify-fast --verify fast
+check "serve --verify fast: ready, sampled" grep -q 'OK model.gguf (sampled)' "$WORK/verify-fast.log"
+size=$(stat -c %s "$served/model.gguf")
+"$PYTHON" - "$served/model.gguf" $((size / 2)) <<'EOF2'
+import sys
+path, at = sys.argv[1], int(sys.argv[2])
+with open(path, 'r+b') as f:
+    f.seek(at); b = f.read(1); f.seek(at); f.write(bytes([b[0] ^ 0x01]))
+EOF2
+serve_verified verify-bad --verify full
+check "serve --verify full on a flipped byte: never ready, exits non-zero ($STATUS)" test "$READY" = no -a "$STATUS" != 0
+check "  ... the log names the corrupt chunk and refuses to serve" bash -c "grep -q 'CORRUPT model.gguf chunk $((size / 2 / 65536))' '$WORK/verify-bad.log' && grep -q 'refusing to serve' '$WORK/verify-bad.log'"
+"$R1" serve -m "$served/model.gguf" --verify sometimes >/dev/null 2>"$WORK/verify-arg.err"
+check "--verify sometimes: exit status 2 with a message" bash -c "[ $? = 2 ] && grep -q 'full, fast or off' '$WORK/verify-arg.err'"
+rm "$served/r1.manifest"
+serve_verified verify-nomanifest --verify fast
+check "serve --verify without a manifest: refused, naming it" bash -c "[ $READY = no ] && grep -q 'r1.manifest' '$WORK/verify-nomanifest.log'"
+
+# 7. figures
 copy_rate=$(rate $((2 * bytes)) "$copy_s")
 verify_rate=$(rate $((2 * bytes)) "$verify_s")
 manifest_rate=$(rate "$bytes" "$t_manifest")
