@@ -22,6 +22,7 @@ static const command commands[] = {
     {"model", cmd_model, "model files: gen (random weights of a real shape), info, seal/open/verify/keygen (encrypted)"},
     {"transcribe", cmd_transcribe, "speech to text with a Whisper model (any audio file; text, json, srt, vtt)"},
     {"speak", cmd_speak, "text to speech (English, Mandarin, mixed) to a file or the speaker"},
+    {"voice", cmd_voice, "a spoken conversation: listen, transcribe, answer, speak (microphone or files)"},
     {"eval-whisper", cmd_eval_whisper, "a Whisper model's log-mel, encoder output and logits as raw float32 (checks)"},
     {"tokenize", cmd_tokenize, "text to token ids with a model's tokenizer (JSON out)"},
     {"detokenize", cmd_detokenize, "token ids to text with a model's tokenizer"},
