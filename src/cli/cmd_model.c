@@ -80,10 +80,14 @@ static int model_gen_whisper(int argc, char **argv) {
         list_whisper_shapes();
         return 2;
     }
-    if (strcmp(type, "f32") == 0) opt.ftype = 0;
-    else if (strcmp(type, "f16") == 0) opt.ftype = 1;
-    else {
-        fprintf(stderr, "r1 model gen --arch whisper: --type '%s': Whisper files are f32 or f16\n", type);
+    static const struct { const char *name; int ftype; } types[] = {
+        {"f32", 0}, {"f16", 1}, {"q4_0", 2002}, {"q4_1", 2003}, {"q8_0", 2007}, {"q5_0", 2008}, {"q5_1", 2009}};
+    opt.ftype = -1;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(type, types[i].name) == 0) opt.ftype = types[i].ftype;
+    if (opt.ftype < 0) {
+        fprintf(stderr, "r1 model gen --arch whisper: --type '%s': Whisper files are f32, f16, q4_0, q4_1, q5_0, "
+                        "q5_1 or q8_0\n", type);
         return 2;
     }
     opt.hparams = shape->hparams;

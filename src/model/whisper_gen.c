@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "tensor/fp16.h"
+#include "tensor/kernels.h"
+#include "tensor/types.h"
 
 #define WHISPER_MAGIC 0x67676d6cu
 #define N_FFT 400
@@ -49,7 +51,8 @@ const whisper_gen_shape *whisper_gen_shape_find(const char *name) {
 }
 
 static int check_hparams(const whisper_gen_hparams *hp, int ftype, r1_error *err) {
-    if (ftype != 0 && ftype != 1) return r1_error_set(err, "ftype %d: only 0 (f32) and 1 (f16) can be written", ftype);
+    if (ftype != 0 && ftype != 1 && whisper_gen_matrix_type(ftype) == R1_TYPE_F32)
+        return r1_error_set(err, "ftype %d: only f32, f16, q4_0, q4_1, q5_0, q5_1 and q8_0 can be written", ftype);
     if (hp->n_vocab < 1 || hp->n_audio_ctx < 1 || hp->n_text_ctx < 1 || hp->n_mels < 1 || hp->n_audio_state < 1 ||
         hp->n_audio_head < 1 || hp->n_text_head < 1 || hp->n_audio_layer < 0 || hp->n_text_layer < 0)
         return r1_error_set(err, "hparams: every size must be positive (layer counts at least 0)");
@@ -165,11 +168,34 @@ static uint64_t tensor_elements(const gen_tensor *t) {
     return count;
 }
 
-static bool stored_as_f16(const gen_tensor *t, int ftype) { return ftype == 1 && t->f16_in_ftype1; }
+/* ggml's file types: 0 all f32, 1 mostly f16, 2 q4_0, 3 q4_1, 7 q8_0, 8
+ * q5_0, 9 q5_1; whisper.cpp's quantizer adds 1000 x its quantization
+ * version (2) to the quantized ones. */
+r1_type whisper_gen_matrix_type(int ftype) {
+    switch (ftype % 1000) {
+    case 1: return R1_TYPE_F16;
+    case 2: return R1_TYPE_Q4_0;
+    case 3: return R1_TYPE_Q4_1;
+    case 7: return R1_TYPE_Q8_0;
+    case 8: return R1_TYPE_Q5_0;
+    case 9: return R1_TYPE_Q5_1;
+    default: return R1_TYPE_F32;
+    }
+}
+
+/* The type a tensor is written in: as whisper.cpp's quantizer does it, the
+ * 2-D weights (linear layers, the token embedding) take the file's type,
+ * the convolution kernels stay f16 in any file but an f32 one, the rest
+ * (biases, norms, positions) f32. */
+static r1_type stored_type(const gen_tensor *t, int ftype) {
+    if (ftype == 0 || !t->f16_in_ftype1) return R1_TYPE_F32;
+    return t->n_dims == 2 ? whisper_gen_matrix_type(ftype) : R1_TYPE_F16;
+}
 
 static uint64_t tensor_record_bytes(const gen_tensor *t, int ftype) {
     uint64_t header = 12 + 4 * (uint64_t)t->n_dims + strlen(t->name);
-    return header + tensor_elements(t) * (stored_as_f16(t, ftype) ? 2 : 4);
+    const r1_type_info *info = r1_type_get(stored_type(t, ftype));
+    return header + tensor_elements(t) / (uint64_t)info->block_size * info->block_bytes;
 }
 
 typedef struct byte_count {
@@ -408,6 +434,7 @@ typedef struct writer {
     gauss_rng rng;
     float *chunk;
     uint16_t *half;
+    void *quant;      /* one row in a quantized type */
     char *io_buffer; /* large stdio buffer: the data goes out in few big writes */
     r1_error *err;
 } writer;
@@ -430,13 +457,31 @@ static void fill_chunk(writer *w, init_kind init, float *chunk, size_t n) {
 /* One tensor record: n_dims, name length, type, ne[] (PyTorch shape
  * reversed), name, then the data in chunks (host order floats and halves:
  * little-endian, like every platform r1 builds for). */
+/* A quantized tensor's data, row by row (a row is the innermost
+ * dimension, a whole number of blocks), with the reference quantizer. */
+static int write_quantized_rows(writer *w, const gen_tensor *t, r1_type type) {
+    const r1_type_info *info = r1_type_get(type);
+    int64_t row = t->shape[t->n_dims - 1], rows = (int64_t)(tensor_elements(t) / (uint64_t)row);
+    if (row % info->block_size != 0 || row > (int64_t)CHUNK_ELEMENTS)
+        return r1_error_set(w->err, "%s: rows of %lld values cannot be %s", t->name, (long long)row, info->name);
+    r1_quantize_fn quantize = r1_kernels_for(R1_ISA_SCALAR)->format[type].quantize;
+    for (int64_t r = 0; r < rows; r++) {
+        fill_chunk(w, t->init, w->chunk, (size_t)row);
+        quantize(w->chunk, w->quant, row);
+        if (write_bytes(w, w->quant, (size_t)(row / info->block_size) * info->block_bytes)) return -1;
+    }
+    return 0;
+}
+
 static int write_tensor(void *ctx, const gen_tensor *t) {
     writer *w = ctx;
-    bool f16 = stored_as_f16(t, w->ftype);
-    if (write_i32(w, t->n_dims) || write_i32(w, (int32_t)strlen(t->name)) || write_i32(w, f16 ? 1 : 0)) return -1;
+    r1_type type = stored_type(t, w->ftype);
+    bool f16 = type == R1_TYPE_F16;
+    if (write_i32(w, t->n_dims) || write_i32(w, (int32_t)strlen(t->name)) || write_i32(w, (int32_t)type)) return -1;
     for (int d = t->n_dims - 1; d >= 0; d--)
         if (write_i32(w, (int32_t)t->shape[d])) return -1;
     if (write_bytes(w, t->name, strlen(t->name))) return -1;
+    if (type != R1_TYPE_F32 && type != R1_TYPE_F16) return write_quantized_rows(w, t, type);
     for (uint64_t left = tensor_elements(t); left > 0;) {
         size_t n = left < CHUNK_ELEMENTS ? (size_t)left : CHUNK_ELEMENTS;
         fill_chunk(w, t->init, w->chunk, n);
@@ -482,8 +527,9 @@ int whisper_gen_write(const whisper_gen_options *opt, r1_error *err) {
     rng_seed(&w.rng, opt->seed);
     w.chunk = malloc(CHUNK_ELEMENTS * sizeof *w.chunk);
     w.half = malloc(CHUNK_ELEMENTS * sizeof *w.half);
+    w.quant = malloc(CHUNK_ELEMENTS * sizeof(float)); /* a row in any quantized type is smaller */
     w.io_buffer = malloc(IO_BUFFER_BYTES);
-    if (!w.chunk || !w.half || !w.io_buffer) {
+    if (!w.chunk || !w.half || !w.quant || !w.io_buffer) {
         rc = r1_error_set(err, "out of memory");
     } else if (!(w.f = fopen(opt->path, "wb"))) {
         rc = r1_error_set(err, "%s: %s", opt->path, strerror(errno));
@@ -495,6 +541,7 @@ int whisper_gen_write(const whisper_gen_options *opt, r1_error *err) {
     }
     free(w.chunk);
     free(w.half);
+    free(w.quant);
     free(w.io_buffer);
     free(h.bytes);
     return rc;

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "tensor/types.h"
 
 typedef struct whisper_gen_hparams {
     int n_vocab, n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer;
@@ -41,7 +42,8 @@ const whisper_gen_shape *whisper_gen_shape_find(const char *name);
 
 typedef struct whisper_gen_options {
     whisper_gen_hparams hparams;
-    int ftype;              /* 0 = all f32, 1 = f16 where whisper.cpp expects it */
+    int ftype;              /* ggml's: 0 = all f32, 1 = f16 where whisper.cpp expects it, 2 q4_0, 3 q4_1,
+                               7 q8_0, 8 q5_0, 9 q5_1 (the 2-D weights; +2000 as whisper.cpp writes it) */
     uint64_t seed;
     const char *vocab_from; /* a Whisper .bin to copy filters + vocabulary from; NULL: made up */
     const char *path;       /* the file to write (replaced; removed again on failure) */
@@ -53,6 +55,10 @@ int whisper_gen_write(const whisper_gen_options *opt, r1_error *err);
 
 /* Tensors in a file of these hparams: 7 + 15 n_audio_layer + 4 + 24 n_text_layer. */
 int whisper_gen_tensor_count(const whisper_gen_hparams *hp);
+
+/* The type of the 2-D weights in a file of this ftype (F32 for 0 and for
+ * an ftype r1 cannot write). */
+r1_type whisper_gen_matrix_type(int ftype);
 
 /* Bytes of the tensor section (headers + data) for these hparams and ftype. */
 uint64_t whisper_gen_tensor_bytes(const whisper_gen_hparams *hp, int ftype);

@@ -3,7 +3,7 @@
 format (as described in ../shared/testdata/asr/README.md), for the tests of
 `r1 model gen --arch whisper`. Standard library only.
 
-    whisper_bin.py check FILE --shape NAME --ftype 0|1
+    whisper_bin.py check FILE --shape NAME --ftype 0|1|2002|2003|2007|2008|2009
         [--header-from REF]        filters and vocabulary byte-identical to REF's
         [--filters-close-to REF]   filters within 1e-6 of REF's (prints the max difference)
         [--made-up-vocab]          50257 tokens, ids 0..255 one byte each
@@ -27,6 +27,19 @@ SHAPES = {  # n_state, n_head, n_layer (audio = text)
     "large-v2": (1280, 20, 32),
 }
 STATS_SAMPLE = 50000  # elements read per tensor for the statistics
+# ggml tensor types: values per block, bytes per block
+TYPES = {0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34)}
+# a file's ftype (ggml's, less whisper.cpp's 1000 x quantization version) ->
+# the type of its 2-D weights
+MATRIX_TYPE = {0: 0, 1: 1, 2: 2, 3: 3, 7: 8, 8: 6, 9: 7}
+
+
+def expected_type(ftype, e_f16, n_dims):
+    """whisper.cpp's quantizer: 2-D weights in the file's type, convolution
+    kernels f16 in any file but an f32 one, everything else f32."""
+    if not e_f16 or ftype == 0:
+        return 0
+    return MATRIX_TYPE[ftype % 1000] if n_dims == 2 else 1
 
 
 def expected_hparams(shape, ftype):
@@ -119,12 +132,15 @@ def read_tensor_records(r):
             raise EOFError("file ends inside a tensor header")
         n_dims = struct.unpack("<i", head)[0]
         name_len, ttype = r.i32(), r.i32()
-        if not 1 <= n_dims <= 4 or not 0 < name_len < 256 or ttype not in (0, 1):
+        if not 1 <= n_dims <= 4 or not 0 < name_len < 256 or ttype not in TYPES:
             raise ValueError(f"bad tensor header n_dims {n_dims} name_len {name_len} ttype {ttype}")
         ne = [r.i32() for _ in range(n_dims)]
         name = r.exact(name_len).decode()
         count = math.prod(ne)
-        size = count * (2 if ttype == 1 else 4)
+        per_block, block_bytes = TYPES[ttype]
+        if ne[0] % per_block:
+            raise ValueError(f"{name}: rows of {ne[0]} values are not whole blocks of type {ttype}")
+        size = count // per_block * block_bytes
         offset = r.f.tell()
         yield name, ne, ttype, offset, count
         if offset + size > r.size:
@@ -134,6 +150,16 @@ def read_tensor_records(r):
 
 def read_values(f, offset, ttype, count):
     f.seek(offset)
+    if ttype == 8:  # q8_0: an f16 scale and 32 signed bytes per block
+        count -= count % 32
+        data = f.read(count // 32 * 34)
+        values = []
+        for b in range(0, len(data), 34):
+            d = struct.unpack("<e", data[b:b + 2])[0]
+            values.extend(d * q for q in struct.unpack("<32b", data[b + 2:b + 34]))
+        return values
+    if ttype not in (0, 1):
+        return []  # the 4- and 5-bit types: names, shapes and sizes are checked, not values
     width = 2 if ttype == 1 else 4
     data = f.read(count * width)
     if len(data) != count * width:
@@ -177,7 +203,7 @@ def check(path, shape, ftype, header_from=None, filters_close_to=None, made_up_v
     if len(got) != want_count or len(expected) != want_count:
         problems.append(f"{len(got)} tensors, expected {want_count}")
     for (name, ne, ttype, offset, count), (e_name, e_shape, e_f16, init) in zip(got, expected):
-        e_type = 1 if ftype == 1 and e_f16 else 0
+        e_type = expected_type(ftype, e_f16, len(e_shape))
         if name != e_name or ne != e_shape[::-1] or ttype != e_type:
             problems.append(f"tensor {name} ne {ne} type {ttype}, expected {e_name} ne {e_shape[::-1]} type {e_type}")
             continue
