@@ -2,7 +2,8 @@
 # install-test-clients.sh - the clients that the tests of `r1 serve` drive
 # (tests/server/*.sh): Node.js with npm (Debian's `nodejs npm` when npm is
 # missing) and the npm packages pinned in tests/server/js/package-lock.json
-# (the official `openai` client), installed with `npm ci` when node_modules
+# (the official `openai` client, `jose`, and `playwright-core` driving
+# Debian's chromium for the web page), installed with `npm ci` when node_modules
 # is missing or older than the lock file. Idempotent and quiet when there is
 # nothing to do. Uses sudo when not root.
 set -eu

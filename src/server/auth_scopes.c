@@ -35,7 +35,7 @@ bool auth_endpoint_scope(const char *path, const char **scope) {
     if (strcmp(path, "/health") == 0 || strcmp(path, "/ready") == 0) return false;
     /* the web page (web_ui.c): static files with no secret in them; its
      * API calls carry the token the user typed */
-    if (strcmp(path, "/") == 0 || (strncmp(path, "/web/", 5) == 0 && path[5])) return false;
+    if (strcmp(path, "/") == 0 || (strncmp(path, "/web/", 5) == 0 && path[5] && !strchr(path + 5, '/'))) return false;
     for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++) {
         const endpoint_rule *r = &RULES[i];
         bool match = r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0 : strcmp(path, r->path) == 0;

@@ -10,6 +10,7 @@
  *   /v1/models, /v1/models/{id}                models.read
  *   /metrics, /admin/...                       admin
  *   /health, /ready                            open (exact paths only)
+ *   /, /web/NAME                               open (the web page's files)
  *   anything else                              any authenticated caller
  *
  * Scopes do not imply one another: `admin` does not grant `chat`.

@@ -29,6 +29,12 @@ static void test_endpoint_table(void **state) {
     expect_scope("/admin/drain", true, "admin");
     expect_scope("/health", false, NULL);
     expect_scope("/ready", false, NULL);
+    /* the web page's files: no secrets in them */
+    expect_scope("/", false, NULL);
+    expect_scope("/web/app.js", false, NULL);
+    expect_scope("/web/", true, NULL);
+    expect_scope("/web/../metrics", true, NULL);
+    expect_scope("/web/a/b.js", true, NULL);
     /* open only on the exact paths */
     expect_scope("/health/", true, NULL);
     expect_scope("/health/../metrics", true, NULL);
