@@ -218,10 +218,10 @@ static void print_figures(const voice_loop *v, double ended, double asr_done, co
                           const voice_speech_figures *f) {
     double rate = r1_tts_sample_rate(v->tts);
     fprintf(stderr, "[turn %d] asr %.3f s, first token %.3f s, first audio %.3f s after the end of speech "
-                    "(first sentence synthesised in %.3f s); %d tokens, %d sentences, %.2f s of audio%s%s\n",
+                    "(first sentence synthesised in %.3f s); %d tokens at %.1f/s, %d sentences, %.2f s of audio%s%s\n",
             v->turn, asr_done - ended, t->first_token ? t->first_token - ended : 0.0,
             f->first_audio ? f->first_audio - ended : 0.0, f->first_audio ? f->first_audio - f->first_sentence : 0.0,
-            v->chat.gen.n_generated, f->n_sentences, (double)f->n_samples / rate, v->out.dir ? " in " : "",
+            v->chat.gen.n_generated, v->chat.gen.n_generated / (v->chat.gen.generate_seconds + 1e-9), f->n_sentences, (double)f->n_samples / rate, v->out.dir ? " in " : "",
             v->out.dir ? v->out.path : "");
 }
 
