@@ -94,9 +94,10 @@ size_t tts_sentence_end(const char *text, size_t len, bool final) {
             }
             next = after;
         }
-        if (is_soft_break(c) && i >= TTS_SOFT_SENTENCE_BYTES) return skip_spaces(text, len, next);
+        /* lengths count from the first word: leading spaces are not speech */
+        if (is_soft_break(c) && i - first >= TTS_SOFT_SENTENCE_BYTES) return skip_spaces(text, len, next);
         if (c == ' ') space = next;
-        if (next > TTS_MAX_SENTENCE_BYTES) return space ? space : (boundary ? boundary : i);
+        if (next - first > TTS_MAX_SENTENCE_BYTES) return space ? space : (boundary ? boundary : i);
         if (c >= 0) boundary = next; /* a character boundary to cut at in the worst case */
         i = next;
     }

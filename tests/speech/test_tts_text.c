@@ -60,6 +60,11 @@ static void test_long_runs_are_cut(void **state) {
     for (int i = 0; i < 400; i++) strcat(han, "字"); /* no punctuation, no spaces */
     end = tts_sentence_end(han, strlen(han), false);
     assert_true(end > 0 && end <= TTS_MAX_SENTENCE_BYTES + 3 && end % 3 == 0); /* whole characters */
+    /* spaces before a long run do not count toward its length: streamed
+     * text cuts it at the same place as the whole text */
+    char spaced[1400] = "          ";
+    strcat(spaced, han);
+    assert_int_equal(tts_sentence_end(spaced, strlen(spaced), false), 10 + end);
 }
 
 static char *normalized(const char *text, bool *mandarin) {
