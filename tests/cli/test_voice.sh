@@ -8,7 +8,8 @@
 # spoken sentence by sentence, turn-N.wav a real 24 kHz WAV with sound,
 # the figures line; two utterances in one file are two turns of one
 # conversation; no speech, a broken file, no sound card, bad options; and
-# valgrind on one short run. Timings are printed as info: lines.
+# valgrind on one short run. Timings are printed as info: lines;
+# R1_VOICE_LATENCY=1 adds a run with models of the real shapes (1.5B, Whisper base).
 # Usage: test_voice.sh R1_BINARY TESTDATA_DIR
 set -u
 R1="$1"
@@ -171,5 +172,19 @@ if [ -n "$VG_PID" ]; then
     check "valgrind: no memory error or leak on a voice turn (status $vg_status, see below)" test "$vg_status" -eq 0
     [ "$vg_status" -eq 0 ] || cat "$WORK/vg.log" >&2
     check "valgrind: the turn was answered" test -s "$WORK/vg/turn-1.wav"
+fi
+# ---- latency with models of the real shapes (info only; R1_VOICE_LATENCY=1: ~1.3 GB and ~40 s on 2 cores) ----
+# Random weights: R1 never closes </think> and writes no sentence end, so
+# chatml (no reasoning) and the first audio is the end of a 16-token answer;
+# docs/VOICE.md adds the parts up for a real answer.
+if [ "${R1_VOICE_LATENCY:-0}" = 1 ]; then
+    "$R1" model gen --shape r1-distill-qwen-1.5b --type q4_k_m -o "$WORK/r1-1.5b.gguf" >/dev/null 2>&1 &&
+        "$R1" model gen --arch whisper --shape base --type f16 --vocab-from "$WHISPER" -o "$WORK/whisper-base.bin" \
+            >/dev/null 2>&1 &&
+        "$R1" voice -m "$WORK/r1-1.5b.gguf" --whisper-model "$WORK/whisper-base.bin" --input "$AUDIO/en_fox.wav" \
+            --output "$WORK/latency" --whisper-max-tokens 16 --whisper-no-fallback -t 2 -n 16 \
+            --chat-template chatml >/dev/null 2>"$WORK/latency.err"
+    info_figures latency
+    rm -f "$WORK/r1-1.5b.gguf" "$WORK/whisper-base.bin"
 fi
 finish
