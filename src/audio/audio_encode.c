@@ -259,7 +259,7 @@ int audio_encoder_finish(audio_encoder *e, r1_error *err) {
         if (rc != 0) return r1_error_set(err, "closing the stream: %s", sf_error_number(rc));
         if (flush_held(e) != 0) return r1_error_set(err, "the audio sink stopped");
     }
-    if (e->format == FORMAT_WAV && e->sink.patch && e->frames_out * 2 < 0xFFFFFFF0u) {
+    if (e->format == FORMAT_WAV && e->sink.patch && e->frames_out * 2 <= 0xFFFFFFFFu - 36) {
         uint8_t h[44];
         wav_header(h, (uint32_t)(e->frames_out * 2));
         e->sink.patch(e->sink.user, 0, h, sizeof h);

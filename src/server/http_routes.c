@@ -380,7 +380,7 @@ static void access_log(const http_exchange *x, enum MHD_RequestTerminationCode t
     f[n++] = (r1_log_field){"endpoint", x->endpoint, 0};
     f[n++] = (r1_log_field){"path", x->path, 0};
     /* 499, as nginx logs it: the client closed the connection before the answer */
-    bool gone = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK || (g && g->client_gone);
+    bool gone = (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !x->stream_failed) || (g && g->client_gone);
     f[n++] = (r1_log_field){"status", NULL, gone ? 499 : x->status};
     f[n++] = (r1_log_field){"duration_ms", NULL, (double)(long long)((now - x->started) * 1e3 * 10) / 10};
     if (g) {
@@ -429,8 +429,13 @@ void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum
     (void)conn;
     http_exchange *x = *con_cls;
     if (!x) return;
-    bool client_gone = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK || (x->gen && x->gen->client_gone);
-    speech_release(x); /* first: it gives the log its audio_seconds */
+    speech_release(x); /* first: it gives the log its audio_seconds and says whether r1 cut the stream */
+    if (x->stream_failed) {
+        x->status = 500;
+        x->error_code = "speech_failed";
+    }
+    bool client_gone = (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !x->stream_failed) ||
+                       (x->gen && x->gen->client_gone);
     if (x->gen) {
         pthread_mutex_lock(&x->gen->lock);
         access_log(x, toe);

@@ -278,6 +278,7 @@ static void shut_down(server *srv) {
     transcription_service_stop(srv); /* resumes every connection it held: MHD may then stop */
     speech_service_stop(srv);
     if (srv->daemon) MHD_stop_daemon(srv->daemon);
+    speech_service_free(srv);
     if (srv->metrics_daemon) MHD_stop_daemon(srv->metrics_daemon);
     metrics_free(srv->metrics);
     access_free(srv->access);

@@ -102,6 +102,7 @@ typedef struct http_exchange {
     struct asr_job *asr_job;         /* for the audio endpoints, once queued */
     struct speech_job *speech_job;   /* for /v1/audio/speech, once queued */
     double audio_seconds;            /* of a transcribed upload, for the log */
+    bool stream_failed;              /* r1 cut its own stream (speech failed mid-way): 500, not 499 */
 } http_exchange;
 
 /* A generation: filled by the engine thread's callback, sent by an HTTP
@@ -184,7 +185,8 @@ void *transcription_model_object(const server *srv);
 
 /* speech.c: /v1/audio/speech and the synthesis threads */
 int speech_service_start(server *srv, r1_error *err); /* 0 also with --tts-workers 0 */
-void speech_service_stop(server *srv);                 /* finishes what is queued */
+void speech_service_stop(server *srv);                 /* refuses what is queued, stops what runs */
+void speech_service_free(server *srv);                 /* after the HTTP daemon stopped */
 int speech_busy(server *srv);                          /* queued + running */
 enum MHD_Result speech_start(http_exchange *x);
 enum MHD_Result speech_resume(http_exchange *x);

@@ -18,6 +18,7 @@
  * when both have let go (refs).
  */
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,7 @@ struct speech_job {
     bool client_gone;          /* the HTTP side let go before the end */
     r1_error err;
     double audio_seconds;
+    struct tts_service *service;
     speech_job *next;
 };
 
@@ -59,7 +61,9 @@ struct tts_service {
     pthread_cond_t wake;
     speech_job *head, *tail;
     int n_queued, n_running, capacity;
+    int n_active;              /* queued until the HTTP side let go: what a drain waits for */
     bool stopping;
+    atomic_bool cancel;        /* shutting down: running jobs stop at their next chunk */
     server *srv;
 };
 
@@ -87,7 +91,7 @@ static void wake_connection(speech_job *job) {
 static int append_audio(void *user, const void *bytes, size_t n) {
     speech_job *job = user;
     pthread_mutex_lock(&job->lock);
-    int rc = job->client_gone ? -1 : 0;
+    int rc = job->client_gone || atomic_load(&job->service->cancel) ? -1 : 0;
     if (rc == 0 && job->out_len + n > job->out_cap) {
         size_t cap = job->out_cap ? job->out_cap : 65536;
         while (cap < job->out_len + n) cap *= 2;
@@ -181,7 +185,16 @@ static void *synthesis_thread(void *arg) {
         s->n_queued--;
         s->n_running++;
         pthread_mutex_unlock(&s->lock);
-        synthesise(s->srv, tts, job);
+        if (http_client_left(job->conn)) { /* it left while queued: nobody to speak to */
+            pthread_mutex_lock(&job->lock);
+            job->client_gone = job->failed = true;
+            r1_error_set(&job->err, "the client left while its text waited");
+            wake_connection(job);
+            pthread_mutex_unlock(&job->lock);
+            r1_log_info("request %s: the client left while its text waited; not spoken", job->request_id);
+        } else {
+            synthesise(s->srv, tts, job);
+        }
         job_unref(job);
         pthread_mutex_lock(&s->lock);
         s->n_running--;
@@ -225,13 +238,35 @@ int speech_service_start(server *srv, r1_error *err) {
 void speech_service_stop(server *srv) {
     struct tts_service *s = srv->tts;
     if (!s) return;
+    /* after the drain: what is still queued is refused, what runs stops at
+     * its next chunk (the drain already waited for them) */
+    atomic_store(&s->cancel, true);
     pthread_mutex_lock(&s->lock);
     s->stopping = true;
+    for (speech_job *job = s->head, *next; job; job = next) {
+        next = job->next;
+        pthread_mutex_lock(&job->lock);
+        job->failed = true;
+        r1_error_set(&job->err, "the server is shutting down");
+        wake_connection(job);
+        pthread_mutex_unlock(&job->lock);
+        job_unref(job); /* the synthesis side's reference */
+    }
+    s->head = s->tail = NULL;
+    s->n_queued = 0;
     pthread_cond_broadcast(&s->wake);
     pthread_mutex_unlock(&s->lock);
     for (int i = 0; i < s->n_threads; i++) pthread_join(s->threads[i], NULL);
+    s->n_threads = 0;
     for (int i = 0; s->tts && i < srv->config.tts_workers; i++) r1_tts_close(s->tts[i]);
     free(s->tts);
+    s->tts = NULL;
+}
+
+/* After the HTTP daemon stopped: no request can reach a job any more. */
+void speech_service_free(server *srv) {
+    struct tts_service *s = srv->tts;
+    if (!s) return;
     free(s->threads);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);
@@ -243,7 +278,7 @@ int speech_busy(server *srv) {
     struct tts_service *s = srv->tts;
     if (!s) return 0;
     pthread_mutex_lock(&s->lock);
-    int n = s->n_queued + s->n_running;
+    int n = s->n_active;
     pthread_mutex_unlock(&s->lock);
     return n;
 }
@@ -343,7 +378,7 @@ enum MHD_Result speech_start(http_exchange *x) {
     job->conn = x->conn;
     snprintf(job->request_id, sizeof job->request_id, "%s", x->request_id);
     pthread_mutex_lock(&s->lock);
-    bool full = s->n_queued + s->n_running >= s->n_threads + s->capacity;
+    bool full = s->stopping || s->n_queued + s->n_running >= s->n_threads + s->capacity;
     if (!full) {
         job->refs = 2; /* the HTTP side and the synthesis thread */
         job->suspended = true;
@@ -352,6 +387,8 @@ enum MHD_Result speech_start(http_exchange *x) {
         else s->head = job;
         s->tail = job;
         s->n_queued++;
+        s->n_active++;
+        job->service = s;
         x->speech_job = job;
         pthread_cond_signal(&s->wake);
     }
@@ -390,7 +427,7 @@ enum MHD_Result speech_resume(http_exchange *x) {
     speech_job *job = x->speech_job;
     if (x->responded) return MHD_YES;
     pthread_mutex_lock(&job->lock);
-    bool failed_before_audio = job->failed && !job->audio_started;
+    bool failed_before_audio = job->failed; /* nothing was sent yet: a clean error */
     r1_error err = job->err;
     pthread_mutex_unlock(&job->lock);
     if (failed_before_audio) return refuse(x, 500, "speech_failed", NULL, "%s", err.message);
@@ -415,8 +452,13 @@ void speech_release(http_exchange *x) {
     pthread_mutex_lock(&job->lock);
     if (!job->done && !job->failed) job->client_gone = true; /* stops the synthesis at its next chunk */
     x->audio_seconds = job->audio_seconds;
+    x->stream_failed = job->failed && x->responded && !job->client_gone; /* cut by r1, not by the client */
     job->suspended = false;
     pthread_mutex_unlock(&job->lock);
+    struct tts_service *s = job->service;
+    pthread_mutex_lock(&s->lock);
+    s->n_active--;
+    pthread_mutex_unlock(&s->lock);
     x->speech_job = NULL;
     job_unref(job);
 }

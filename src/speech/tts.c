@@ -137,7 +137,7 @@ static int receive_more(r1_tts *t, r1_error *err) {
         if (left <= 0) return r1_error_set(err, "the speech worker was silent for %.0f s", t->timeout_seconds), -1;
         struct pollfd p = {.fd = t->fd, .events = POLLIN};
         int ready = poll(&p, 1, (int)(left * 1000) + 1);
-        if (ready < 0 && errno == EINTR) continue;
+        if (ready < 0 && errno != EINTR) return r1_error_set(err, "waiting for the speech worker: %s", strerror(errno)), -1;
         if (ready <= 0) continue;
         ssize_t n = recv(t->fd, t->in + t->in_end, sizeof t->in - t->in_end, 0);
         if (n < 0 && errno == EINTR) continue;
@@ -192,11 +192,24 @@ static int start_worker(r1_tts *t, r1_error *err) {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, sv[1], STDIN_FILENO);
     posix_spawn_file_actions_adddup2(&actions, sv[1], STDOUT_FILENO);
+    /* the worker starts with no signal blocked and the default actions (a
+     * server blocks SIGTERM for its signal thread and ignores SIGPIPE), so
+     * an operator's kill reaches it */
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE), sigaddset(&defaults, SIGTERM), sigaddset(&defaults, SIGINT), sigaddset(&defaults, SIGHUP);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     char *argv[] = {t->worker_path, NULL};
     pid_t pid;
-    int rc = strchr(t->worker_path, '/') ? posix_spawn(&pid, t->worker_path, &actions, NULL, argv, environ)
-                                          : posix_spawnp(&pid, t->worker_path, &actions, NULL, argv, environ);
+    int rc = strchr(t->worker_path, '/') ? posix_spawn(&pid, t->worker_path, &actions, &attr, argv, environ)
+                                          : posix_spawnp(&pid, t->worker_path, &actions, &attr, argv, environ);
     posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
     close(sv[1]);
     if (rc != 0) {
         close(sv[0]);
