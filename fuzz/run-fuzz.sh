@@ -16,10 +16,11 @@
 # the speech inputs: `audio` (uploads through libsndfile), `multipart`
 # (form bodies), `vad_model` and `whisper_model` (model files),
 # `whisper_rules` (decoding rules, segments, UTF-8 text), and `tts_text`
-# (text to be spoken: sentences and readings), each from
+# (text to be spoken: sentences and readings), `speech_request` (the JSON
+# body of /v1/audio/speech), each from
 # fuzz/corpus-NAME (and fuzz/NAME.dict when present).
 # $R1_FUZZ_BUILD picks another build folder.
-#   usage: fuzz/run-fuzz.sh [seconds] [testdata-dir] [gguf|tokenize|api|metrics|sealed|jwt|audio|multipart|vad_model|whisper_model|whisper_rules|tts_text]
+#   usage: fuzz/run-fuzz.sh [seconds] [testdata-dir] [gguf|tokenize|api|metrics|sealed|jwt|audio|multipart|vad_model|whisper_model|whisper_rules|tts_text|speech_request]
 set -eu
 seconds=${1:-600}
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -25,8 +25,7 @@
 #include "audio/audio_encode.h"
 #include "base/log.h"
 #include "server/server_internal.h"
-
-#define SPEECH_MAX_VOICE 32
+#include "server/speech_request.h"
 
 typedef struct speech_job speech_job;
 
@@ -35,11 +34,7 @@ struct speech_job {
     int refs;                  /* the HTTP side and the synthesis side */
     struct MHD_Connection *conn;
     char request_id[64];
-    /* the request */
-    char *input;
-    size_t input_chars;
-    char voice[SPEECH_MAX_VOICE], format[8];
-    float speed;
+    speech_request request;
     /* the audio, appended by the synthesis thread, sent by the HTTP thread */
     unsigned char *out;
     size_t out_len, out_sent, out_cap;
@@ -75,7 +70,7 @@ static void job_unref(speech_job *job) {
     pthread_mutex_unlock(&job->lock);
     if (!last) return;
     pthread_mutex_destroy(&job->lock);
-    free(job->input);
+    speech_request_free(&job->request);
     free(job->out);
     free(job);
 }
@@ -137,10 +132,10 @@ static void synthesise(server *srv, r1_tts *tts, speech_job *job) {
     double t0 = server_now();
     synthesis s = {.job = job};
     audio_sink sink = {.write = append_audio, .user = job};
-    int rc = (s.encoder = audio_encoder_new(job->format, r1_tts_sample_rate(tts), &sink, &s.err)) ? 0 : -1;
+    int rc = (s.encoder = audio_encoder_new(job->request.format, r1_tts_sample_rate(tts), &sink, &s.err)) ? 0 : -1;
     if (rc == 0) {
-        r1_speak_options o = {.voice = job->voice, .speed = job->speed, .on_audio = on_audio, .user = &s};
-        rc = r1_tts_speak(tts, job->input, strlen(job->input), &o, &s.err);
+        r1_speak_options o = {.voice = job->request.voice, .speed = job->request.speed, .on_audio = on_audio, .user = &s};
+        rc = r1_tts_speak(tts, job->request.input, strlen(job->request.input), &o, &s.err);
     }
     if (rc == 0 && !s.encoder_failed) rc = audio_encoder_finish(s.encoder, &s.err);
     if (s.encoder_failed) rc = -1;
@@ -155,7 +150,7 @@ static void synthesise(server *srv, r1_tts *tts, speech_job *job) {
     wake_connection(job);
     pthread_mutex_unlock(&job->lock);
     if (rc == 0) {
-        metrics_speech(srv->metrics, job->input_chars, audio_seconds, server_now() - t0);
+        metrics_speech(srv->metrics, job->request.input_chars, audio_seconds, server_now() - t0);
     } else if (gone) {
         r1_log_info("request %s: the client left; speech stopped after %.2f s of audio", job->request_id,
                     audio_seconds);
@@ -292,75 +287,6 @@ static enum MHD_Result refuse(http_exchange *x, int status, const char *code, co
     return http_send_error(x, &e);
 }
 
-static size_t utf8_chars(const char *s) {
-    size_t n = 0;
-    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
-static bool known_model(const char *m) {
-    return !strcmp(m, "tts-1") || !strcmp(m, "tts-1-hd") || !strcmp(m, "gpt-4o-mini-tts") || !strcmp(m, "espeak-ng");
-}
-
-/* Reads the body into job; on a problem, answers and returns false. */
-static bool read_request(http_exchange *x, speech_job *job, enum MHD_Result *res) {
-    json_error_t jerr;
-    json_t *root = json_loadb(x->body ? x->body : "", x->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    bool ok = false;
-    const char *model, *input, *voice, *format = "wav", *stream_format = "audio";
-    double speed = 1.0;
-    if (!json_is_object(root)) {
-        *res = refuse(x, 400, "invalid_json", NULL, "the body must be a JSON object (%s)",
-                      root ? "not an object" : jerr.text);
-    } else if (json_unpack_ex(root, &jerr, 0, "{s:s}", "model", &model) != 0) {
-        *res = refuse(x, 400, "missing_required_parameter", "model", "%s", "model must be a string (e.g. tts-1)");
-    } else if (!known_model(model)) {
-        *res = refuse(x, 404, "model_not_found", "model",
-                      "The model '%s' does not exist; say tts-1, tts-1-hd, gpt-4o-mini-tts or espeak-ng", model);
-    } else if (json_unpack_ex(root, &jerr, 0, "{s:s}", "input", &input) != 0) {
-        *res = refuse(x, 400, "missing_required_parameter", "input", "%s", "input must be a string: the text to speak");
-    } else if (json_unpack_ex(root, &jerr, 0, "{s:s}", "voice", &voice) != 0) {
-        *res = refuse(x, 400, "missing_required_parameter", "voice", "%s", "voice must be a string (e.g. alloy)");
-    } else if (json_unpack_ex(root, &jerr, 0, "{s?s s?F s?s}", "response_format", &format, "speed", &speed,
-                              "stream_format", &stream_format) != 0) {
-        *res = refuse(x, 400, "invalid_type", NULL, "%s", jerr.text);
-    } else if (!*input || utf8_chars(input) > (size_t)x->srv->config.max_speech_chars) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "input must be 1 to %d characters (got %zu)", x->srv->config.max_speech_chars,
-                 utf8_chars(input));
-        *res = refuse(x, 400, "invalid_value", "input", "%s", msg);
-    } else if (!r1_tts_voice_known(voice)) {
-        *res = refuse(x, 400, "invalid_value", "voice",
-                      "unknown voice '%s' (alloy, ash, ballad, coral, echo, fable, nova, onyx, sage, shimmer, verse)",
-                      voice);
-    } else if (!strcmp(format, "mp3") || !strcmp(format, "aac")) {
-        *res = refuse(x, 400, "unsupported_value", "response_format",
-                      "response_format %s is not available here (no patent-free encoder in Debian 12's libraries): "
-                      "use wav, flac, opus or pcm", format);
-    } else if (!audio_format_known(format) || !strcmp(format, "ogg")) {
-        *res = refuse(x, 400, "invalid_value", "response_format", "response_format must be wav, flac, opus or pcm (got %s)",
-                      format);
-    } else if (!(speed >= 0.25 && speed <= 4.0)) {
-        *res = refuse(x, 400, "invalid_value", "speed", "%s", "speed must be a number in 0.25..4");
-    } else if (strcmp(stream_format, "audio") != 0) {
-        *res = refuse(x, 400, "unsupported_value", "stream_format", "%s",
-                      "stream_format must be audio (the audio itself is streamed; sse is not offered)");
-    } else if (json_object_get(root, "instructions")) {
-        *res = refuse(x, 400, "unsupported_parameter", "instructions", "%s",
-                      "instructions are not supported by this voice engine (espeak-ng)");
-    } else {
-        job->input = strdup(input);
-        job->input_chars = utf8_chars(input);
-        snprintf(job->voice, sizeof job->voice, "%s", voice);
-        snprintf(job->format, sizeof job->format, "%s", format);
-        job->speed = (float)speed;
-        ok = job->input != NULL;
-        if (!ok) *res = refuse(x, 500, "out_of_memory", NULL, "%s", "out of memory");
-    }
-    json_decref(root);
-    return ok;
-}
-
 enum MHD_Result speech_start(http_exchange *x) {
     struct tts_service *s = x->srv->tts;
     if (!s)
@@ -370,10 +296,11 @@ enum MHD_Result speech_start(http_exchange *x) {
     if (!job) return refuse(x, 500, "out_of_memory", NULL, "%s", "out of memory");
     pthread_mutex_init(&job->lock, NULL);
     job->refs = 1;
-    enum MHD_Result res = MHD_YES;
-    if (!read_request(x, job, &res)) {
+    api_error e;
+    if (speech_request_parse(x->body ? x->body : "", x->body_len, x->srv->config.max_speech_chars, &job->request,
+                             &e) != 0) {
         job_unref(job);
-        return res;
+        return http_send_error(x, &e);
     }
     job->conn = x->conn;
     snprintf(job->request_id, sizeof job->request_id, "%s", x->request_id);
@@ -433,7 +360,7 @@ enum MHD_Result speech_resume(http_exchange *x) {
     if (failed_before_audio) return refuse(x, 500, "speech_failed", NULL, "%s", err.message);
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, job, NULL);
     if (!r) return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", audio_format_content_type(job->format));
+    MHD_add_response_header(r, "Content-Type", audio_format_content_type(job->request.format));
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no"); /* nginx: pass the audio on as it comes */
     MHD_add_response_header(r, "X-Request-Id", x->request_id);
