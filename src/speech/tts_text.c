@@ -36,6 +36,16 @@ static int32_t utf8_decode(const unsigned char *s, size_t n, size_t *size) {
     return c;
 }
 
+/* Whether s[0..n) is the start of a character whose other bytes have not
+ * arrived yet (streamed text may stop in the middle of one). */
+static bool utf8_incomplete(const unsigned char *s, size_t n) {
+    size_t need = s[0] >= 0xF5 ? 0 : s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 ? 2 : 0;
+    if (need == 0 || n >= need) return false;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80) return false;
+    return true;
+}
+
 static bool is_han(int32_t c) {
     return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0xF900 && c <= 0xFAFF) ||
            (c >= 0x20000 && c <= 0x2FFFF);
@@ -78,6 +88,7 @@ size_t tts_sentence_end(const char *text, size_t len, bool final) {
     for (size_t i = first; i < len;) {
         size_t size;
         int32_t c = utf8_decode(s + i, len - i, &size);
+        if (c < 0 && !final && utf8_incomplete(s + i, len - i)) return 0; /* wait for the rest of it */
         size_t next = i + size;
         if (c == '\n') return skip_spaces(text, len, next);
         if (is_full_width_end(c)) return skip_spaces(text, len, next);

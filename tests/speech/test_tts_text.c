@@ -45,6 +45,9 @@ static void test_streaming_holds_back(void **state) {
     assert_string_equal(sentences("好的。然后", false), "好的。");
     assert_string_equal(sentences("One.\n", false), "One.\n");
     assert_int_equal(tts_sentence_end("\n\n", 2, false), 0); /* blank lines wait for the next sentence */
+    /* a character cut in two by the stream waits for its other bytes */
+    assert_int_equal(tts_sentence_end("好的\xef\xbc", 8, false), 0);
+    assert_int_equal(tts_sentence_end("好的\xef\xbc\x9f", 9, false), 9); /* ？ */
     assert_int_equal(tts_sentence_end("no end yet", 10, false), 0);
     assert_int_equal(tts_sentence_end("no end yet", 10, true), 10);
 }
