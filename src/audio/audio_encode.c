@@ -17,6 +17,7 @@
 #include <sndfile.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* libvorbis/libopus crashed on large single writes (deps-evaluation.md) */
 #define SNDFILE_WRITE_FRAMES 4096
@@ -64,6 +65,20 @@ const char *audio_format_content_type(const char *format) {
 }
 
 /* ---- the sink ---- */
+
+static int file_sink_write(void *user, const void *bytes, size_t n) {
+    return fwrite(bytes, 1, n, (FILE *)user) == n ? 0 : -1;
+}
+
+static int file_sink_patch(void *user, uint64_t offset, const void *bytes, size_t n) {
+    FILE *f = user;
+    if (fflush(f) != 0) return -1;
+    return pwrite(fileno(f), bytes, n, (off_t)offset) == (ssize_t)n ? 0 : -1;
+}
+
+audio_sink audio_file_sink(FILE *f, bool seekable) {
+    return (audio_sink){.write = file_sink_write, .patch = seekable ? file_sink_patch : NULL, .user = f};
+}
 
 static int sink_write(audio_encoder *e, const void *bytes, size_t n) {
     if (e->sink_stopped || n == 0) return e->sink_stopped ? -1 : 0;

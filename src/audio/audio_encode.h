@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "base/error.h"
 
@@ -35,6 +36,10 @@ typedef struct audio_sink {
     int (*patch)(void *user, uint64_t offset, const void *bytes, size_t n);
     void *user;
 } audio_sink;
+
+/* A sink that writes to f; when seekable (a regular file) headers are
+ * patched at the end through pwrite (the WAV sizes, FLAC's totals). */
+audio_sink audio_file_sink(FILE *f, bool seekable);
 
 /* Whether format is one of wav, pcm, flac, opus, ogg; its MIME type. */
 bool audio_format_known(const char *format);

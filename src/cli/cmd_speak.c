@@ -111,16 +111,6 @@ static char *read_all(FILE *in) {
     return text;
 }
 
-static int file_write(void *user, const void *bytes, size_t n) {
-    return fwrite(bytes, 1, n, ((speak_run *)user)->file) == n ? 0 : -1;
-}
-
-static int file_patch(void *user, uint64_t offset, const void *bytes, size_t n) {
-    speak_run *run = user;
-    if (fflush(run->file) != 0) return -1;
-    return pwrite(fileno(run->file), bytes, n, (off_t)offset) == (ssize_t)n ? 0 : -1;
-}
-
 static int on_audio(void *user, const int16_t *samples, size_t n) {
     speak_run *run = user;
     if (run->n_samples == 0) run->first_audio = now_seconds() - run->start;
@@ -162,7 +152,7 @@ int cmd_speak(int argc, char **argv) {
         }
         struct stat st;
         bool seekable = !to_stdout || (fstat(fileno(stdout), &st) == 0 && S_ISREG(st.st_mode));
-        audio_sink sink = {.write = file_write, .patch = seekable ? file_patch : NULL, .user = &run};
+        audio_sink sink = audio_file_sink(run.file, seekable);
         if (!(run.encoder = audio_encoder_new(format, r1_tts_sample_rate(tts), &sink, &run.err))) goto done;
     } else if (!(run.speaker = sound_open_speaker(r1_tts_sample_rate(tts), &run.err))) {
         r1_error_prefix(&run.err, "cannot play");

@@ -122,22 +122,11 @@ static int out_audio(void *user, const int16_t *samples, size_t n, r1_error *err
     return out->encoder ? audio_encoder_write(out->encoder, samples, n, err) : sound_play(out->speaker, samples, n, err);
 }
 
-static int file_write(void *user, const void *bytes, size_t n) {
-    return fwrite(bytes, 1, n, ((voice_out *)user)->file) == n ? 0 : -1;
-}
-
-/* The WAV header's sizes, known at the end (cmd_speak.c does the same). */
-static int file_patch(void *user, uint64_t offset, const void *bytes, size_t n) {
-    voice_out *out = user;
-    if (fflush(out->file) != 0) return -1;
-    return pwrite(fileno(out->file), bytes, n, (off_t)offset) == (ssize_t)n ? 0 : -1;
-}
-
 static int out_begin(voice_out *out, int turn, int rate, r1_error *err) {
     if (!out->dir) return 0;
     snprintf(out->path, sizeof out->path, "%s/turn-%d.wav", out->dir, turn);
     if (!(out->file = fopen(out->path, "wb"))) return r1_error_set(err, "cannot write %s: %s", out->path, strerror(errno));
-    audio_sink sink = {.write = file_write, .patch = file_patch, .user = out};
+    audio_sink sink = audio_file_sink(out->file, true); /* the WAV sizes are written at the end */
     return (out->encoder = audio_encoder_new("wav", rate, &sink, err)) ? 0 : -1;
 }
 
