@@ -33,7 +33,7 @@ static void generation_unref(generation *g) {
     if (!last) return;
     r1_request_release(g->request);
     json_decref(g->logprob_entries);
-    free(g->out);
+    free(g->out.data);
     free(g->reasoning);
     free(g->content);
     pthread_mutex_destroy(&g->lock);
@@ -107,9 +107,8 @@ static void append_event(generation *g, char *json) {
         g->failed = true;
         return;
     }
-    bool ok = append_bytes(&g->out, &g->out_len, &g->out_cap, "data: ", 6) &&
-              append_bytes(&g->out, &g->out_len, &g->out_cap, json, strlen(json)) &&
-              append_bytes(&g->out, &g->out_len, &g->out_cap, "\n\n", 2);
+    bool ok = send_buffer_append(&g->out, "data: ", 6) && send_buffer_append(&g->out, json, strlen(json)) &&
+              send_buffer_append(&g->out, "\n\n", 2);
     g->failed |= !ok;
     free(json);
 }
@@ -144,7 +143,7 @@ static void stream_end(generation *g, const r1_generation_event *ev) {
                                 : json_completion_chunk(g, "", 0, finish, NULL));
         if (g->include_usage) append_event(g, json_usage_chunk(g));
     }
-    g->failed |= !append_bytes(&g->out, &g->out_len, &g->out_cap, "data: [DONE]\n\n", 14);
+    g->failed |= !send_buffer_append(&g->out, "data: [DONE]\n\n", 14);
 }
 
 static void collect_step(generation *g, const r1_generation_event *ev) {
@@ -202,16 +201,10 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     generation *g = cls;
     pthread_mutex_lock(&g->lock);
-    ssize_t n = 0;
-    if (g->out_sent < g->out_len) {
-        size_t left = g->out_len - g->out_sent;
-        n = (ssize_t)(left < max ? left : max);
-        memcpy(buf, g->out + g->out_sent, (size_t)n);
-        g->out_sent += (size_t)n;
-        if (g->out_sent == g->out_len) g->out_sent = g->out_len = 0;
-    } else if (g->done || g->failed) {
+    ssize_t n = (ssize_t)send_buffer_take(&g->out, buf, max);
+    if (n == 0 && (g->done || g->failed)) {
         n = g->failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
-    } else {
+    } else if (n == 0) { /* more will come: wait for the producer to wake us */
         g->suspended = true;
         MHD_suspend_connection(g->conn);
     }
@@ -225,13 +218,7 @@ static enum MHD_Result send_stream(http_exchange *x, generation *g) {
     MHD_add_response_header(r, "Content-Type", "text/event-stream");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no"); /* nginx: do not buffer the stream */
-    MHD_add_response_header(r, "X-Request-Id", x->request_id);
-    http_add_ratelimit_headers(x, r);
-    x->status = 200;
-    x->responded = true;
-    enum MHD_Result ok = MHD_queue_response(x->conn, 200, r);
-    MHD_destroy_response(r);
-    return ok;
+    return http_queue_200(x, r);
 }
 
 static enum MHD_Result send_whole(http_exchange *x, generation *g) {

@@ -34,6 +34,38 @@ bool http_client_left(struct MHD_Connection *conn) {
     return info && recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
+enum MHD_Result http_queue_200(http_exchange *x, struct MHD_Response *r) {
+    MHD_add_response_header(r, "X-Request-Id", x->request_id);
+    http_add_ratelimit_headers(x, r);
+    x->status = 200;
+    x->responded = true;
+    enum MHD_Result ok = MHD_queue_response(x->conn, 200, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+bool send_buffer_append(send_buffer *b, const void *data, size_t n) {
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n) cap *= 2;
+        char *p = realloc(b->data, cap);
+        if (!p) return false;
+        b->data = p;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, n);
+    b->len += n;
+    return true;
+}
+
+size_t send_buffer_take(send_buffer *b, char *out, size_t max) {
+    size_t left = b->len - b->sent, n = left < max ? left : max;
+    memcpy(out, b->data + b->sent, n);
+    b->sent += n;
+    if (b->sent == b->len) b->sent = b->len = 0;
+    return n;
+}
+
 enum MHD_Result http_send_json(http_exchange *x, int status, const char *json) {
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(json), (void *)json, MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;

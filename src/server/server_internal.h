@@ -30,6 +30,15 @@
 #include "text/tokenizer.h"
 
 typedef struct generation generation;
+
+/* Bytes of a streamed response not yet sent: a producer thread appends,
+ * the HTTP thread's content reader takes (both under their owner's lock).
+ * The buffer starts over once all was taken, so it stays as large as the
+ * largest backlog, not the whole response. */
+typedef struct send_buffer {
+    char *data;
+    size_t len, sent, cap;
+} send_buffer;
 typedef struct server server;
 typedef struct asr_service asr_service;
 struct asr_job;
@@ -122,8 +131,7 @@ struct generation {
     long long created;
     r1_request *request;
     /* streaming: SSE bytes not yet sent */
-    char *out;
-    size_t out_len, out_sent, out_cap;
+    send_buffer out;
     bool role_sent;
     /* whole response: the text so far, and the logprob entries (JSON array) */
     char *reasoning, *content;
@@ -154,6 +162,13 @@ void http_add_ratelimit_headers(const http_exchange *x, struct MHD_Response *r);
 /* Whether the client of a suspended connection closed it (a peek reads 0
  * bytes: an orderly close; data or EAGAIN: still there). */
 bool http_client_left(struct MHD_Connection *conn);
+/* Queues r as the 200 answer of x (with X-Request-Id and the rate-limit
+ * headers) and lets go of it. */
+enum MHD_Result http_queue_200(http_exchange *x, struct MHD_Response *r);
+/* send_buffer: false when memory ran out; the bytes taken (at most max, 0
+ * when nothing waits). */
+bool send_buffer_append(send_buffer *b, const void *data, size_t n);
+size_t send_buffer_take(send_buffer *b, char *out, size_t max);
 
 /* tls.c */
 int tls_load(server *srv, r1_error *err);

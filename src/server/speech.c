@@ -36,8 +36,7 @@ struct speech_job {
     char request_id[64];
     speech_request request;
     /* the audio, appended by the synthesis thread, sent by the HTTP thread */
-    unsigned char *out;
-    size_t out_len, out_sent, out_cap;
+    send_buffer out;
     bool suspended;            /* the connection waits for bytes */
     bool audio_started;        /* sound came: a header alone does not answer 200 */
     bool done, failed;         /* the synthesis ended */
@@ -71,7 +70,7 @@ static void job_unref(speech_job *job) {
     if (!last) return;
     pthread_mutex_destroy(&job->lock);
     speech_request_free(&job->request);
-    free(job->out);
+    free(job->out.data);
     free(job);
 }
 
@@ -86,23 +85,9 @@ static void wake_connection(speech_job *job) {
 static int append_audio(void *user, const void *bytes, size_t n) {
     speech_job *job = user;
     pthread_mutex_lock(&job->lock);
-    int rc = job->client_gone || atomic_load(&job->service->cancel) ? -1 : 0;
-    if (rc == 0 && job->out_len + n > job->out_cap) {
-        size_t cap = job->out_cap ? job->out_cap : 65536;
-        while (cap < job->out_len + n) cap *= 2;
-        unsigned char *p = realloc(job->out, cap);
-        if (p) {
-            job->out = p;
-            job->out_cap = cap;
-        } else {
-            rc = -1;
-        }
-    }
-    if (rc == 0) {
-        memcpy(job->out + job->out_len, bytes, n);
-        job->out_len += n;
-        if (job->audio_started) wake_connection(job);
-    }
+    bool stop = job->client_gone || atomic_load(&job->service->cancel);
+    int rc = !stop && send_buffer_append(&job->out, bytes, n) ? 0 : -1;
+    if (rc == 0 && job->audio_started) wake_connection(job);
     pthread_mutex_unlock(&job->lock);
     return rc;
 }
@@ -332,16 +317,10 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     speech_job *job = cls;
     pthread_mutex_lock(&job->lock);
-    ssize_t n = 0;
-    if (job->out_sent < job->out_len) {
-        size_t left = job->out_len - job->out_sent;
-        n = (ssize_t)(left < max ? left : max);
-        memcpy(buf, job->out + job->out_sent, (size_t)n);
-        job->out_sent += (size_t)n;
-        if (job->out_sent == job->out_len) job->out_sent = job->out_len = 0;
-    } else if (job->done || job->failed) {
+    ssize_t n = (ssize_t)send_buffer_take(&job->out, buf, max);
+    if (n == 0 && (job->done || job->failed)) {
         n = job->failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
-    } else {
+    } else if (n == 0) { /* more will come: wait for the producer to wake us */
         job->suspended = true;
         MHD_suspend_connection(job->conn);
     }
@@ -363,13 +342,7 @@ enum MHD_Result speech_resume(http_exchange *x) {
     MHD_add_response_header(r, "Content-Type", audio_format_content_type(job->request.format));
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no"); /* nginx: pass the audio on as it comes */
-    MHD_add_response_header(r, "X-Request-Id", x->request_id);
-    http_add_ratelimit_headers(x, r);
-    x->status = 200;
-    x->responded = true;
-    enum MHD_Result ok = MHD_queue_response(x->conn, 200, r);
-    MHD_destroy_response(r);
-    return ok;
+    return http_queue_200(x, r);
 }
 
 /* The request is over (answered, or the client left): let go of the job. */

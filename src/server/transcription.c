@@ -354,13 +354,7 @@ enum MHD_Result transcription_resume(http_exchange *x) {
     MHD_add_response_header(r, "Content-Type", json                            ? "application/json"
                                                : !strcmp(job->format, "vtt") ? "text/vtt; charset=utf-8"
                                                                              : "text/plain; charset=utf-8");
-    MHD_add_response_header(r, "X-Request-Id", x->request_id);
-    http_add_ratelimit_headers(x, r);
-    x->status = 200;
-    x->responded = true;
-    enum MHD_Result ok = MHD_queue_response(x->conn, 200, r);
-    MHD_destroy_response(r);
-    return ok;
+    return http_queue_200(x, r);
 }
 
 void transcription_release(http_exchange *x) {
