@@ -13,27 +13,10 @@ set -u
 R1="$1"
 source "$(dirname "$0")/lib/common.sh"
 
-# audio WAV|PCM FILE: prints the seconds of 24 kHz 16-bit audio; fails
-# unless the header is right, the sound is there and is not clipped
-audio() {
-    python3 - "$@" <<'EOF'
-import array, math, sys, wave
-kind, path = sys.argv[1], sys.argv[2]
-if kind == 'wav':
-    w = wave.open(path)
-    if (w.getframerate(), w.getsampwidth(), w.getnchannels()) != (24000, 2, 1):
-        sys.exit(f"{path}: {w.getframerate()} Hz, {w.getsampwidth()} bytes, {w.getnchannels()} channels")
-    data = w.readframes(w.getnframes())
-else:
-    data = open(path, 'rb').read()
-s = array.array('h', data[: len(data) // 2 * 2])
-rms = math.sqrt(sum(x * x for x in s) / max(len(s), 1))
-clipped = sum(1 for x in s if abs(x) >= 32767)
-if rms < 300: sys.exit(f"{path}: silent (rms {rms:.0f})")
-if clipped > len(s) // 1000: sys.exit(f"{path}: {clipped} clipped samples")
-print(f"{len(s) / 24000:.3f}")
-EOF
-}
+# audio wav|pcm FILE: prints the seconds of 24 kHz audio; fails unless the
+# header is right, the sound is there and is not clipped
+export SPEECH_AUDIO="$(cd "$(dirname "$0")/lib" && pwd)/speech_audio.py"
+audio() { python3 "$SPEECH_AUDIO" "$2" "$1"; }
 between() { python3 -c 'import sys; v, lo, hi = map(float, sys.argv[1:]); sys.exit(not lo <= v <= hi)' "$@"; }
 speak() { # speak NAME ARGS...: status in $status, stdout/stderr in $WORK/NAME.out/.err
     local name="$1"

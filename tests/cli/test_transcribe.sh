@@ -24,16 +24,7 @@ SILERO="$ASR/for-tests-silero-v6.2.0-ggml.bin"
 FAST=(--max-tokens 24 --no-fallback -t 2)
 
 # ---- usage errors: exit 2, a message, the usage; no reference data needed ----
-usage_error() { # usage_error NAME MESSAGE ARGS...
-    local name="$1" message="$2"
-    shift 2
-    "$R1" transcribe "$@" >"$WORK/out" 2>"$WORK/err"
-    local status=$?
-    check "$name: exits 2 (got $status)" test "$status" -eq 2
-    check "$name: says '$message'" grep -qF -- "$message" "$WORK/err"
-    check "$name: shows the usage" grep -q "^usage: r1 transcribe" "$WORK/err"
-    check "$name: nothing on stdout" test ! -s "$WORK/out"
-}
+USAGE_COMMAND=transcribe
 usage_error "unknown option" "unknown option '--bogus'" -m "$F32" "$AUDIO/en_fox.wav" --bogus
 usage_error "no model" "no model (-m MODEL.bin)" "$AUDIO/en_fox.wav"
 usage_error "no audio" "no audio file" -m "$F32"

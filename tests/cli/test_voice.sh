@@ -27,15 +27,7 @@ FAST=(--whisper-max-tokens 12 --whisper-no-fallback -t 2)
 MODEL="$WORK/scripted.gguf"
 
 # ---- usage errors: exit 2 with a message; no reference data needed ----
-usage_error() { # usage_error NAME MESSAGE ARGS...
-    local name="$1" message="$2"
-    shift 2
-    "$R1" voice "$@" >"$WORK/out" 2>"$WORK/err"
-    local status=$?
-    check "$name: exits 2 (got $status)" test "$status" -eq 2
-    check "$name: says '$message'" grep -qF -- "$message" "$WORK/err"
-    check "$name: shows the usage" grep -q "^usage: r1 voice" "$WORK/err"
-}
+USAGE_COMMAND=voice
 usage_error "unknown option" "unknown option '--bogus'" -m "$MODEL" --whisper-model "$WHISPER" --bogus 1
 usage_error "no whisper model" "no speech recognition model" -m "$MODEL" --input x.wav --output "$WORK/o"
 usage_error "no model" "no model (-m MODEL.gguf)" --whisper-model "$WHISPER"

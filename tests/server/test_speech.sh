@@ -47,31 +47,10 @@ d.update(json.loads(sys.argv[3] or "{}")); print(json.dumps(d, ensure_ascii=Fals
     cp "$WORK/$name.$format" "$WORK/body"
 }
 
-# audio_check FILE FORMAT: prints the seconds of 16-bit 24 kHz audio and
-# fails unless it is well-formed for its format, non-silent and unclipped
-audio_check() {
-    "$PYTHON" - "$@" <<'EOF'
-import array, math, sys
-path, fmt = sys.argv[1], sys.argv[2]
-data = open(path, 'rb').read()
-magic = {'wav': b'RIFF', 'flac': b'fLaC', 'opus': b'OggS'}
-if fmt in magic and not data.startswith(magic[fmt]):
-    sys.exit(f"{fmt}: starts with {data[:8]!r}")
-if fmt == 'opus' and b'OpusHead' not in data[:200]:
-    sys.exit("opus: no OpusHead in the first page")
-if fmt in ('wav', 'pcm'):
-    if fmt == 'wav':
-        if data[8:16] != b'WAVEfmt ' or int.from_bytes(data[24:28], 'little') != 24000 or data[36:40] != b'data':
-            sys.exit("wav: not a 24 kHz PCM header")
-        data = data[44:]
-    s = array.array('h', data[: len(data) // 2 * 2])
-    rms = math.sqrt(sum(x * x for x in s) / max(len(s), 1))
-    clipped = sum(1 for x in s if abs(x) >= 32767)
-    if rms < 300: sys.exit(f"{fmt}: silent (rms {rms:.0f})")
-    if clipped > len(s) // 1000: sys.exit(f"{fmt}: {clipped} clipped samples")
-    print(f"{len(s) / 24000:.3f}")
-EOF
-}
+# audio_check FILE FORMAT: prints the seconds of 24 kHz audio; fails unless
+# it is well formed for its format, with sound, unclipped
+export SPEECH_AUDIO="$(cd "$(dirname "$0")/../cli/lib" && pwd)/speech_audio.py"
+audio_check() { "$PYTHON" "$SPEECH_AUDIO" "$1" "$2"; }
 
 seconds_of() { audio_check "$1" "$2" 2>/dev/null; }
 between() { "$PYTHON" -c 'import sys; v, lo, hi = map(float, sys.argv[1:]); sys.exit(not lo <= v <= hi)' "$@"; }

@@ -18,6 +18,19 @@ check() {
     fi
 }
 
+# usage_error NAME MESSAGE ARGS...: `r1 $USAGE_COMMAND ARGS` is a usage
+# error: exit status 2, MESSAGE and the usage on stderr, nothing on stdout
+usage_error() {
+    local name="$1" message="$2"
+    shift 2
+    "$R1" "$USAGE_COMMAND" "$@" >"$WORK/out" 2>"$WORK/err"
+    local status=$?
+    check "$name: exits 2 (got $status)" test "$status" -eq 2
+    check "$name: says '$message'" grep -qF -- "$message" "$WORK/err"
+    check "$name: shows the usage" grep -q "^usage: r1 $USAGE_COMMAND" "$WORK/err"
+    check "$name: nothing on stdout" test ! -s "$WORK/out"
+}
+
 finish() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
