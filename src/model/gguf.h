@@ -101,6 +101,8 @@ typedef struct gguf_file {
     size_t size;
     bool mapped;          /* false for gguf_open_memory */
     size_t map_size;      /* bytes gguf_close unmaps (>= size) when mapped */
+    bool private_memory;  /* base is r1's own anonymous memory (gguf_open_copy, gguf_open_owned),
+                             read-only but free to be rearranged (gguf_make_writable) */
 } gguf_file;
 
 /* Maps and parses path. On failure *out is NULL and err says why. */
@@ -125,6 +127,10 @@ int gguf_open_memory(const void *data, size_t size, const char *name,
  * unmaps it. `name` is used in error messages in place of a path. */
 int gguf_open_owned(void *base, size_t size, size_t map_size, const char *name, gguf_file **out,
                     r1_error *err);
+
+/* Makes the private memory of f writable (true) or read-only again (false).
+ * -1 when f is not private memory or mprotect fails. */
+int gguf_make_writable(gguf_file *f, bool writable);
 
 void gguf_close(gguf_file *f);
 

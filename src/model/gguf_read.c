@@ -642,7 +642,14 @@ int gguf_open_owned(void *base, size_t size, size_t map_size, const char *name, 
         if (base && map_size) munmap(base, map_size);
         return r1_error_set(err, "%s: bad buffer for gguf_open_owned", name);
     }
-    return parse_buffer(base, size, map_size, name, out, err);
+    if (parse_buffer(base, size, map_size, name, out, err) != 0) return -1;
+    (*out)->private_memory = true;
+    return 0;
+}
+
+int gguf_make_writable(gguf_file *f, bool writable) {
+    if (!f->private_memory) return -1;
+    return mprotect((void *)f->base, f->map_size, writable ? PROT_READ | PROT_WRITE : PROT_READ);
 }
 
 /* Opens path and checks it is a regular file of at least a header's size. */
@@ -716,7 +723,9 @@ int gguf_open_copy(const char *path, gguf_file **out, r1_error *err) {
         munmap(copy, size);
         return -1;
     }
-    return parse_buffer(copy, size, size, path, out, err);
+    if (parse_buffer(copy, size, size, path, out, err) != 0) return -1;
+    (*out)->private_memory = true;
+    return 0;
 }
 
 void gguf_close(gguf_file *f) {

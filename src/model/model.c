@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "model/model_load.h"
 #include "model/sealed.h"
+#include "tensor/interleave.h"
 #include "tensor/kernels.h"
 
 /* ---- hyper-parameters ---- */
@@ -319,6 +320,56 @@ static int open_file(const char *path, const r1_model_params *params, gguf_file 
     return mode == R1_LOAD_COPY ? gguf_open_copy(path, out, err) : gguf_open(path, out, err);
 }
 
+/* ---- interleaving the products' weights ---- */
+
+static bool interleave_wanted(const r1_model *m, const r1_tensor *t) {
+    const r1_format_kernels *k = &r1_kernels()->format[t->type];
+    return m->file->private_memory && k->gemm_x16 && t->n_dims == 2 && t->layout == R1_LAYOUT_ROWS &&
+           r1_x16_possible(t->type, t->ne[0], t->ne[1]);
+}
+
+static int interleave_tensor(r1_model *m, r1_tensor *t, uint64_t *bytes) {
+    if (!interleave_wanted(m, t)) return 0;
+    if (r1_x16_interleave(t->type, (void *)t->data, t->ne[0], t->ne[1]) != 0) return -1;
+    t->layout = R1_LAYOUT_X16;
+    *bytes += (uint64_t)t->ne[1] * t->row_bytes;
+    return 0;
+}
+
+/*
+ * Rewrites the weights of the dense models' matrix products (attention,
+ * feed-forward, output) into the 16-row interleaved layout that the AVX-512
+ * products read fastest (tensor/interleave.h): batched decode and prefill
+ * no longer rearrange them on every call. Only where r1 holds the model in
+ * its own memory (not a file mapping, which would turn every page into a
+ * private copy), and only when the kernels have such a product. The
+ * environment variable R1_INTERLEAVE=0 keeps the file's layout (for
+ * comparisons).
+ */
+static int interleave_weights(r1_model *m, r1_error *err) {
+    const char *env = getenv("R1_INTERLEAVE");
+    if ((env && strcmp(env, "0") == 0) || !m->file->private_memory || m->hp.arch == R1_ARCH_DEEPSEEK2) return 0;
+    if (gguf_make_writable(m->file, true) != 0) return 0; /* then the file's layout it is */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t bytes = 0;
+    int rc = 0;
+    for (int il = 0; il < m->hp.n_layer && rc == 0; il++) {
+        r1_llama_layer *l = &m->layers[il];
+        r1_tensor *products[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->ffn_gate, &l->ffn_up, &l->ffn_down};
+        for (size_t i = 0; i < sizeof products / sizeof *products && rc == 0; i++)
+            rc = interleave_tensor(m, products[i], &bytes);
+    }
+    if (rc == 0 && !m->tied_output) rc = interleave_tensor(m, &m->output, &bytes);
+    if (gguf_make_writable(m->file, false) != 0 && rc == 0) rc = -1;
+    if (rc != 0) return r1_error_set(err, "out of memory while interleaving the weights");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (bytes)
+        r1_log_debug("interleaved %.2f GB of weights for the AVX-512 products in %.2f s", (double)bytes / 1e9,
+                     (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
+    return 0;
+}
+
 int r1_model_load_ex(const char *path, const r1_model_params *params, r1_model **out, r1_error *err) {
     *out = NULL;
     r1_model *m = calloc(1, sizeof *m);
@@ -328,7 +379,7 @@ int r1_model_load_ex(const char *path, const r1_model_params *params, r1_model *
         return -1;
     }
     if (read_arch(m->file, &m->hp, err) != 0 || read_hparams(m->file, &m->hp, err) != 0 ||
-        bind_model_tensors(m, err) != 0) {
+        bind_model_tensors(m, err) != 0 || interleave_weights(m, err) != 0) {
         r1_error_prefix(err, "%s", path);
         r1_model_free(m);
         return -1;

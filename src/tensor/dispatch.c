@@ -86,6 +86,7 @@ static void resolve_all(void) {
             if (i == R1_ISA_AVX512) fill_from(&set->format[t], &r1_kernels_avx2_table.format[t]);
             fill_from(&set->format[t], &r1_kernels_scalar_table.format[t]);
             if (i == R1_ISA_AVX512 && !set->format[t].gemm_q) set->format[t].gemm_q = r1_gemm_avx512_table[t];
+            if (i == R1_ISA_AVX512) set->format[t].gemm_x16 = r1_gemm_x16_avx512_table[t];
         }
         resolved_ok[i] = true;
     }

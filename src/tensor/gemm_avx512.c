@@ -142,7 +142,7 @@ static void prefetch_rows(const weight_tile *t, size_t at, size_t len) {
     for (int r = 0; r < t->n_rows; r++) {
         uintptr_t begin = (uintptr_t)(t->row[r] + at), end = begin + len;
         for (uintptr_t line = begin & ~(uintptr_t)63; line < end; line += 64)
-            _mm_prefetch((const char *)line, _MM_HINT_T0);
+            __builtin_prefetch((const char *)line, 0, 3); /* see prefetch_lines */
     }
 }
 

@@ -43,6 +43,14 @@ typedef void (*r1_gemm_q_fn)(const void *w, size_t w_row_bytes, int n_w_rows, co
 typedef void (*r1_gemm_f32_fn)(const void *w, size_t w_row_bytes, int n_w_rows, const float *x,
                                long x_stride, int n_x_rows, int64_t n, float *y, long y_stride);
 
+/* The product on weights stored 16 rows interleaved (tensor/interleave.h):
+ * w is the first of n_groups groups of 16 rows, group_bytes apart, and
+ *     y[c * y_stride + r] = dot_q(row r, xq + c * x_row_bytes, n)
+ * for r < 16 * n_groups and c < n_x_rows, as r1_x16_gemm_reference computes
+ * it, up to float rounding. Batches of any size, 1 included. */
+typedef void (*r1_gemm_x16_fn)(const void *w, size_t group_bytes, int n_groups, const void *xq,
+                               size_t x_row_bytes, int n_x_rows, int64_t n, float *y, long y_stride);
+
 typedef struct r1_format_kernels {
     r1_dequantize_fn dequantize;
     r1_quantize_fn quantize;
@@ -50,6 +58,7 @@ typedef struct r1_format_kernels {
     r1_dot_q_fn dot_q;
     r1_gemm_q_fn gemm_q; /* may stay NULL even when resolved: then dot_q is used */
     r1_gemm_f32_fn gemm_f32; /* NULL (then dot_f32 is used) except for F32, F16, BF16 */
+    r1_gemm_x16_fn gemm_x16; /* NULL where weights are never interleaved (only the AVX-512 set has them) */
 } r1_format_kernels;
 
 typedef enum r1_isa {
@@ -74,6 +83,10 @@ extern const r1_kernel_set r1_kernels_avx512_table;
 /* Tiled products for the AVX-512 set (gemm_avx512.c), indexed by type;
  * NULL where there is none. */
 extern const r1_gemm_q_fn r1_gemm_avx512_table[R1_TYPE_COUNT];
+
+/* Products on interleaved weights (gemm_x16_avx512.c), indexed by type;
+ * NULL where there is none. Only the AVX-512 set takes them. */
+extern const r1_gemm_x16_fn r1_gemm_x16_avx512_table[R1_TYPE_COUNT];
 
 /* Tiled float products (gemm_f32_avx2.c, gemm_f32_avx512.c), indexed by
  * type; NULL where there is none. dispatch.c puts them in the resolved sets

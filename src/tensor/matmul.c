@@ -8,12 +8,16 @@
  * activation rows, the formats that have a tiled kernel (gemm_q for
  * quantized activations, gemm_f32 for float ones) take tiles of 16 weight
  * rows by a few dozen activation rows instead: the activation tile stays in
- * L2 and the weights are read once per activation tile.
+ * L2 and the weights are read once per activation tile. Weights interleaved
+ * at load (R1_LAYOUT_X16) go to gemm_x16 for every batch size, a few groups
+ * of 16 rows per call.
  */
 #include "tensor/matmul.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "tensor/interleave.h"
 
 int r1_compute_init(r1_compute *c, int n_threads, bool exact) {
     memset(c, 0, sizeof *c);
@@ -125,6 +129,45 @@ static void rows_one_by_one(const matmul_task *t, const r1_matmul_out *o, long b
     }
 }
 
+/* Interleaved weights: groups of 16 rows, X16_GROUPS_PER_CALL at a time, so
+ * that the later activation rows of a batch find the group's weights in
+ * L1/L2. Rows b, e are multiples of 16 (see r1_matmul_group). */
+#define X16_GROUPS_PER_CALL 4
+
+static void rows_x16(const matmul_task *t, const r1_matmul_out *o, long begin, long end) {
+    const r1_tensor *w = o->w;
+    size_t group_bytes = r1_x16_group_bytes(w);
+    r1_gemm_x16_fn gemm = t->c->kernels->format[w->type].gemm_x16;
+    for (long r0 = begin; r0 < end; r0 += X16_GROUPS_PER_CALL * R1_X16_ROWS) {
+        long rows = end - r0 < X16_GROUPS_PER_CALL * R1_X16_ROWS ? end - r0 : X16_GROUPS_PER_CALL * R1_X16_ROWS;
+        const uint8_t *group = (const uint8_t *)w->data + (size_t)(r0 / R1_X16_ROWS) * group_bytes;
+        int n_groups = (int)(rows / R1_X16_ROWS);
+        if (gemm)
+            gemm(group, group_bytes, n_groups, t->xq, t->xq_row_bytes, t->n_rows, w->ne[0], o->y + r0, o->y_stride);
+        else /* a kernel set without interleaved products (R1_ISA, tests) */
+            r1_x16_gemm_reference(w->type, group, n_groups, t->xq, t->xq_row_bytes, t->n_rows, w->ne[0], o->y + r0,
+                                  o->y_stride);
+    }
+}
+
+/* Interleaved weights with float activations (exact mode): each group's rows
+ * are restored, then dot_f32 as for any row. */
+static void rows_x16_exact(const matmul_task *t, const r1_matmul_out *o, long begin, long end) {
+    const r1_tensor *w = o->w;
+    long k = w->ne[0];
+    r1_dot_f32_fn dot = t->c->kernels->format[w->type].dot_f32;
+    uint8_t *rows = malloc(r1_x16_group_bytes(w));
+    if (!rows) abort(); /* a few KB: nothing sensible is left to do */
+    for (long r0 = begin; r0 < end; r0 += R1_X16_ROWS) {
+        r1_x16_group_rows(w->type, (const uint8_t *)w->data + (size_t)(r0 / R1_X16_ROWS) * r1_x16_group_bytes(w), k,
+                          rows);
+        for (int r = 0; r < R1_X16_ROWS; r++)
+            for (int i = 0; i < t->n_rows; i++)
+                o->y[i * o->y_stride + r0 + r] = dot(rows + (size_t)r * w->row_bytes, t->x + i * k, k);
+    }
+    free(rows);
+}
+
 /* Thread `thread` takes its share of the group's rows, counted across the
  * weights one after another, and computes each piece. */
 static void matmul_rows_task(void *arg, int thread, int n_threads) {
@@ -138,7 +181,9 @@ static void matmul_rows_task(void *arg, int thread, int n_threads) {
         first += rows;
         if (b >= e) continue;
         const r1_format_kernels *fk = &t->c->kernels->format[o->w->type];
-        if (t->xq && fk->gemm_q && t->n_rows > 1) rows_tiled(t, o, fk->gemm_q, b, e);
+        if (o->w->layout == R1_LAYOUT_X16 && t->xq) rows_x16(t, o, b, e);
+        else if (o->w->layout == R1_LAYOUT_X16) rows_x16_exact(t, o, b, e);
+        else if (t->xq && fk->gemm_q && t->n_rows > 1) rows_tiled(t, o, fk->gemm_q, b, e);
         else if (!t->xq && fk->gemm_f32 && t->n_rows > 1) rows_tiled_f32(t, o, fk->gemm_f32, b, e);
         else rows_one_by_one(t, o, b, e);
     }
@@ -161,6 +206,14 @@ int r1_matmul_group(r1_compute *c, const r1_matmul_out *outs, int n_outs, const 
     bool mixed = false; /* some weights would quantize, others not: no shared input */
     for (int g = 0; g < n_outs && !quantized && !c->exact; g++)
         mixed |= r1_type_get(outs[g].w->type)->dot_type != R1_TYPE_F32 && n_outs > 1;
+    /* the threads' shares are cut at multiples of 16 rows of the group; an
+     * interleaved weight after one of other row counts would be cut inside a
+     * group of 16 */
+    long rows_before = 0;
+    for (int g = 0; g < n_outs; g++) {
+        if (outs[g].w->layout == R1_LAYOUT_X16 && rows_before % R1_X16_ROWS != 0) mixed = true;
+        rows_before += outs[g].w->ne[1];
+    }
     if (mixed || n_outs > MAX_GROUP) {
         /* weights of different dot types: one product at a time */
         for (int g = 0; g < n_outs; g++)

@@ -512,7 +512,7 @@ static inline __m256 q8_0_block_dot(const r1_block_q8_0 *w, const r1_block_q8_0 
 #define PREFETCH_AHEAD_BYTES (27 * 1024)
 
 static inline void prefetch_weights(const void *p, int lines) {
-    for (int i = 0; i < lines; i++) _mm_prefetch((const char *)p + 64 * i, _MM_HINT_T0);
+    for (int i = 0; i < lines; i++) __builtin_prefetch((const char *)p + 64 * i, 0, 3); /* see simd_avx512.h */
 }
 
 static float dot_q_q8_0(const void *w, const void *xq, int64_t n) {

@@ -60,9 +60,12 @@ static inline __m512i byte_scale_index(int a, int b, int c, int d) {
 #define PREFETCH_AHEAD_BYTES (27 * 1024)
 
 /* Asks for `lines` cache lines from p on; a prefetch never faults, so
- * running past the end of a tensor is harmless. */
+ * running past the end of a tensor is harmless. __builtin_prefetch, not
+ * _mm_prefetch: gcc 12 marks the inline function _mm_prefetch "looping
+ * const", and then deletes calls of helpers built on it whose result is
+ * unused (it silently dropped every prefetch of gemm_x16_avx512.c). */
 static inline void prefetch_lines(const void *p, int lines) {
-    for (int i = 0; i < lines; i++) _mm_prefetch((const char *)p + 64 * i, _MM_HINT_T0);
+    for (int i = 0; i < lines; i++) __builtin_prefetch((const char *)p + 64 * i, 0, 3);
 }
 
 /*

@@ -13,6 +13,13 @@
  * every other float of y untouched. A last test prints (does not check) the
  * speed of the tiled product against dot_q row by row. Everything is
  * skipped, with a message, on a CPU without AVX-512.
+ *
+ * The products on interleaved weights (gemm_x16_avx512.c) get the same
+ * check: the rows are interleaved 16 at a time (tensor/interleave.h), and
+ * every output must match the scalar dot_q on the original rows, for 1 to 4
+ * groups of 16 rows, batches of 1..17, 33 and 64 rows (every instantiation
+ * of the 8-row activation groups and their remainders), and rows of 1, 2, 6
+ * and 35 units of 256 values (35: the 8960-wide rows of a 1.5B model).
  */
 #include "testutil.h"
 
@@ -23,6 +30,7 @@
 #include <time.h>
 
 #include "tensor/fp16.h"
+#include "tensor/interleave.h"
 #include "tensor/kernels.h"
 
 static const r1_type gemm_types[] = {R1_TYPE_Q8_0, R1_TYPE_Q4_0, R1_TYPE_Q5_0, R1_TYPE_Q4_1,
@@ -165,12 +173,31 @@ typedef struct {
     const char *data;
 } gemm_case;
 
-static void check_gemm_case(r1_gemm_q_fn gemm, const gemm_case *k) {
+/* A product under test: y for the case's rows, however it reads them. */
+typedef void (*product_fn)(const void *arg, const gemm_case *k, float *y, long y_stride);
+
+static void tiled_product(const void *arg, const gemm_case *k, float *y, long y_stride) {
+    r1_gemm_q_fn gemm = *(const r1_gemm_q_fn *)arg;
+    gemm(k->w, k->w_row_bytes, k->w_rows, k->x, k->x_row_bytes, k->x_rows, k->n, y, y_stride);
+}
+
+/* The rows interleaved 16 at a time, then the x16 product on them. */
+static void x16_product(const void *arg, const gemm_case *k, float *y, long y_stride) {
+    r1_gemm_x16_fn gemm = *(const r1_gemm_x16_fn *)arg;
+    size_t bytes = k->w_row_bytes * (size_t)k->w_rows;
+    uint8_t *w = xmalloc(bytes);
+    memcpy(w, k->w, bytes);
+    assert_int_equal(r1_x16_interleave(k->type, w, k->n, k->w_rows), 0);
+    gemm(w, 16 * k->w_row_bytes, k->w_rows / 16, k->x, k->x_row_bytes, k->x_rows, k->n, y, y_stride);
+    free(w);
+}
+
+static void check_product(product_fn product, const void *arg, const gemm_case *k) {
     const long y_stride = k->w_rows + 3;
     const size_t y_count = (size_t)y_stride * (size_t)k->x_rows;
     float *y = xmalloc(y_count * sizeof(float));
     for (size_t i = 0; i < y_count; i++) memcpy(&y[i], &(uint32_t){SENTINEL}, sizeof(float));
-    gemm(k->w, k->w_row_bytes, k->w_rows, k->x, k->x_row_bytes, k->x_rows, k->n, y, y_stride);
+    product(arg, k, y, y_stride);
 
     r1_dot_q_fn dot = scalar_kernels(k->type)->dot_q;
     float *xf = xmalloc((size_t)k->n * sizeof(float));
@@ -203,6 +230,23 @@ static void check_gemm_case(r1_gemm_q_fn gemm, const gemm_case *k) {
     free(y);
 }
 
+/* One product of w_rows x n weights (quantized normal values, or random
+ * block bytes) with x_rows activation rows, checked output by output. */
+static void check_random_case(r1_type t, int64_t n, int w_rows, int x_rows, bool random_bytes, product_fn product,
+                              const void *arg, uint64_t *rng) {
+    const r1_type_info *info = r1_type_get((uint32_t)t);
+    gemm_case k = {.type = t, .x_type = info->dot_type, .n = n, .w_rows = w_rows, .x_rows = x_rows,
+                   .w_row_bytes = r1_row_bytes(t, n), .x_row_bytes = r1_row_bytes(info->dot_type, n),
+                   .data = random_bytes ? "random bytes" : "quantized normal"};
+    uint8_t *w = random_bytes ? random_block_rows(t, w_rows, n, rng) : quantized_rows(t, w_rows, n, rng);
+    uint8_t *x = quantized_rows(info->dot_type, x_rows, n, rng);
+    k.w = w;
+    k.x = x;
+    check_product(product, arg, &k);
+    free(w);
+    free(x);
+}
+
 static int check_type(r1_type t, r1_gemm_q_fn gemm, uint64_t *rng) {
     const r1_type_info *info = r1_type_get((uint32_t)t);
     int checked = 0;
@@ -210,19 +254,8 @@ static int check_type(r1_type t, r1_gemm_q_fn gemm, uint64_t *rng) {
         int64_t n = block_counts[bi] * info->block_size;
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
             for (int random_bytes = 0; random_bytes < 2; random_bytes++) {
-                gemm_case k = {.type = t, .x_type = info->dot_type, .n = n,
-                               .w_rows = shapes[si].w_rows, .x_rows = shapes[si].x_rows,
-                               .w_row_bytes = r1_row_bytes(t, n),
-                               .x_row_bytes = r1_row_bytes(info->dot_type, n),
-                               .data = random_bytes ? "random bytes" : "quantized normal"};
-                uint8_t *w = random_bytes ? random_block_rows(t, k.w_rows, n, rng)
-                                          : quantized_rows(t, k.w_rows, n, rng);
-                uint8_t *x = quantized_rows(info->dot_type, k.x_rows, n, rng);
-                k.w = w;
-                k.x = x;
-                check_gemm_case(gemm, &k);
-                free(w);
-                free(x);
+                check_random_case(t, n, shapes[si].w_rows, shapes[si].x_rows, random_bytes, tiled_product, &gemm,
+                                  rng);
                 checked++;
             }
         }
@@ -243,6 +276,35 @@ static void test_gemm_matches_scalar_dot_q(void **state) {
     }
 }
 
+static const r1_type x16_types[] = {R1_TYPE_Q4_K, R1_TYPE_Q6_K, R1_TYPE_Q8_0};
+static const int x16_w_rows[] = {16, 32, 64};
+static const int x16_x_rows[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 33, 64};
+static const int64_t x16_units[] = {1, 2, 6, 35};
+
+static void test_x16_matches_scalar_dot_q(void **state) {
+    (void)state;
+    if (!avx512_available()) skip();
+    uint64_t rng = 17;
+    for (size_t ti = 0; ti < sizeof x16_types / sizeof *x16_types; ti++) {
+        r1_type t = x16_types[ti];
+        r1_gemm_x16_fn gemm = r1_gemm_x16_avx512_table[t];
+        assert_non_null(gemm);
+        int checked = 0;
+        for (size_t ui = 0; ui < sizeof x16_units / sizeof *x16_units; ui++)
+            for (size_t wi = 0; wi < sizeof x16_w_rows / sizeof *x16_w_rows; wi++)
+                for (size_t xi = 0; xi < sizeof x16_x_rows / sizeof *x16_x_rows; xi++) {
+                    /* the 35-unit rows only in a few shapes: they are slow in the scalar check */
+                    if (x16_units[ui] == 35 && (wi > 0 || xi % 6 != 0)) continue;
+                    for (int random_bytes = 0; random_bytes < 2; random_bytes++) {
+                        check_random_case(t, x16_units[ui] * R1_X16_UNIT_VALUES, x16_w_rows[wi], x16_x_rows[xi],
+                                          random_bytes, x16_product, &gemm, &rng);
+                        checked++;
+                    }
+                }
+        printf("gemm_x16 %-5s %d products match scalar dot_q\n", type_name(t), checked);
+    }
+}
+
 /* The formats of the benchmark models have tiled products, and the resolved
  * avx512 set carries them. */
 static void test_gemm_table(void **state) {
@@ -257,6 +319,9 @@ static void test_gemm_table(void **state) {
         assert_ptr_equal(set->format[t].gemm_q, r1_gemm_avx512_table[t]);
         assert_non_null(set->format[t].dot_q);
     }
+    for (int t = 0; t < R1_TYPE_COUNT; t++) assert_ptr_equal(set->format[t].gemm_x16, r1_gemm_x16_avx512_table[t]);
+    /* the lower sets never see interleaved weights */
+    for (int t = 0; t < R1_TYPE_COUNT; t++) assert_null(r1_kernels_for(R1_ISA_SCALAR)->format[t].gemm_x16);
 }
 
 /* ----------------------------------------------------------- benchmark */
@@ -290,15 +355,23 @@ static void run_rows(const bench_problem *p, r1_dot_q_fn dot) {
                 dot(p->w + (size_t)r * p->w_row_bytes, p->x + (size_t)c * p->x_row_bytes, BENCH_N);
 }
 
+/* p->w interleaved (r1_x16_interleave) beforehand. */
+static void run_x16(const bench_problem *p, r1_gemm_x16_fn gemm) {
+    gemm(p->w, 16 * p->w_row_bytes, BENCH_W_ROWS / 16, p->x, p->x_row_bytes, BENCH_X_ROWS, BENCH_N, p->y,
+         BENCH_W_ROWS);
+}
+
 /* Giga integer operations per second (2 per multiply-add), best of a few
- * passes of BENCH_REPEATS products. */
-static double gops(const bench_problem *p, r1_gemm_q_fn gemm, r1_dot_q_fn dot) {
+ * passes of BENCH_REPEATS products, by whichever of the three is given. */
+static double gops(const bench_problem *p, r1_gemm_q_fn gemm, r1_gemm_x16_fn x16, r1_dot_q_fn dot) {
     double best = 1e30;
     for (int pass = 0; pass < 3; pass++) {
         double t0 = now_seconds();
         for (int i = 0; i < BENCH_REPEATS; i++) {
             if (gemm)
                 run_tiled(p, gemm);
+            else if (x16)
+                run_x16(p, x16);
             else
                 run_rows(p, dot);
         }
@@ -318,11 +391,16 @@ static void benchmark_type(r1_type t) {
     p.w = w;
     p.x = x;
     p.y = xmalloc(sizeof(float) * BENCH_W_ROWS * BENCH_X_ROWS);
-    double tiled = gops(&p, r1_gemm_avx512_table[t], NULL);
-    double rows = gops(&p, NULL, r1_kernels_for(R1_ISA_AVX512)->format[t].dot_q);
+    double tiled = gops(&p, r1_gemm_avx512_table[t], NULL, NULL);
+    double rows = gops(&p, NULL, NULL, r1_kernels_for(R1_ISA_AVX512)->format[t].dot_q);
     printf("gemm %-5s %dx%d weights x %d activation rows: tiled %6.1f GOPS, dot_q rows %6.1f "
-           "GOPS (%.2fx)\n",
+           "GOPS (%.2fx)",
            info->name, BENCH_W_ROWS, BENCH_N, BENCH_X_ROWS, tiled, rows, tiled / rows);
+    if (r1_gemm_x16_avx512_table[t]) {
+        assert_int_equal(r1_x16_interleave(t, w, BENCH_N, BENCH_W_ROWS), 0);
+        printf(", interleaved %6.1f GOPS", gops(&p, NULL, r1_gemm_x16_avx512_table[t], NULL));
+    }
+    printf("\n");
     free(p.y);
     free(w);
     free(x);
@@ -339,6 +417,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_table),
         cmocka_unit_test(test_gemm_matches_scalar_dot_q),
+        cmocka_unit_test(test_x16_matches_scalar_dot_q),
         cmocka_unit_test(test_benchmark_gemm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

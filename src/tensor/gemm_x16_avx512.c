@@ -1,0 +1,429 @@
+/*
+ * gemm_x16_avx512.c - AVX-512 VNNI products on weights stored 16 rows
+ * interleaved (R1_LAYOUT_X16, see interleave.h): r1_gemm_x16_fn for Q4_K,
+ * Q6_K and Q8_0, used for every batch size from decode (1 row) to prefill.
+ *
+ * "Rows in lanes": 64 bytes of an interleaved unit hold the same 4-byte word
+ * of 16 weight rows, one per 32-bit lane. One dpbusd of such a vector with
+ * four activation bytes broadcast to every lane advances the dot products of
+ * all 16 rows, and lane r of an accumulator belongs to row r to the end: no
+ * horizontal sums, no transposes, and the per-row block scales of a unit
+ * are themselves vectors with rows in lanes. The weights are read straight
+ * from the tensor; the only unpacking left is splitting nibbles (Q4_K) or
+ * joining the low and high bits (Q6_K), a few operations per 64 bytes,
+ * shared by up to 8 activation rows.
+ *
+ * Loop order: activation rows in groups of up to 8 (their int32 and float
+ * accumulators stay in registers), then the weight groups of the call (at
+ * most a few dozen KB, so the second and later activation groups find them
+ * in L1/L2), then the units of 256 values along the row.
+ *
+ * Results equal r1_x16_gemm_reference (the scalar dot_q on the restored
+ * rows) up to float rounding: the integer sums are exact in int32.
+ */
+#include "tensor/interleave.h"
+#include "tensor/kernels.h"
+
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "tensor/simd_avx512.h"
+
+enum {
+    X_GROUP = 8,                                      /* activation rows sharing one pass */
+    Q4_K_UNIT_BYTES = R1_X16_ROWS * sizeof(r1_block_q4_k),
+    Q6_K_UNIT_BYTES = R1_X16_ROWS * sizeof(r1_block_q6_k),
+    Q8_0_UNIT_BYTES = R1_X16_ROWS * 8 * sizeof(r1_block_q8_0),
+    Q8_0_BLOCKS_PER_UNIT = R1_X16_UNIT_VALUES / R1_QK,
+    MAX_Q8_0_BLOCKS = R1_X16_MAX_Q8_0_VALUES / R1_QK
+};
+
+/* Four bytes at p in every 32-bit lane. */
+static inline __m512i broadcast_4_bytes(const void *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return _mm512_set1_epi32(v);
+}
+
+static inline __m512i load_vector(const uint8_t *unit, int index) {
+    return _mm512_loadu_si512(unit + 64 * index);
+}
+
+/* The 16 rows' halves stored from p on, as floats. */
+static inline __m512 load_halves(const uint8_t *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+
+/* Asks for the bytes PREFETCH_AHEAD_BYTES past this unit: decode streams
+ * each weight once, and groups follow one another in memory. */
+static inline void prefetch_ahead(const uint8_t *unit, int unit_bytes) {
+    prefetch_lines(unit + PREFETCH_AHEAD_BYTES, unit_bytes / 64);
+}
+
+static void store_rows(const __m512 *sums, int cx, float *y, long y_stride) {
+    for (int c = 0; c < cx; c++) _mm512_storeu_ps(y + c * y_stride, sums[c]);
+}
+
+/* ------------------------------------------------------------------ Q4_K */
+
+/* A unit's scales with rows in lanes: d * scale_j and the mins as two int16
+ * (for dpwssd with a pair of bsums), from the words d|dmin, a, b, c (the 12
+ * packed bytes, see unpack_k_scales in simd_avx512.h). */
+typedef struct {
+    __m512 scale[8];
+    __m512i min_pair[8];
+    __m512 dmin;
+} q4_k_scales;
+
+static ALWAYS_INLINE void q4_k_unit_scales(const uint8_t *unit, q4_k_scales *s) {
+    __m512i d_dmin = load_vector(unit, 0), a = load_vector(unit, 1), b = load_vector(unit, 2);
+    __m512i c = load_vector(unit, 3);
+    const __m512i bits6 = _mm512_set1_epi32(63), bits4 = _mm512_set1_epi32(15), bits2 = _mm512_set1_epi32(3);
+    __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d_dmin));
+    s->dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(d_dmin, 16)));
+    for (int j = 0; j < 8; j++) {
+        __m512i scale, min;
+        if (j < 4) {
+            scale = _mm512_and_si512(_mm512_srli_epi32(a, 8 * j), bits6);
+            min = _mm512_and_si512(_mm512_srli_epi32(b, 8 * j), bits6);
+        } else {
+            int i = j - 4;
+            __m512i scale_top = _mm512_and_si512(_mm512_srli_epi32(a, 8 * i + 6), bits2);
+            __m512i min_top = _mm512_and_si512(_mm512_srli_epi32(b, 8 * i + 6), bits2);
+            scale = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 8 * i), bits4),
+                                    _mm512_slli_epi32(scale_top, 4));
+            min = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 8 * i + 4), bits4),
+                                  _mm512_slli_epi32(min_top, 4));
+        }
+        s->scale[j] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(scale));
+        s->min_pair[j] = _mm512_or_si512(min, _mm512_slli_epi32(min, 16));
+    }
+}
+
+/* The sub-blocks 2k and 2k + 1 together (the low and high nibbles of the
+ * same vectors), for batches of up to 4 rows: with one row, the 8 dpbusd of a
+ * sub-block would otherwise form one chain, each waiting for the last. */
+static ALWAYS_INLINE void q4_k_sub_block_pairs(const uint8_t *unit, const q4_k_scales *s,
+                                               const r1_block_q8_k *const *x, int cx, __m512 *acc) {
+    const __m512i nibble = _mm512_set1_epi8(0x0F);
+    for (int k = 0; k < 4; k++) {
+        __m512i low[4], high[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < cx; c++) low[c] = high[c] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) {
+            __m512i q = load_vector(unit, 4 + 8 * k + i);
+            __m512i q_low = _mm512_and_si512(q, nibble), q_high = _mm512_and_si512(_mm512_srli_epi16(q, 4), nibble);
+#pragma GCC unroll 4
+            for (int c = 0; c < cx; c++) {
+                low[c] = _mm512_dpbusd_epi32(low[c], q_low, broadcast_4_bytes(x[c]->qs + 64 * k + 4 * i));
+                high[c] = _mm512_dpbusd_epi32(high[c], q_high, broadcast_4_bytes(x[c]->qs + 64 * k + 32 + 4 * i));
+            }
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < cx; c++) {
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(low[c]), s->scale[2 * k], acc[c]);
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(high[c]), s->scale[2 * k + 1], acc[c]);
+        }
+    }
+}
+
+/*
+ * One unit times cx activation rows (x[c]: row c's super-block), added to
+ * sums. qs vector 4 + 8k + i holds, in its low nibbles, values 64k + 4i ..
+ * + 3 of every row (sub-block 2k) and in its high nibbles values
+ * 64k + 32 + 4i .. (sub-block 2k + 1). Per sub-block: 8 dpbusd per row into
+ * an int32 sum, then one scaling for all 16 rows; the mins come from the
+ * activations' bsums, min_j * (bsums[2j] + bsums[2j + 1]) by dpwssd.
+ */
+static ALWAYS_INLINE void q4_k_unit(const uint8_t *unit, const r1_block_q8_k *const *x, int cx, __m512 *sums) {
+    q4_k_scales s;
+    q4_k_unit_scales(unit, &s);
+    const __m512i nibble = _mm512_set1_epi8(0x0F);
+    __m512 acc[X_GROUP];
+    __m512i isum[X_GROUP];
+#pragma GCC unroll 8
+    for (int c = 0; c < cx; c++) acc[c] = _mm512_setzero_ps();
+    if (cx <= 4) {
+        /* few rows: both nibbles of a vector at once, two dependency chains per row */
+        q4_k_sub_block_pairs(unit, &s, x, cx, acc);
+    } else for (int j = 0; j < 8; j++) {
+        const int k = j / 2, high = j % 2;
+#pragma GCC unroll 8
+        for (int c = 0; c < cx; c++) isum[c] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) {
+            __m512i q = load_vector(unit, 4 + 8 * k + i);
+            q = _mm512_and_si512(high ? _mm512_srli_epi16(q, 4) : q, nibble);
+#pragma GCC unroll 8
+            for (int c = 0; c < cx; c++)
+                isum[c] = _mm512_dpbusd_epi32(isum[c], q, broadcast_4_bytes(x[c]->qs + 32 * j + 4 * i));
+        }
+#pragma GCC unroll 8
+        for (int c = 0; c < cx; c++) acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), s.scale[j], acc[c]);
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < cx; c++) isum[c] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++)
+#pragma GCC unroll 8
+        for (int c = 0; c < cx; c++)
+            isum[c] = _mm512_dpwssd_epi32(isum[c], s.min_pair[j], broadcast_4_bytes(x[c]->bsums + 2 * j));
+#pragma GCC unroll 8
+    for (int c = 0; c < cx; c++) {
+        acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(isum[c]), s.dmin, acc[c]);
+        sums[c] = _mm512_fmadd_ps(acc[c], _mm512_set1_ps(x[c]->d), sums[c]);
+    }
+}
+
+static ALWAYS_INLINE void q4_k_group_n(const uint8_t *group, int64_t n_units, const uint8_t *xq,
+                                       size_t x_row_bytes, int cx, float *y, long y_stride) {
+    __m512 sums[X_GROUP];
+    const r1_block_q8_k *x[X_GROUP];
+#pragma GCC unroll 8
+    for (int c = 0; c < cx; c++) {
+        sums[c] = _mm512_setzero_ps();
+        x[c] = (const r1_block_q8_k *)(xq + (size_t)c * x_row_bytes);
+    }
+    for (int64_t u = 0; u < n_units; u++) {
+        const uint8_t *unit = group + (size_t)u * Q4_K_UNIT_BYTES;
+        prefetch_ahead(unit, Q4_K_UNIT_BYTES);
+        q4_k_unit(unit, x, cx, sums);
+#pragma GCC unroll 8
+        for (int c = 0; c < cx; c++) x[c]++;
+    }
+    store_rows(sums, cx, y, y_stride);
+}
+
+/* ------------------------------------------------------------------ Q6_K */
+
+/*
+ * Vectors of a Q6_K unit: 0..31 the ql words, 32..47 the qh words, 48..51
+ * the scale words, then the 16 halves d. Value 128h + 32k + 4l .. + 3
+ * (l < 8) has its low four bits in ql vector 16h + 8(k % 2) + l (the low
+ * nibbles for k < 2, else the high) and its top two bits at bits 2k, 2k + 1
+ * of qh vector 32 + 8h + l; the stored u = q + 32 is 0..63, and the 32 comes
+ * back out through the activations' bsums.
+ */
+enum { Q6_K_QH = 32, Q6_K_SCALES = 48, Q6_K_D_BYTE = 52 * 64 };
+
+static ALWAYS_INLINE __m512i q6_k_quants(const uint8_t *unit, int h, int k, int l) {
+    __m512i low = load_vector(unit, 16 * h + 8 * (k % 2) + l);
+    __m512i high = load_vector(unit, Q6_K_QH + 8 * h + l);
+    low = _mm512_and_si512(k < 2 ? low : _mm512_srli_epi16(low, 4), _mm512_set1_epi8(0x0F));
+    /* bits 2k, 2k + 1 of every byte to bits 4, 5 */
+    high = k < 2 ? _mm512_slli_epi16(high, 4 - 2 * k) : _mm512_srli_epi16(high, 2 * k - 4);
+    /* 0xEA: (a & b) | c */
+    return _mm512_ternarylogic_epi32(high, _mm512_set1_epi8(0x30), low, 0xEA);
+}
+
+/*
+ * One unit times cx activation rows. Each sub-block of 16 values: 4 dpbusd
+ * per activation row into an int32 sum that starts at -32 * bsum (taking
+ * the stored offset back out), then multiplied by the sub-block's 8-bit
+ * scale and added to the unit's int32 total (at most 16 * 63 * 127 * 128 *
+ * 16 in magnitude, well inside int32); the total is scaled by d once.
+ */
+static ALWAYS_INLINE void q6_k_unit(const uint8_t *unit, const r1_block_q8_k *const *x, int cx, __m512 *sums) {
+    __m512i scale[16];
+    for (int w = 0; w < 4; w++) {
+        __m512i four = load_vector(unit, Q6_K_SCALES + w);
+        for (int i = 0; i < 4; i++) scale[4 * w + i] = _mm512_srai_epi32(_mm512_slli_epi32(four, 24 - 8 * i), 24);
+    }
+    _Alignas(64) int32_t start[X_GROUP][16];
+#pragma GCC unroll 8
+    for (int c = 0; c < cx; c++) {
+        __m512i bsums = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)x[c]->bsums));
+        _mm512_store_si512(start[c], _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(bsums, 5)));
+    }
+    __m512i total[X_GROUP], isum[X_GROUP];
+#pragma GCC unroll 8
+    for (int c = 0; c < cx; c++) total[c] = _mm512_setzero_si512();
+    for (int h = 0; h < 2; h++)
+        for (int k = 0; k < 4; k++)
+            for (int t = 0; t < 2; t++) {
+                const int sub = 8 * h + 2 * k + t; /* 16 values: 128h + 32k + 16t .. */
+#pragma GCC unroll 8
+                for (int c = 0; c < cx; c++) isum[c] = _mm512_set1_epi32(start[c][sub]);
+#pragma GCC unroll 4
+                for (int l = 4 * t; l < 4 * t + 4; l++) {
+                    __m512i q = q6_k_quants(unit, h, k, l);
+#pragma GCC unroll 8
+                    for (int c = 0; c < cx; c++)
+                        isum[c] = _mm512_dpbusd_epi32(isum[c], q,
+                                                      broadcast_4_bytes(x[c]->qs + 128 * h + 32 * k + 4 * l));
+                }
+#pragma GCC unroll 8
+                for (int c = 0; c < cx; c++)
+                    total[c] = _mm512_add_epi32(total[c], _mm512_mullo_epi32(isum[c], scale[sub]));
+            }
+    __m512 d = load_halves(unit + Q6_K_D_BYTE);
+#pragma GCC unroll 8
+    for (int c = 0; c < cx; c++)
+        sums[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[c]), _mm512_mul_ps(d, _mm512_set1_ps(x[c]->d)), sums[c]);
+}
+
+static ALWAYS_INLINE void q6_k_group_n(const uint8_t *group, int64_t n_units, const uint8_t *xq,
+                                       size_t x_row_bytes, int cx, float *y, long y_stride) {
+    __m512 sums[X_GROUP];
+    const r1_block_q8_k *x[X_GROUP];
+#pragma GCC unroll 8
+    for (int c = 0; c < cx; c++) {
+        sums[c] = _mm512_setzero_ps();
+        x[c] = (const r1_block_q8_k *)(xq + (size_t)c * x_row_bytes);
+    }
+    for (int64_t u = 0; u < n_units; u++) {
+        const uint8_t *unit = group + (size_t)u * Q6_K_UNIT_BYTES;
+        prefetch_ahead(unit, Q6_K_UNIT_BYTES);
+        q6_k_unit(unit, x, cx, sums);
+#pragma GCC unroll 8
+        for (int c = 0; c < cx; c++) x[c]++;
+    }
+    store_rows(sums, cx, y, y_stride);
+}
+
+/* ------------------------------------------------------------------ Q8_0 */
+
+/*
+ * A Q8_0 unit: vector 8b + g holds word g of block b of every row as
+ * u = q + 128, then the 16 rows' halves d of block b at byte 4096 + 32b. dpbusd
+ * of u with the signed activations gives sum(q * x) + 128 * sum(x), so each
+ * block's int32 sum starts at -128 * sum(x) of that activation block
+ * (x_block_sums, once per call and activation row).
+ */
+enum { Q8_0_D_BYTE = 64 * 64 };
+
+/* -128 * sum of each block's quants, for the n_blocks of one activation row. */
+static void x_block_sums(const r1_block_q8_0 *x, int64_t n_blocks, int32_t *out) {
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (int64_t b = 0; b < n_blocks; b++) {
+        __m256i partial = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones,
+                                              _mm256_loadu_si256((const __m256i *)x[b].qs));
+        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(partial), _mm256_extracti128_si256(partial, 1));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+        out[b] = -128 * _mm_cvtsi128_si32(s);
+    }
+}
+
+static ALWAYS_INLINE void q8_0_unit(const uint8_t *unit, const r1_block_q8_0 *const *x,
+                                    const int32_t *const *start, int cx, __m512 *sums) {
+    for (int b = 0; b < Q8_0_BLOCKS_PER_UNIT; b++) {
+        __m512 dw = load_halves(unit + Q8_0_D_BYTE + 32 * b);
+        __m512i isum[X_GROUP];
+#pragma GCC unroll 8
+        for (int c = 0; c < cx; c++) isum[c] = _mm512_set1_epi32(start[c][b]);
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) {
+            __m512i u = load_vector(unit, 8 * b + g);
+#pragma GCC unroll 8
+            for (int c = 0; c < cx; c++)
+                isum[c] = _mm512_dpbusd_epi32(isum[c], u, broadcast_4_bytes(x[c][b].qs + 4 * g));
+        }
+#pragma GCC unroll 8
+        for (int c = 0; c < cx; c++) {
+            __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(_cvtsh_ss(x[c][b].d)));
+            sums[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), scale, sums[c]);
+        }
+    }
+}
+
+static ALWAYS_INLINE void q8_0_group_n(const uint8_t *group, int64_t n_units, const uint8_t *xq,
+                                       size_t x_row_bytes, const int32_t *block_sums, int cx, float *y,
+                                       long y_stride) {
+    __m512 sums[X_GROUP];
+    const r1_block_q8_0 *x[X_GROUP];
+    const int32_t *start[X_GROUP];
+    const int64_t n_blocks = n_units * Q8_0_BLOCKS_PER_UNIT;
+#pragma GCC unroll 8
+    for (int c = 0; c < cx; c++) {
+        sums[c] = _mm512_setzero_ps();
+        x[c] = (const r1_block_q8_0 *)(xq + (size_t)c * x_row_bytes);
+        start[c] = block_sums + c * n_blocks;
+    }
+    for (int64_t u = 0; u < n_units; u++) {
+        const uint8_t *unit = group + (size_t)u * Q8_0_UNIT_BYTES;
+        prefetch_ahead(unit, Q8_0_UNIT_BYTES);
+        q8_0_unit(unit, x, start, cx, sums);
+#pragma GCC unroll 8
+        for (int c = 0; c < cx; c++) {
+            x[c] += Q8_0_BLOCKS_PER_UNIT;
+            start[c] += Q8_0_BLOCKS_PER_UNIT;
+        }
+    }
+    store_rows(sums, cx, y, y_stride);
+}
+
+/* ------------------------------------- the sweep over groups and rows */
+
+typedef enum { X16_Q4_K, X16_Q6_K, X16_Q8_0 } x16_format;
+
+/* One weight group times cx (1..8) activation rows, cx a constant in each
+ * instantiation so the accumulators stay in registers. */
+static ALWAYS_INLINE void group_n(x16_format f, const uint8_t *group, int64_t n_units, const uint8_t *xq,
+                                  size_t x_row_bytes, const int32_t *block_sums, int cx, float *y, long y_stride) {
+    switch (f) {
+    case X16_Q4_K: q4_k_group_n(group, n_units, xq, x_row_bytes, cx, y, y_stride); break;
+    case X16_Q6_K: q6_k_group_n(group, n_units, xq, x_row_bytes, cx, y, y_stride); break;
+    case X16_Q8_0: q8_0_group_n(group, n_units, xq, x_row_bytes, block_sums, cx, y, y_stride); break;
+    }
+}
+
+static ALWAYS_INLINE void group_any(x16_format f, const uint8_t *group, int64_t n_units, const uint8_t *xq,
+                                    size_t x_row_bytes, const int32_t *block_sums, int cx, float *y,
+                                    long y_stride) {
+    switch (cx) {
+    case 8: group_n(f, group, n_units, xq, x_row_bytes, block_sums, 8, y, y_stride); break;
+    case 7: group_n(f, group, n_units, xq, x_row_bytes, block_sums, 7, y, y_stride); break;
+    case 6: group_n(f, group, n_units, xq, x_row_bytes, block_sums, 6, y, y_stride); break;
+    case 5: group_n(f, group, n_units, xq, x_row_bytes, block_sums, 5, y, y_stride); break;
+    case 4: group_n(f, group, n_units, xq, x_row_bytes, block_sums, 4, y, y_stride); break;
+    case 3: group_n(f, group, n_units, xq, x_row_bytes, block_sums, 3, y, y_stride); break;
+    case 2: group_n(f, group, n_units, xq, x_row_bytes, block_sums, 2, y, y_stride); break;
+    default: group_n(f, group, n_units, xq, x_row_bytes, block_sums, 1, y, y_stride); break;
+    }
+}
+
+static ALWAYS_INLINE void gemm_x16(x16_format f, const void *w, size_t group_bytes, int n_groups, const void *xq,
+                                   size_t x_row_bytes, int n_x_rows, int64_t n, float *y, long y_stride) {
+    const int64_t n_units = n / R1_X16_UNIT_VALUES;
+    int32_t block_sums[X_GROUP * MAX_Q8_0_BLOCKS];
+    for (int c0 = 0; c0 < n_x_rows; c0 += X_GROUP) {
+        const int cx = n_x_rows - c0 < X_GROUP ? n_x_rows - c0 : X_GROUP;
+        const uint8_t *x = (const uint8_t *)xq + (size_t)c0 * x_row_bytes;
+        if (f == X16_Q8_0)
+            for (int c = 0; c < cx; c++)
+                x_block_sums((const r1_block_q8_0 *)(x + (size_t)c * x_row_bytes), n / R1_QK,
+                             block_sums + c * (n / R1_QK));
+        for (int g = 0; g < n_groups; g++)
+            group_any(f, (const uint8_t *)w + (size_t)g * group_bytes, n_units, x, x_row_bytes, block_sums, cx,
+                      y + (long)c0 * y_stride + g * R1_X16_ROWS, y_stride);
+    }
+}
+
+static void q4_k_gemm_x16(const void *w, size_t group_bytes, int n_groups, const void *xq, size_t x_row_bytes,
+                          int n_x_rows, int64_t n, float *y, long y_stride) {
+    gemm_x16(X16_Q4_K, w, group_bytes, n_groups, xq, x_row_bytes, n_x_rows, n, y, y_stride);
+}
+static void q6_k_gemm_x16(const void *w, size_t group_bytes, int n_groups, const void *xq, size_t x_row_bytes,
+                          int n_x_rows, int64_t n, float *y, long y_stride) {
+    gemm_x16(X16_Q6_K, w, group_bytes, n_groups, xq, x_row_bytes, n_x_rows, n, y, y_stride);
+}
+static void q8_0_gemm_x16(const void *w, size_t group_bytes, int n_groups, const void *xq, size_t x_row_bytes,
+                          int n_x_rows, int64_t n, float *y, long y_stride) {
+    gemm_x16(X16_Q8_0, w, group_bytes, n_groups, xq, x_row_bytes, n_x_rows, n, y, y_stride);
+}
+
+const r1_gemm_x16_fn r1_gemm_x16_avx512_table[R1_TYPE_COUNT] = {
+    [R1_TYPE_Q4_K] = q4_k_gemm_x16,
+    [R1_TYPE_Q6_K] = q6_k_gemm_x16,
+    [R1_TYPE_Q8_0] = q8_0_gemm_x16,
+};
+
+#else /* not x86-64: weights are never interleaved */
+
+const r1_gemm_x16_fn r1_gemm_x16_avx512_table[R1_TYPE_COUNT] = {0};
+
+#endif

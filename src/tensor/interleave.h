@@ -1,0 +1,60 @@
+/*
+ * interleave.h - the "16 rows interleaved" weight layout (R1_LAYOUT_X16).
+ *
+ * In a GGUF file each weight row is a run of blocks. The batched AVX-512
+ * products want 16 rows side by side instead, one row per 32-bit lane, and
+ * rearranging the bytes on every call (gathers, 16x16 transposes) cost them
+ * more than the multiplications. So, once at load, r1 rewrites each group of
+ * 16 rows of a Q4_K, Q6_K or Q8_0 tensor in place into that lane order; the
+ * tensor keeps its size, and every product reads it as it is.
+ *
+ * A row is cut into units of 256 values (one K-quant super-block, or eight
+ * Q8_0 blocks). A unit of one row is first written in its canonical form:
+ *   Q4_K: the block as stored (36 words: d|dmin, 3 of scales, 32 of qs);
+ *   Q6_K: the block as stored: 52 words (ql, qh, scales), then the half d;
+ *   Q8_0: the 8 blocks' 256 quants, each XOR 0x80 (q + 128, unsigned, as
+ *         the VNNI instruction wants its first operand), then the 8 halves d.
+ * The unit of a group of 16 rows is then: for each canonical word w, the 16
+ * rows' word w (64 bytes: lane r = row r); after them, for each canonical
+ * half h, the 16 rows' half h (32 bytes). Units follow one another, and
+ * groups of 16 rows follow one another, so a group occupies exactly the bytes
+ * its 16 rows occupied before.
+ */
+#ifndef R1_TENSOR_INTERLEAVE_H
+#define R1_TENSOR_INTERLEAVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tensor/tensor.h"
+
+enum {
+    R1_X16_ROWS = 16,
+    R1_X16_UNIT_VALUES = 256,
+    R1_X16_MAX_Q8_0_VALUES = 65536 /* the Q8_0 kernel keeps per-block sums of a row on its stack */
+};
+
+/* Whether a tensor of this type and shape can be interleaved: a type with a
+ * layout above, whole units per row and whole groups of 16 rows. */
+bool r1_x16_possible(r1_type type, int64_t row_values, int64_t n_rows);
+
+/* Bytes of one group of 16 rows (16 * row_bytes). */
+size_t r1_x16_group_bytes(const r1_tensor *t);
+
+/* Rewrites rows [0, n_rows) at data, row_bytes each, into the interleaved
+ * layout, in place. r1_x16_possible must hold. -1 when out of memory. */
+int r1_x16_interleave(r1_type type, void *data, int64_t row_values, int64_t n_rows);
+
+/* The inverse for one group: its 16 rows, in the file's layout, to rows
+ * (16 * row_bytes bytes). */
+void r1_x16_group_rows(r1_type type, const void *group, int64_t row_values, void *rows);
+
+/* The reference product on an interleaved tensor: for the 16 * n_groups
+ * rows from `group` on, y[c * y_stride + r] = dot_q(row r, activation row c),
+ * with the rows restored by r1_x16_group_rows and the scalar dot_q. The
+ * SIMD kernels (r1_gemm_x16_fn, kernels.h) must agree with it. */
+void r1_x16_gemm_reference(r1_type type, const void *group, int n_groups, const void *xq, size_t x_row_bytes,
+                           int n_x_rows, int64_t n, float *y, long y_stride);
+
+#endif
