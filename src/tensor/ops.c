@@ -158,8 +158,37 @@ static inline __attribute__((always_inline)) void gelu_body(float *x, int n) {
     }
 }
 
+/* SiLU(gate) * up, the feed-forward gate of Llama and Qwen: one exp per
+ * value of the 8960-wide hidden layer, per token (libm's expf took ~5% of a
+ * batched decode). Beyond the exp's range, -gate > 88 gives gate / e^88,
+ * i.e. a signed zero as in the scalar form. */
+static inline __attribute__((always_inline)) void swiglu16(float16v *gate, const float16v *up) {
+    float16v e = -*gate;
+    exp16(&e);
+    *gate = *gate / (1.0f + e) * *up;
+}
+
+static inline __attribute__((always_inline)) void swiglu_body(float *gate, const float *up, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        float16v g, u;
+        memcpy(&g, gate + i, sizeof g);
+        memcpy(&u, up + i, sizeof u);
+        swiglu16(&g, &u);
+        memcpy(gate + i, &g, sizeof g);
+    }
+    if (i < n) {
+        float16v g = {0}, u = {0};
+        memcpy(&g, gate + i, (size_t)(n - i) * sizeof(float));
+        memcpy(&u, up + i, (size_t)(n - i) * sizeof(float));
+        swiglu16(&g, &u);
+        memcpy(gate + i, &g, (size_t)(n - i) * sizeof(float));
+    }
+}
+
 typedef float (*exp_shifted_fn)(float *, const float *, int, float);
 typedef void (*gelu_fn)(float *, int);
+typedef void (*swiglu_fn)(float *, const float *, int);
 
 /* The plain builds are the scalar reference of the SIMD ones below. */
 static float exp_shifted_plain(float *y, const float *x, int n, float shift) {
@@ -167,6 +196,9 @@ static float exp_shifted_plain(float *y, const float *x, int n, float shift) {
 }
 static void gelu_plain(float *x, int n) {
     gelu_body(x, n);
+}
+static void swiglu_plain(float *gate, const float *up, int n) {
+    swiglu_body(gate, up, n);
 }
 
 #if defined(__x86_64__)
@@ -181,6 +213,12 @@ __attribute__((target("avx2,fma"))) static void gelu_avx2(float *x, int n) {
 }
 __attribute__((target("avx512f"))) static void gelu_avx512(float *x, int n) {
     gelu_body(x, n);
+}
+__attribute__((target("avx2,fma"))) static void swiglu_avx2(float *gate, const float *up, int n) {
+    swiglu_body(gate, up, n);
+}
+__attribute__((target("avx512f"))) static void swiglu_avx512(float *gate, const float *up, int n) {
+    swiglu_body(gate, up, n);
 }
 #endif
 
@@ -245,8 +283,22 @@ void r1_gelu_reference(float *x, int n) {
     gelu_plain(x, n);
 }
 
-void r1_swiglu(float *gate, const float *up, int n) {
+void r1_swiglu_reference(float *gate, const float *up, int n) {
     for (int i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+void r1_swiglu(float *gate, const float *up, int n) {
+    static _Atomic(swiglu_fn) impl;
+    swiglu_fn f = impl;
+    if (!f) {
+        f = swiglu_plain;
+#if defined(__x86_64__)
+        if (ops_isa() == R1_ISA_AVX512) f = swiglu_avx512;
+        else if (ops_isa() == R1_ISA_AVX2) f = swiglu_avx2;
+#endif
+        impl = f;
+    }
+    f(gate, up, n);
 }
 
 void r1_add(float *y, const float *x, int n) {

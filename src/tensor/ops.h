@@ -53,8 +53,10 @@ void r1_layernorm(float *out, const float *x, const float *weight, const float *
 void r1_gelu(float *x, int n);
 void r1_gelu_reference(float *x, int n);
 
-/* gate[i] = silu(gate[i]) * up[i] */
+/* gate[i] = silu(gate[i]) * up[i], vectorised over the exp above;
+ * _reference: the scalar twin with libm's expf. */
 void r1_swiglu(float *gate, const float *up, int n);
+void r1_swiglu_reference(float *gate, const float *up, int n);
 
 /* y[i] += x[i] */
 void r1_add(float *y, const float *x, int n);
