@@ -700,31 +700,8 @@ typedef struct {
 /* Q4_K / Q5_K: d, dmin and the 6-bit scales and mins (packed in 12 bytes
  * at byte 4, see k4_scale_min in quant_scalar.c), with rows in lanes. */
 static void unpack_k4_scales(const weight_tile *t, size_t block_at, k_chunk *chunk) {
-    __m512i d_dmin = gather_words(t, block_at);
-    __m512i a = gather_words(t, block_at + 4); /* scales 0..3 (+ top bits of 4..7) */
-    __m512i b = gather_words(t, block_at + 8); /* mins 0..3 (+ top bits of 4..7) */
-    __m512i c = gather_words(t, block_at + 12); /* low bits of scales, mins 4..7 */
-    const __m512i bits6 = _mm512_set1_epi32(63), bits4 = _mm512_set1_epi32(15);
-    const __m512i bits2 = _mm512_set1_epi32(3);
-    __m512 d = halves_to_floats(d_dmin);
-    chunk->dmin = halves_to_floats(_mm512_srli_epi32(d_dmin, 16));
-    for (int j = 0; j < 8; j++) {
-        __m512i scale, min;
-        if (j < 4) {
-            scale = _mm512_and_si512(_mm512_srli_epi32(a, 8 * j), bits6);
-            min = _mm512_and_si512(_mm512_srli_epi32(b, 8 * j), bits6);
-        } else {
-            int i = j - 4;
-            __m512i scale_top = _mm512_and_si512(_mm512_srli_epi32(a, 8 * i + 6), bits2);
-            __m512i min_top = _mm512_and_si512(_mm512_srli_epi32(b, 8 * i + 6), bits2);
-            scale = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 8 * i), bits4),
-                                    _mm512_slli_epi32(scale_top, 4));
-            min = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 8 * i + 4), bits4),
-                                  _mm512_slli_epi32(min_top, 4));
-        }
-        chunk->scale[j] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(scale));
-        chunk->min_pair[j] = _mm512_or_si512(min, _mm512_slli_epi32(min, 16));
-    }
+    k4_scales_in_lanes(gather_words(t, block_at), gather_words(t, block_at + 4), gather_words(t, block_at + 8),
+                       gather_words(t, block_at + 12), chunk->scale, chunk->min_pair, &chunk->dmin);
 }
 
 /* Q4_K / Q5_K nibbles: qs byte 32k + l holds value 64k + l (low nibble) and

@@ -40,6 +40,8 @@ enum {
     MAX_Q8_0_BLOCKS = R1_X16_MAX_Q8_0_VALUES / R1_QK
 };
 
+typedef enum { X16_Q4_K, X16_Q6_K, X16_Q8_0 } x16_format;
+
 /* Four bytes at p in every 32-bit lane. */
 static inline __m512i broadcast_4_bytes(const void *p) {
     int32_t v;
@@ -68,9 +70,8 @@ static void store_rows(const __m512 *sums, int cx, float *y, long y_stride) {
 
 /* ------------------------------------------------------------------ Q4_K */
 
-/* A unit's scales with rows in lanes: d * scale_j and the mins as two int16
- * (for dpwssd with a pair of bsums), from the words d|dmin, a, b, c (the 12
- * packed bytes, see unpack_k_scales in simd_avx512.h). */
+/* A unit's scales with rows in lanes (k4_scales_in_lanes, from its first
+ * four vectors). */
 typedef struct {
     __m512 scale[8];
     __m512i min_pair[8];
@@ -78,28 +79,8 @@ typedef struct {
 } q4_k_scales;
 
 static ALWAYS_INLINE void q4_k_unit_scales(const uint8_t *unit, q4_k_scales *s) {
-    __m512i d_dmin = load_vector(unit, 0), a = load_vector(unit, 1), b = load_vector(unit, 2);
-    __m512i c = load_vector(unit, 3);
-    const __m512i bits6 = _mm512_set1_epi32(63), bits4 = _mm512_set1_epi32(15), bits2 = _mm512_set1_epi32(3);
-    __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d_dmin));
-    s->dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(d_dmin, 16)));
-    for (int j = 0; j < 8; j++) {
-        __m512i scale, min;
-        if (j < 4) {
-            scale = _mm512_and_si512(_mm512_srli_epi32(a, 8 * j), bits6);
-            min = _mm512_and_si512(_mm512_srli_epi32(b, 8 * j), bits6);
-        } else {
-            int i = j - 4;
-            __m512i scale_top = _mm512_and_si512(_mm512_srli_epi32(a, 8 * i + 6), bits2);
-            __m512i min_top = _mm512_and_si512(_mm512_srli_epi32(b, 8 * i + 6), bits2);
-            scale = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 8 * i), bits4),
-                                    _mm512_slli_epi32(scale_top, 4));
-            min = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 8 * i + 4), bits4),
-                                  _mm512_slli_epi32(min_top, 4));
-        }
-        s->scale[j] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(scale));
-        s->min_pair[j] = _mm512_or_si512(min, _mm512_slli_epi32(min, 16));
-    }
+    k4_scales_in_lanes(load_vector(unit, 0), load_vector(unit, 1), load_vector(unit, 2), load_vector(unit, 3),
+                       s->scale, s->min_pair, &s->dmin);
 }
 
 /* The sub-blocks 2k and 2k + 1 together (the low and high nibbles of the
@@ -176,25 +157,6 @@ static ALWAYS_INLINE void q4_k_unit(const uint8_t *unit, const r1_block_q8_k *co
         acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(isum[c]), s.dmin, acc[c]);
         sums[c] = _mm512_fmadd_ps(acc[c], _mm512_set1_ps(x[c]->d), sums[c]);
     }
-}
-
-static ALWAYS_INLINE void q4_k_group_n(const uint8_t *group, int64_t n_units, const uint8_t *xq,
-                                       size_t x_row_bytes, int cx, float *y, long y_stride) {
-    __m512 sums[X_GROUP];
-    const r1_block_q8_k *x[X_GROUP];
-#pragma GCC unroll 8
-    for (int c = 0; c < cx; c++) {
-        sums[c] = _mm512_setzero_ps();
-        x[c] = (const r1_block_q8_k *)(xq + (size_t)c * x_row_bytes);
-    }
-    for (int64_t u = 0; u < n_units; u++) {
-        const uint8_t *unit = group + (size_t)u * Q4_K_UNIT_BYTES;
-        prefetch_ahead(unit, Q4_K_UNIT_BYTES);
-        q4_k_unit(unit, x, cx, sums);
-#pragma GCC unroll 8
-        for (int c = 0; c < cx; c++) x[c]++;
-    }
-    store_rows(sums, cx, y, y_stride);
 }
 
 /* ------------------------------------------------------------------ Q6_K */
@@ -306,8 +268,11 @@ static ALWAYS_INLINE void q6_k_unit(const uint8_t *unit, const r1_block_q8_k *co
         sums[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[c]), _mm512_mul_ps(d, _mm512_set1_ps(x[c]->d)), sums[c]);
 }
 
-static ALWAYS_INLINE void q6_k_group_n(const uint8_t *group, int64_t n_units, const uint8_t *xq,
-                                       size_t x_row_bytes, int cx, float *y, long y_stride) {
+/* One weight group times cx (1..8) activation rows of a K-quant: unit by
+ * unit along the row, then the 16 rows' sums to y. */
+static ALWAYS_INLINE void k_quant_group_n(x16_format f, const uint8_t *group, int64_t n_units, const uint8_t *xq,
+                                          size_t x_row_bytes, int cx, float *y, long y_stride) {
+    const int unit_bytes = f == X16_Q4_K ? Q4_K_UNIT_BYTES : Q6_K_UNIT_BYTES;
     __m512 sums[X_GROUP];
     const r1_block_q8_k *x[X_GROUP];
 #pragma GCC unroll 8
@@ -316,9 +281,10 @@ static ALWAYS_INLINE void q6_k_group_n(const uint8_t *group, int64_t n_units, co
         x[c] = (const r1_block_q8_k *)(xq + (size_t)c * x_row_bytes);
     }
     for (int64_t u = 0; u < n_units; u++) {
-        const uint8_t *unit = group + (size_t)u * Q6_K_UNIT_BYTES;
-        prefetch_ahead(unit, Q6_K_UNIT_BYTES);
-        q6_k_unit(unit, x, cx, sums);
+        const uint8_t *unit = group + (size_t)u * unit_bytes;
+        prefetch_ahead(unit, unit_bytes);
+        if (f == X16_Q4_K) q4_k_unit(unit, x, cx, sums);
+        else q6_k_unit(unit, x, cx, sums);
 #pragma GCC unroll 8
         for (int c = 0; c < cx; c++) x[c]++;
     }
@@ -399,15 +365,13 @@ static ALWAYS_INLINE void q8_0_group_n(const uint8_t *group, int64_t n_units, co
 
 /* ------------------------------------- the sweep over groups and rows */
 
-typedef enum { X16_Q4_K, X16_Q6_K, X16_Q8_0 } x16_format;
-
 /* One weight group times cx (1..8) activation rows, cx a constant in each
  * instantiation so the accumulators stay in registers. */
 static ALWAYS_INLINE void group_n(x16_format f, const uint8_t *group, int64_t n_units, const uint8_t *xq,
                                   size_t x_row_bytes, const int32_t *block_sums, int cx, float *y, long y_stride) {
     switch (f) {
-    case X16_Q4_K: q4_k_group_n(group, n_units, xq, x_row_bytes, cx, y, y_stride); break;
-    case X16_Q6_K: q6_k_group_n(group, n_units, xq, x_row_bytes, cx, y, y_stride); break;
+    case X16_Q4_K:
+    case X16_Q6_K: k_quant_group_n(f, group, n_units, xq, x_row_bytes, cx, y, y_stride); break;
     case X16_Q8_0: q8_0_group_n(group, n_units, xq, x_row_bytes, block_sums, cx, y, y_stride); break;
     }
 }

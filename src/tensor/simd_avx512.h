@@ -91,4 +91,34 @@ static inline __m128i unpack_k_scales(const uint8_t packed[12]) {
     return _mm_shuffle_epi32(both, _MM_SHUFFLE(3, 1, 2, 0));
 }
 
+/*
+ * The same scales and mins with rows in lanes: lane r of d_dmin, a, b, c
+ * holds the 32-bit words at bytes 0 (the halves d, dmin), 4, 8 and 12 of
+ * row r's block. Gives d * scale_j as floats, each min_j twice as int16
+ * (for dpwssd with a pair of the activations' bsums) and dmin. Used by the
+ * tiled products (gathered words) and the interleaved ones (loaded words).
+ */
+static inline void k4_scales_in_lanes(__m512i d_dmin, __m512i a, __m512i b, __m512i c, __m512 scale[8],
+                                      __m512i min_pair[8], __m512 *dmin) {
+    const __m512i bits6 = _mm512_set1_epi32(63), bits4 = _mm512_set1_epi32(15), bits2 = _mm512_set1_epi32(3);
+    __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d_dmin));
+    *dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(d_dmin, 16)));
+    for (int j = 0; j < 8; j++) {
+        __m512i sc, min;
+        if (j < 4) {
+            sc = _mm512_and_si512(_mm512_srli_epi32(a, 8 * j), bits6);
+            min = _mm512_and_si512(_mm512_srli_epi32(b, 8 * j), bits6);
+        } else {
+            int i = j - 4;
+            __m512i scale_top = _mm512_and_si512(_mm512_srli_epi32(a, 8 * i + 6), bits2);
+            __m512i min_top = _mm512_and_si512(_mm512_srli_epi32(b, 8 * i + 6), bits2);
+            sc = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 8 * i), bits4), _mm512_slli_epi32(scale_top, 4));
+            min = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 8 * i + 4), bits4),
+                                  _mm512_slli_epi32(min_top, 4));
+        }
+        scale[j] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc));
+        min_pair[j] = _mm512_or_si512(min, _mm512_slli_epi32(min, 16));
+    }
+}
+
 #endif
