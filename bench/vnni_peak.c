@@ -12,13 +12,19 @@
  *
  * Not part of the CMake build (a measurement, not a test):
  *
- *   cc -O2 -mavx512f -mavx512vnni bench/vnni_peak.c -o BUILD/vnni_peak
- *   BUILD/vnni_peak            # one core; run on a quiet machine
+ *   cc -O2 -pthread -mavx512f -mavx512vnni bench/vnni_peak.c -o BUILD/vnni_peak
+ *   BUILD/vnni_peak [THREADS]     # run on a quiet machine
+ *
+ * With THREADS > 1 it also runs the register loop on that many threads at
+ * once and prints their total (cores of a VM may share more than their
+ * names suggest).
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #if !defined(__x86_64__) || !defined(__AVX512VNNI__)
@@ -87,9 +93,32 @@ static void report(const char *what, double seconds) {
            per_second * 64 * 2 / 1e9);
 }
 
-int main(void) {
+static void *registers_thread(void *unused) {
+    (void)unused;
+    registers_only();
+    return NULL;
+}
+
+enum { MAX_THREADS = 64 };
+
+int main(int argc, char **argv) {
+    int threads = argc > 1 ? atoi(argv[1]) : 1;
+    if (threads < 1 || threads > MAX_THREADS) {
+        fprintf(stderr, "vnni_peak: THREADS must be 1..%d\n", MAX_THREADS);
+        return 2;
+    }
     report("vpdpbusd zmm, registers:", registers_only());
     report("vpdpbusd zmm, broadcast operand:", with_broadcasts());
+    if (threads == 1) return 0;
+    pthread_t ids[MAX_THREADS];
+    double t0 = now_seconds();
+    for (int i = 0; i < threads; i++)
+        if (pthread_create(&ids[i], NULL, registers_thread, NULL) != 0) return 1;
+    for (int i = 0; i < threads; i++) pthread_join(ids[i], NULL);
+    double seconds = now_seconds() - t0;
+    char what[64];
+    snprintf(what, sizeof what, "vpdpbusd zmm, %d threads together:", threads);
+    report(what, seconds / threads);
     return 0;
 }
 #endif
