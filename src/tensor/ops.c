@@ -186,7 +186,28 @@ static inline __attribute__((always_inline)) void swiglu_body(float *gate, const
     }
 }
 
+/* The largest of x[0..n) (n >= 1), 16 lanes at a time: the logits of a
+ * 150k vocabulary are scanned once per sampled token. NaNs are skipped
+ * unless x[0] is one. */
+static inline __attribute__((always_inline)) float max_body(const float *x, int n) {
+    float16v best;
+    float first = x[0];
+    best = (float16v){0} + first;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        float16v v;
+        memcpy(&v, x + i, sizeof v);
+        int16v larger = v > best;
+        select16(&best, &larger, &v, &best);
+    }
+    float m = first;
+    for (int j = 0; j < 16; j++) m = best[j] > m ? best[j] : m;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
 typedef float (*exp_shifted_fn)(float *, const float *, int, float);
+typedef float (*max_fn)(const float *, int);
 typedef void (*gelu_fn)(float *, int);
 typedef void (*swiglu_fn)(float *, const float *, int);
 
@@ -199,6 +220,9 @@ static void gelu_plain(float *x, int n) {
 }
 static void swiglu_plain(float *gate, const float *up, int n) {
     swiglu_body(gate, up, n);
+}
+static float max_plain(const float *x, int n) {
+    return max_body(x, n);
 }
 
 #if defined(__x86_64__)
@@ -219,6 +243,12 @@ __attribute__((target("avx2,fma"))) static void swiglu_avx2(float *gate, const f
 }
 __attribute__((target("avx512f"))) static void swiglu_avx512(float *gate, const float *up, int n) {
     swiglu_body(gate, up, n);
+}
+__attribute__((target("avx2,fma"))) static float max_avx2(const float *x, int n) {
+    return max_body(x, n);
+}
+__attribute__((target("avx512f"))) static float max_avx512(const float *x, int n) {
+    return max_body(x, n);
 }
 #endif
 
@@ -281,6 +311,26 @@ void r1_gelu(float *x, int n) {
 
 void r1_gelu_reference(float *x, int n) {
     gelu_plain(x, n);
+}
+
+float r1_max(const float *x, int n) {
+    static _Atomic(max_fn) impl;
+    max_fn f = impl;
+    if (!f) {
+        f = max_plain;
+#if defined(__x86_64__)
+        if (ops_isa() == R1_ISA_AVX512) f = max_avx512;
+        else if (ops_isa() == R1_ISA_AVX2) f = max_avx2;
+#endif
+        impl = f;
+    }
+    return f(x, n);
+}
+
+float r1_max_reference(const float *x, int n) {
+    float m = x[0];
+    for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
 }
 
 void r1_swiglu_reference(float *gate, const float *up, int n) {

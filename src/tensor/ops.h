@@ -39,6 +39,11 @@ void r1_rope_apply(const r1_rope *rope, float *x, int n_heads, int head_dim, int
 /* In-place softmax of n values (-inf entries get 0). */
 void r1_softmax(float *x, int n);
 
+/* The largest of x[0..n), n >= 1 (NaNs skipped unless x[0] is one),
+ * vectorised; _reference: the scalar loop. */
+float r1_max(const float *x, int n);
+float r1_max_reference(const float *x, int n);
+
 /* y[i] = exp(x[i] - shift) for i < n (y may be x), returning their sum:
  * vectorised, relative error about 2e-7; exp of anything below -87.3 is 0.
  * The _reference twin is the same arithmetic as plain scalar code. */

@@ -26,6 +26,23 @@ static void test_greedy_takes_first_maximum(void **state) {
     r1_sampler_free(s);
 }
 
+/* A vocabulary-sized row (the vectorised scan, tails of every length):
+ * the first of two equal maxima, wherever they sit. */
+static void test_argmax_on_long_rows(void **state) {
+    (void)state;
+    enum { N = 1037 };
+    static float logits[N];
+    uint64_t rng = 23;
+    for (int trial = 0; trial < 200; trial++) {
+        int n = 1 + (int)(test_rand_u64(&rng) % N);
+        for (int i = 0; i < n; i++) logits[i] = test_rand_uniform(&rng, -30.0f, 30.0f);
+        int first = (int)(test_rand_u64(&rng) % (uint64_t)n), second = (int)(test_rand_u64(&rng) % (uint64_t)n);
+        logits[first] = logits[second] = 31.0f;
+        int want = first < second ? first : second;
+        assert_int_equal(r1_argmax(logits, n), want);
+    }
+}
+
 static void test_top_k_one_is_greedy(void **state) {
     (void)state;
     float logits[5] = {0.1f, 0.2f, 5.0f, 0.3f, 0.4f};
@@ -125,6 +142,7 @@ int main(void) {
         cmocka_unit_test(test_frequencies_follow_softmax),
         cmocka_unit_test(test_top_p_and_min_p_cut_the_tail),
         cmocka_unit_test(test_seeded_runs_repeat),
+        cmocka_unit_test(test_argmax_on_long_rows),
         cmocka_unit_test(test_repeat_penalty_discourages_repeats),
         cmocka_unit_test(test_repeat_window_zero_is_off),
     };

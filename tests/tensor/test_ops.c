@@ -94,6 +94,21 @@ static void test_swiglu(void **state) {
             fail_msg("swiglu[%d]: vector %g, scalar %g", i, gate[i], ref[i]);
 }
 
+/* The vectorised maximum against the scalar loop: every length up to a few
+ * vectors, the maximum anywhere, NaNs in the middle skipped. */
+static void test_max(void **state) {
+    (void)state;
+    static float x[100];
+    uint64_t rng = 29;
+    for (int n = 1; n <= 100; n++) {
+        for (int i = 0; i < n; i++) x[i] = test_rand_uniform(&rng, -5.0f, 5.0f);
+        x[test_rand_u64(&rng) % (uint64_t)n] = 6.0f + (float)n;
+        if (n > 2) x[1 + test_rand_u64(&rng) % (uint64_t)(n - 2)] = NAN;
+        float got = r1_max(x, n), want = r1_max_reference(x, n);
+        if (!(got == want)) fail_msg("max of %d values: %g, scalar %g", n, got, want);
+    }
+}
+
 static void test_layernorm(void **state) {
     (void)state;
     float x[64], w[64], b[64], out[64];
@@ -119,6 +134,7 @@ int main(void) {
         cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_gelu),
         cmocka_unit_test(test_swiglu),
+        cmocka_unit_test(test_max),
         cmocka_unit_test(test_layernorm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
