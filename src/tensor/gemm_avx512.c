@@ -59,13 +59,6 @@ enum {
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Four bytes at p in every 32-bit lane. */
-static inline __m512i broadcast_4_bytes(const void *p) {
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return _mm512_set1_epi32(v);
-}
-
 static inline __m512 halves_to_floats(__m512i low_halves) {
     return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(low_halves));
 }
@@ -803,19 +796,12 @@ static ALWAYS_INLINE void k45_group_n(const k_chunk *w, const r1_block_q8_k *con
         for (int c = 0; c < cx; c++)
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), w->scale[j], acc[c]);
     }
+    const int16_t *bsums[GROUP];
 #pragma GCC unroll 8
-    for (int c = 0; c < cx; c++) isum[c] = _mm512_setzero_si512();
+    for (int c = 0; c < cx; c++) bsums[c] = x[c]->bsums;
+    subtract_k4_mins(w->min_pair, w->dmin, bsums, cx, acc);
 #pragma GCC unroll 8
-    for (int j = 0; j < 8; j++)
-#pragma GCC unroll 8
-        for (int c = 0; c < cx; c++)
-            isum[c] = _mm512_dpwssd_epi32(isum[c], w->min_pair[j],
-                                          broadcast_4_bytes(x[c]->bsums + 2 * j));
-#pragma GCC unroll 8
-    for (int c = 0; c < cx; c++) {
-        acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(isum[c]), w->dmin, acc[c]);
-        sums[c] = _mm512_fmadd_ps(acc[c], _mm512_set1_ps(x[c]->d), sums[c]);
-    }
+    for (int c = 0; c < cx; c++) sums[c] = _mm512_fmadd_ps(acc[c], _mm512_set1_ps(x[c]->d), sums[c]);
 }
 
 /* Q6_K super-block times cx activation rows. Per sub-block of 16: the int32

@@ -42,13 +42,6 @@ enum {
 
 typedef enum { X16_Q4_K, X16_Q6_K, X16_Q8_0 } x16_format;
 
-/* Four bytes at p in every 32-bit lane. */
-static inline __m512i broadcast_4_bytes(const void *p) {
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return _mm512_set1_epi32(v);
-}
-
 static inline __m512i load_vector(const uint8_t *unit, int index) {
     return _mm512_loadu_si512(unit + 64 * index);
 }
@@ -151,18 +144,12 @@ static ALWAYS_INLINE void q4_k_unit(const uint8_t *unit, const r1_block_q8_k *co
 #pragma GCC unroll 8
         for (int c = 0; c < cx; c++) acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), s.scale[j], acc[c]);
     }
+    const int16_t *bsums[X_GROUP];
 #pragma GCC unroll 8
-    for (int c = 0; c < cx; c++) isum[c] = _mm512_setzero_si512();
+    for (int c = 0; c < cx; c++) bsums[c] = x[c]->bsums;
+    subtract_k4_mins(s.min_pair, s.dmin, bsums, cx, acc);
 #pragma GCC unroll 8
-    for (int j = 0; j < 8; j++)
-#pragma GCC unroll 8
-        for (int c = 0; c < cx; c++)
-            isum[c] = _mm512_dpwssd_epi32(isum[c], s.min_pair[j], broadcast_4_bytes(x[c]->bsums + 2 * j));
-#pragma GCC unroll 8
-    for (int c = 0; c < cx; c++) {
-        acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(isum[c]), s.dmin, acc[c]);
-        sums[c] = _mm512_fmadd_ps(acc[c], _mm512_set1_ps(x[c]->d), sums[c]);
-    }
+    for (int c = 0; c < cx; c++) sums[c] = _mm512_fmadd_ps(acc[c], _mm512_set1_ps(x[c]->d), sums[c]);
 }
 
 /* ------------------------------------------------------------------ Q6_K */

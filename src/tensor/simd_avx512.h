@@ -8,10 +8,18 @@
 
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Per-block steps must inline into the row loops; gcc otherwise calls
  * them through the function pointers the loops are instantiated with. */
 #define ALWAYS_INLINE inline __attribute__((always_inline))
+
+/* Four bytes at p in every 32-bit lane (an activation word for dpbusd). */
+static inline __m512i broadcast_4_bytes(const void *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return _mm512_set1_epi32(v);
+}
 
 static inline float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -119,6 +127,24 @@ static inline void k4_scales_in_lanes(__m512i d_dmin, __m512i a, __m512i b, __m5
         scale[j] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc));
         min_pair[j] = _mm512_or_si512(min, _mm512_slli_epi32(min, 16));
     }
+}
+
+/* The minimums of a Q4_K / Q5_K super-block with rows in lanes, taken off
+ * cx activation rows' sums: acc[c] -= dmin * sum_j min_j * (bsums_c[2j] +
+ * bsums_c[2j + 1]), with min_pair from k4_scales_in_lanes and bsums[c] the
+ * activation row's 16 bsums. */
+static ALWAYS_INLINE void subtract_k4_mins(const __m512i min_pair[8], __m512 dmin, const int16_t *const *bsums,
+                                           int cx, __m512 *acc) {
+    __m512i isum[8];
+#pragma GCC unroll 8
+    for (int c = 0; c < cx; c++) isum[c] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++)
+#pragma GCC unroll 8
+        for (int c = 0; c < cx; c++)
+            isum[c] = _mm512_dpwssd_epi32(isum[c], min_pair[j], broadcast_4_bytes(bsums[c] + 2 * j));
+#pragma GCC unroll 8
+    for (int c = 0; c < cx; c++) acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(isum[c]), dmin, acc[c]);
 }
 
 #endif
