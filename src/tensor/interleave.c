@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tensor/fp16.h"
 #include "tensor/kernels.h"
 
 /* The canonical form of one row's unit: `words` 4-byte words, then
@@ -33,7 +34,7 @@ static size_t unit_bytes(unit_shape s) { return 4 * (size_t)s.words + 2 * (size_
 bool r1_x16_possible(r1_type type, int64_t row_values, int64_t n_rows) {
     unit_shape s;
     return unit_shape_of(type, &s) && row_values > 0 && row_values % R1_X16_UNIT_VALUES == 0 && n_rows > 0 &&
-           n_rows % R1_X16_ROWS == 0 && (type != R1_TYPE_Q8_0 || row_values <= R1_X16_MAX_Q8_0_VALUES);
+           n_rows % R1_X16_ROWS == 0;
 }
 
 size_t r1_x16_group_bytes(const r1_tensor *t) { return R1_X16_ROWS * t->row_bytes; }
@@ -123,6 +124,28 @@ int r1_x16_interleave(r1_type type, void *data, int64_t row_values, int64_t n_ro
     }
     free(rows);
     return 0;
+}
+
+size_t r1_x16_activation_row_bytes(r1_type weight_type, int64_t n) {
+    size_t bytes = r1_row_bytes(r1_type_get((uint32_t)weight_type)->dot_type, n);
+    if (weight_type == R1_TYPE_Q8_0) bytes += (size_t)(n / R1_QK) * (sizeof(float) + sizeof(int32_t));
+    return bytes;
+}
+
+void r1_x16_prepare_activation(r1_type weight_type, void *row, int64_t n) {
+    if (weight_type != R1_TYPE_Q8_0) return;
+    const int64_t n_blocks = n / R1_QK;
+    const r1_block_q8_0 *blocks = row;
+    uint8_t *sidecar = (uint8_t *)row + (size_t)n_blocks * sizeof(r1_block_q8_0);
+    for (int64_t b = 0; b < n_blocks; b++) {
+        float scale = r1_half_to_f32(blocks[b].d);
+        int32_t sum = 0;
+        for (int i = 0; i < R1_QK; i++) sum += blocks[b].qs[i];
+        sum *= -128;
+        /* memcpy: the caller's row need not be aligned for floats */
+        memcpy(sidecar + (size_t)b * sizeof(float), &scale, sizeof scale);
+        memcpy(sidecar + (size_t)(n_blocks + b) * sizeof(float), &sum, sizeof sum);
+    }
 }
 
 void r1_x16_gemm_reference(r1_type type, const void *group, int n_groups, const void *xq, size_t x_row_bytes,

@@ -31,8 +31,7 @@
 
 enum {
     R1_X16_ROWS = 16,
-    R1_X16_UNIT_VALUES = 256,
-    R1_X16_MAX_Q8_0_VALUES = 65536 /* the Q8_0 kernel keeps per-block sums of a row on its stack */
+    R1_X16_UNIT_VALUES = 256
 };
 
 /* Whether a tensor of this type and shape can be interleaved: a type with a
@@ -49,6 +48,25 @@ int r1_x16_interleave(r1_type type, void *data, int64_t row_values, int64_t n_ro
 /* The inverse for one group: its 16 rows, in the file's layout, to rows
  * (16 * row_bytes bytes). */
 void r1_x16_group_rows(r1_type type, const void *group, int64_t row_values, void *rows);
+
+/*
+ * Activation rows for the interleaved products. A Q8_0 product needs, for
+ * every activation block, its scale as a float and -128 times the sum of its
+ * quants (the weights are stored q + 128). Computed once per product instead
+ * of once per kernel call, they follow the row's Q8_0 blocks as a sidecar:
+ * the n / 32 floats, then the n / 32 int32 sums. The blocks are left as they
+ * are, so every other reader of the row (dot_q, the tiled products, the
+ * reference below) sees a plain Q8_0 row. The activations of Q4_K and Q6_K
+ * weights (Q8_K) carry their sums already and have no sidecar.
+ */
+
+/* Bytes of one activation row of n values for products on interleaved
+ * weights of this type: the dot type's row, plus the sidecar if any. */
+size_t r1_x16_activation_row_bytes(r1_type weight_type, int64_t n);
+
+/* Fills the sidecar of a quantized activation row (nothing for types
+ * without one). */
+void r1_x16_prepare_activation(r1_type weight_type, void *row, int64_t n);
 
 /* The reference product on an interleaved tensor: for the 16 * n_groups
  * rows from `group` on, y[c * y_stride + r] = dot_q(row r, activation row c),

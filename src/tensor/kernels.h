@@ -47,7 +47,8 @@ typedef void (*r1_gemm_f32_fn)(const void *w, size_t w_row_bytes, int n_w_rows, 
  * w is the first of n_groups groups of 16 rows, group_bytes apart, and
  *     y[c * y_stride + r] = dot_q(row r, xq + c * x_row_bytes, n)
  * for r < 16 * n_groups and c < n_x_rows, as r1_x16_gemm_reference computes
- * it, up to float rounding. Batches of any size, 1 included. */
+ * it, up to float rounding. Batches of any size, 1 included. The activation
+ * rows are prepared by r1_x16_prepare_activation (their sidecar filled). */
 typedef void (*r1_gemm_x16_fn)(const void *w, size_t group_bytes, int n_groups, const void *xq,
                                size_t x_row_bytes, int n_x_rows, int64_t n, float *y, long y_stride);
 

@@ -54,6 +54,7 @@ typedef struct matmul_task {
     const void *xq;       /* the same, quantized, or NULL for float dots */
     size_t xq_row_bytes;
     r1_type dot_type;
+    r1_type sidecar_type; /* interleaved weights whose activations carry a sidecar, or R1_TYPE_F32 */
     int n_rows;
 } matmul_task;
 
@@ -62,8 +63,11 @@ static void quantize_rows_task(void *arg, int thread, int n_threads) {
     long k = t->outs[0].w->ne[0], begin, end;
     r1_quantize_fn quantize = t->c->kernels->format[t->dot_type].quantize;
     r1_split_range(t->n_rows, thread, n_threads, 1, &begin, &end);
-    for (long i = begin; i < end; i++)
-        quantize(t->x + i * k, (uint8_t *)t->xq + i * t->xq_row_bytes, k);
+    for (long i = begin; i < end; i++) {
+        uint8_t *row = (uint8_t *)t->xq + i * t->xq_row_bytes;
+        quantize(t->x + i * k, row, k);
+        if (t->sidecar_type != R1_TYPE_F32) r1_x16_prepare_activation(t->sidecar_type, row, k);
+    }
 }
 
 /* Weight rows and activation rows per call of a tiled kernel: 16 weight
@@ -224,6 +228,16 @@ int r1_matmul_group(r1_compute *c, const r1_matmul_out *outs, int n_outs, const 
     for (int g = 0; g < n_outs; g++) task.total_w_rows += outs[g].w->ne[1];
     if (quantized) {
         task.xq_row_bytes = r1_row_bytes(dot_type, outs[0].w->ne[0]);
+        task.sidecar_type = R1_TYPE_F32;
+        for (int g = 0; g < n_outs; g++) {
+            /* the rows sized for an interleaved weight's products serve
+             * the others of the group as well: they read only the blocks */
+            size_t bytes = r1_x16_activation_row_bytes(outs[g].w->type, outs[0].w->ne[0]);
+            if (outs[g].w->layout == R1_LAYOUT_X16 && bytes > task.xq_row_bytes) {
+                task.xq_row_bytes = bytes;
+                task.sidecar_type = outs[g].w->type;
+            }
+        }
         if (ensure_scratch(c, task.xq_row_bytes * (size_t)n_rows) != 0) return -1;
         task.xq = c->scratch;
         if (n_rows == 1) quantize_rows_task(&task, 0, 1);

@@ -188,7 +188,14 @@ static void x16_product(const void *arg, const gemm_case *k, float *y, long y_st
     uint8_t *w = xmalloc(bytes);
     memcpy(w, k->w, bytes);
     assert_int_equal(r1_x16_interleave(k->type, w, k->n, k->w_rows), 0);
-    gemm(w, 16 * k->w_row_bytes, k->w_rows / 16, k->x, k->x_row_bytes, k->x_rows, k->n, y, y_stride);
+    size_t x_row_bytes = r1_x16_activation_row_bytes(k->type, k->n);
+    uint8_t *x = xmalloc(x_row_bytes * (size_t)k->x_rows);
+    for (int c = 0; c < k->x_rows; c++) {
+        memcpy(x + (size_t)c * x_row_bytes, k->x + (size_t)c * k->x_row_bytes, k->x_row_bytes);
+        r1_x16_prepare_activation(k->type, x + (size_t)c * x_row_bytes, k->n);
+    }
+    gemm(w, 16 * k->w_row_bytes, k->w_rows / 16, x, x_row_bytes, k->x_rows, k->n, y, y_stride);
+    free(x);
     free(w);
 }
 
@@ -398,7 +405,16 @@ static void benchmark_type(r1_type t) {
            info->name, BENCH_W_ROWS, BENCH_N, BENCH_X_ROWS, tiled, rows, tiled / rows);
     if (r1_gemm_x16_avx512_table[t]) {
         assert_int_equal(r1_x16_interleave(t, w, BENCH_N, BENCH_W_ROWS), 0);
-        printf(", interleaved %6.1f GOPS", gops(&p, NULL, r1_gemm_x16_avx512_table[t], NULL));
+        bench_problem px = p;
+        px.x_row_bytes = r1_x16_activation_row_bytes(t, BENCH_N);
+        uint8_t *xx = xmalloc(px.x_row_bytes * BENCH_X_ROWS);
+        for (int c = 0; c < BENCH_X_ROWS; c++) {
+            memcpy(xx + (size_t)c * px.x_row_bytes, x + (size_t)c * p.x_row_bytes, p.x_row_bytes);
+            r1_x16_prepare_activation(t, xx + (size_t)c * px.x_row_bytes, BENCH_N);
+        }
+        px.x = xx;
+        printf(", interleaved %6.1f GOPS", gops(&px, NULL, r1_gemm_x16_avx512_table[t], NULL));
+        free(xx);
     }
     printf("\n");
     free(p.y);
