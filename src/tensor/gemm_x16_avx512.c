@@ -404,11 +404,12 @@ static ALWAYS_INLINE void group_any(x16_format f, const uint8_t *group, int64_t 
  * X16_PREFETCH_AHEAD on into L1, except the last of several, which asks for
  * the next group into L2: its memory traffic then runs under that pass's
  * arithmetic instead of holding up the next group's first pass. Measured,
- * 1.5B shape, batch 16, 1 thread, same build: activation groups outermost
- * (the former order) Q8_0 160 tokens/s, Q4_K_M 189; this order with every
- * pass prefetching ahead 162-168; with the last pass prefetching the next
- * group into L1 instead 142-145, into L2 but the first pass not prefetching
- * 140; as here 183-185 and 202-205.
+ * 1.5B shape, batch 16, 1 thread, alternating builds: passes of activation
+ * rows outermost (the former order) Q8_0 160-162 tokens/s, this order
+ * 174-177; Q4_K_M ~199 either way. Other prefetching, in one experimental
+ * build (where this order gave 183-185): every pass prefetching ahead
+ * 162-168 tokens/s; the last pass prefetching the next group into L1
+ * 142-145; into L2 but the other passes not prefetching at all 140.
  */
 enum { X_TILE = 4 * X_GROUP };
 
