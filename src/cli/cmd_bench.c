@@ -12,7 +12,10 @@
  *   batched   B sequences decoding together, one token each per step
  *             (aggregate tokens/s), for each B
  * and puts decode beside its physical limit: the machine's memory read
- * bandwidth divided by the weight bytes read per token.
+ * bandwidth divided by the weight bytes read per token. The bandwidth is
+ * measured just before each repetition's decode, since on a shared machine
+ * it moves from minute to minute; the median is the floor's, the range is
+ * printed beside it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,8 +169,8 @@ static int bench_batched(r1_context *ctx, int B, int n_vocab, double *rate) {
 }
 
 static void print_json(const bench_options *o, const r1_model_info *info, stats pf, stats dc, stats da,
-                       const stats *batched, double bandwidth, int threads) {
-    double floor = bandwidth / (double)info->bytes_per_token;
+                       const stats *batched, stats bw, int threads) {
+    double bandwidth = bw.median, floor = bandwidth / (double)info->bytes_per_token;
     printf("{\"model\": \"%s\", \"model_type\": \"%s\", \"arch\": \"%s\", \"n_params\": %llu, \"threads\": %d, "
            "\"kernels\": \"%s\", \"exact\": %s, \"n_prompt\": %d, \"n_decode\": %d, \"repetitions\": %d, "
            "\"prefill_tokens_per_s\": %.3f, \"prefill_range\": [%.3f, %.3f], "
@@ -179,14 +182,18 @@ static void print_json(const bench_options *o, const r1_model_info *info, stats 
     for (int k = 0; k < o->n_batches; k++)
         printf("%s{\"batch\": %d, \"tokens_per_s\": %.3f, \"range\": [%.3f, %.3f]}", k ? ", " : "", o->batches[k],
                batched[k].median, batched[k].min, batched[k].max);
-    printf("], \"weight_bytes_per_token\": %llu, \"bandwidth_bytes_per_s\": %.0f, \"decode_floor_tokens_per_s\": %.3f, "
-           "\"decode_floor_fraction\": %.4f}\n",
-           (unsigned long long)info->bytes_per_token, bandwidth, floor, dc.median / floor);
+    printf("], \"weight_bytes_per_token\": %llu, ", (unsigned long long)info->bytes_per_token);
+    if (bw.min <= 0.0) /* a 1 GiB buffer could not be had: no floor to compare with */
+        printf("\"bandwidth_bytes_per_s\": null, \"decode_floor_tokens_per_s\": null, \"decode_floor_fraction\": null}\n");
+    else
+        printf("\"bandwidth_bytes_per_s\": %.0f, \"bandwidth_range\": [%.0f, %.0f], \"decode_floor_tokens_per_s\": %.3f, "
+               "\"decode_floor_fraction\": %.4f}\n",
+               bandwidth, bw.min, bw.max, floor, dc.median / floor);
 }
 
 static void print_table(const bench_options *o, const r1_model_info *info, stats pf, stats dc, stats da,
-                        const stats *batched, double bandwidth, int threads) {
-    double floor = bandwidth / (double)info->bytes_per_token;
+                        const stats *batched, stats bw, int threads) {
+    double bandwidth = bw.median, floor = bandwidth / (double)info->bytes_per_token;
     printf("model %s (%s %s, %.2f B params), %d threads, kernels %s%s\n", o->model_path, info->arch, info->file_type,
            info->n_params / 1e9, threads, r1_kernel_isa(), o->params.exact ? ", exact" : "");
     printf("  prefill %-4d   %8.2f tokens/s  (range %.2f - %.2f, %d reps)\n", o->n_prompt, pf.median, pf.min, pf.max, o->reps);
@@ -196,9 +203,15 @@ static void print_table(const bench_options *o, const r1_model_info *info, stats
     for (int k = 0; k < o->n_batches; k++)
         printf("  batched B=%-3d  %8.2f tokens/s  (range %.2f - %.2f; %.2fx B=1 decode)\n", o->batches[k],
                batched[k].median, batched[k].min, batched[k].max, batched[k].median / dc.median);
-    printf("  weights read per token %.3f GB; memory read bandwidth %.1f GB/s; decode floor %.2f tokens/s;"
-           " decode at %.1f%% of the floor\n",
-           info->bytes_per_token / 1e9, bandwidth / 1e9, floor, 100.0 * dc.median / floor);
+    if (bw.min <= 0.0) {
+        printf("  weights read per token %.3f GB; memory read bandwidth not measured (no 1 GiB buffer)\n",
+               info->bytes_per_token / 1e9);
+        return;
+    }
+    printf("  weights read per token %.3f GB; memory read bandwidth %.1f GB/s (range %.1f - %.1f, read before each"
+           " decode); decode floor %.2f tokens/s; decode at %.1f%% of the floor\n",
+           info->bytes_per_token / 1e9, bandwidth / 1e9, bw.min / 1e9, bw.max / 1e9, floor,
+           100.0 * dc.median / floor);
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -215,19 +228,20 @@ int cmd_bench(int argc, char **argv) {
     r1_model_info info;
     r1_model_get_info(model, &info);
     int threads = o.params.n_threads > 0 ? o.params.n_threads : r1_cpu_count();
-    double pf[100], dc[100], da[100], bt[MAX_BATCHES][100];
+    double pf[100], dc[100], da[100], bt[MAX_BATCHES][100], bw[100];
     int rc = 0;
     for (int r = 0; rc == 0 && r < o.reps; r++) {
+        bw[r] = measure_read_bandwidth(threads, 3);
         rc = bench_prefill_decode(ctx, &o, info.n_vocab, &pf[r], &dc[r], &da[r]);
         for (int k = 0; rc == 0 && k < o.n_batches; k++) rc = bench_batched(ctx, o.batches[k], info.n_vocab, &bt[k][r]);
         if (!o.json && rc == 0) fprintf(stderr, "r1 bench: repetition %d of %d done\n", r + 1, o.reps);
     }
     r1_context_free(ctx);
     if (rc == 0) {
-        double bandwidth = measure_read_bandwidth(threads, 5);
         stats batched[MAX_BATCHES];
         for (int k = 0; k < o.n_batches; k++) batched[k] = summarize(bt[k], o.reps);
         stats p = summarize(pf, o.reps), d = summarize(dc, o.reps), after = summarize(da, o.reps);
+        stats bandwidth = summarize(bw, o.reps);
         if (o.json) print_json(&o, &info, p, d, after, batched, bandwidth, threads);
         else print_table(&o, &info, p, d, after, batched, bandwidth, threads);
     }

@@ -20,6 +20,9 @@ assert all(b["tokens_per_s"] > 0 for b in d["batched"])
 assert d["prefill_tokens_per_s"] > 0 and d["decode_tokens_per_s"] > 0
 assert d["threads"] == 2 and d["model_type"] == "Q4_K_M"
 assert d["weight_bytes_per_token"] > 0 and d["bandwidth_bytes_per_s"] > 1e8
+# read before each repetition's decode: the median lies within the range
+low, high = d["bandwidth_range"]
+assert low <= d["bandwidth_bytes_per_s"] <= high
 PY
 check "bench JSON is well formed with every key" test $? -eq 0
 "$R1" bench -m "$WORK/tiny.gguf" -p 16 -n 4 -b 1 -r 1 >"$WORK/table" 2>/dev/null
