@@ -322,6 +322,11 @@ static inline __m512 broadcast_float(const uint8_t *p) {
     return _mm512_set1_ps(v);
 }
 
+/* Word g (4 quants) of block b of row c's current unit. */
+static inline const uint8_t *x_word(const q8_0_rows *r, int c, int b, int g) {
+    return r->x[c] + b * sizeof(r1_block_q8_0) + offsetof(r1_block_q8_0, qs) + 4 * g;
+}
+
 static ALWAYS_INLINE void q8_0_unit(const uint8_t *unit, const q8_0_rows *r, int cx, __m512 *sums) {
     for (int b = 0; b < Q8_0_BLOCKS_PER_UNIT; b++) {
         __m512 dw = load_halves(unit + Q8_0_D_BYTE + 32 * b);
@@ -333,8 +338,7 @@ static ALWAYS_INLINE void q8_0_unit(const uint8_t *unit, const q8_0_rows *r, int
             __m512i u = load_vector(unit, 8 * b + g);
 #pragma GCC unroll 8
             for (int c = 0; c < cx; c++)
-                isum[c] = _mm512_dpbusd_epi32(
-                    isum[c], u, broadcast_4_bytes(r->x[c] + b * sizeof(r1_block_q8_0) + offsetof(r1_block_q8_0, qs) + 4 * g));
+                isum[c] = _mm512_dpbusd_epi32(isum[c], u, broadcast_4_bytes(x_word(r, c, b, g)));
         }
 #pragma GCC unroll 8
         for (int c = 0; c < cx; c++) {
@@ -346,12 +350,11 @@ static ALWAYS_INLINE void q8_0_unit(const uint8_t *unit, const q8_0_rows *r, int
 
 static ALWAYS_INLINE void q8_0_group_n(const uint8_t *group, int64_t n_units, const uint8_t *xq,
                                        size_t x_row_bytes, int cx, float *y, long y_stride, x16_prefetch prefetch) {
-    const long n_blocks = (long)n_units * Q8_0_BLOCKS_PER_UNIT;
+    const int64_t n = n_units * R1_X16_UNIT_VALUES;
     const long unit_x_bytes = Q8_0_BLOCKS_PER_UNIT * (long)sizeof(r1_block_q8_0),
                unit_sidecar_bytes = Q8_0_BLOCKS_PER_UNIT * (long)sizeof(float);
     __m512 sums[X_GROUP];
-    q8_0_rows r = {.scales_at = n_blocks * (long)sizeof(r1_block_q8_0)};
-    r.sums_at = r.scales_at + n_blocks * (long)sizeof(float);
+    q8_0_rows r = {.scales_at = (long)r1_x16_sidecar_scales_at(n), .sums_at = (long)r1_x16_sidecar_sums_at(n)};
 #pragma GCC unroll 8
     for (int c = 0; c < cx; c++) {
         sums[c] = _mm512_setzero_ps();

@@ -127,24 +127,22 @@ int r1_x16_interleave(r1_type type, void *data, int64_t row_values, int64_t n_ro
 }
 
 size_t r1_x16_activation_row_bytes(r1_type weight_type, int64_t n) {
-    size_t bytes = r1_row_bytes(r1_type_get((uint32_t)weight_type)->dot_type, n);
-    if (weight_type == R1_TYPE_Q8_0) bytes += (size_t)(n / R1_QK) * (sizeof(float) + sizeof(int32_t));
-    return bytes;
+    if (weight_type == R1_TYPE_Q8_0) return r1_x16_sidecar_sums_at(n) + (size_t)(n / R1_QK) * sizeof(int32_t);
+    return r1_row_bytes(r1_type_get((uint32_t)weight_type)->dot_type, n);
 }
 
 void r1_x16_prepare_activation(r1_type weight_type, void *row, int64_t n) {
     if (weight_type != R1_TYPE_Q8_0) return;
-    const int64_t n_blocks = n / R1_QK;
     const r1_block_q8_0 *blocks = row;
-    uint8_t *sidecar = (uint8_t *)row + (size_t)n_blocks * sizeof(r1_block_q8_0);
-    for (int64_t b = 0; b < n_blocks; b++) {
+    uint8_t *scales = (uint8_t *)row + r1_x16_sidecar_scales_at(n), *sums = (uint8_t *)row + r1_x16_sidecar_sums_at(n);
+    for (int64_t b = 0; b < n / R1_QK; b++) {
         float scale = r1_half_to_f32(blocks[b].d);
         int32_t sum = 0;
         for (int i = 0; i < R1_QK; i++) sum += blocks[b].qs[i];
         sum *= -128;
         /* memcpy: the caller's row need not be aligned for floats */
-        memcpy(sidecar + (size_t)b * sizeof(float), &scale, sizeof scale);
-        memcpy(sidecar + (size_t)(n_blocks + b) * sizeof(float), &sum, sizeof sum);
+        memcpy(scales + (size_t)b * sizeof scale, &scale, sizeof scale);
+        memcpy(sums + (size_t)b * sizeof sum, &sum, sizeof sum);
     }
 }
 

@@ -68,6 +68,13 @@ size_t r1_x16_activation_row_bytes(r1_type weight_type, int64_t n);
  * without one). */
 void r1_x16_prepare_activation(r1_type weight_type, void *row, int64_t n);
 
+/* Where, from the start of a prepared Q8_0 activation row of n values, the
+ * sidecar's block scales (floats) and -128 * sums (int32) begin. */
+static inline size_t r1_x16_sidecar_scales_at(int64_t n) { return (size_t)(n / R1_QK) * sizeof(r1_block_q8_0); }
+static inline size_t r1_x16_sidecar_sums_at(int64_t n) {
+    return r1_x16_sidecar_scales_at(n) + (size_t)(n / R1_QK) * sizeof(float);
+}
+
 /* The reference product on an interleaved tensor: for the 16 * n_groups
  * rows from `group` on, y[c * y_stride + r] = dot_q(row r, activation row c),
  * with the rows restored by r1_x16_group_rows and the scalar dot_q. The
