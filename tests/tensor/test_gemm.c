@@ -19,7 +19,10 @@
  * every output must match the scalar dot_q on the original rows, for 1 to 4
  * groups of 16 rows, batches of 1..17, 33 and 64 rows (every instantiation
  * of the 8-row activation groups and their remainders), and rows of 1, 2, 6
- * and 35 units of 256 values (35: the 8960-wide rows of a 1.5B model).
+ * and 35 units of 256 values (35: the 8960-wide rows of a 1.5B model), the
+ * activation rows prepared as matmul.c prepares them (the Q8_0 sidecar).
+ * r1_matmul_group is checked once with a file-layout and an interleaved Q8_0
+ * weight sharing one input.
  */
 #include "testutil.h"
 
@@ -32,6 +35,7 @@
 #include "tensor/fp16.h"
 #include "tensor/interleave.h"
 #include "tensor/kernels.h"
+#include "tensor/matmul.h"
 
 static const r1_type gemm_types[] = {R1_TYPE_Q8_0, R1_TYPE_Q4_0, R1_TYPE_Q5_0, R1_TYPE_Q4_1,
                                      R1_TYPE_Q5_1, R1_TYPE_Q4_K, R1_TYPE_Q5_K, R1_TYPE_Q6_K};
@@ -181,6 +185,21 @@ static void tiled_product(const void *arg, const gemm_case *k, float *y, long y_
     gemm(k->w, k->w_row_bytes, k->w_rows, k->x, k->x_row_bytes, k->x_rows, k->n, y, y_stride);
 }
 
+/* x_rows quantized activation rows (x_row_bytes apart) copied into rows
+ * sized for the x16 products of `type` and prepared for them (sidecar
+ * filled); their stride goes to *prepared_row_bytes. */
+static uint8_t *prepared_x16_rows(r1_type type, const uint8_t *x, size_t x_row_bytes, int x_rows, int64_t n,
+                                  size_t *prepared_row_bytes) {
+    size_t bytes = r1_x16_activation_row_bytes(type, n);
+    uint8_t *out = xmalloc(bytes * (size_t)x_rows);
+    for (int c = 0; c < x_rows; c++) {
+        memcpy(out + (size_t)c * bytes, x + (size_t)c * x_row_bytes, x_row_bytes);
+        r1_x16_prepare_activation(type, out + (size_t)c * bytes, n);
+    }
+    *prepared_row_bytes = bytes;
+    return out;
+}
+
 /* The rows interleaved 16 at a time, then the x16 product on them. */
 static void x16_product(const void *arg, const gemm_case *k, float *y, long y_stride) {
     r1_gemm_x16_fn gemm = *(const r1_gemm_x16_fn *)arg;
@@ -188,12 +207,8 @@ static void x16_product(const void *arg, const gemm_case *k, float *y, long y_st
     uint8_t *w = xmalloc(bytes);
     memcpy(w, k->w, bytes);
     assert_int_equal(r1_x16_interleave(k->type, w, k->n, k->w_rows), 0);
-    size_t x_row_bytes = r1_x16_activation_row_bytes(k->type, k->n);
-    uint8_t *x = xmalloc(x_row_bytes * (size_t)k->x_rows);
-    for (int c = 0; c < k->x_rows; c++) {
-        memcpy(x + (size_t)c * x_row_bytes, k->x + (size_t)c * k->x_row_bytes, k->x_row_bytes);
-        r1_x16_prepare_activation(k->type, x + (size_t)c * x_row_bytes, k->n);
-    }
+    size_t x_row_bytes;
+    uint8_t *x = prepared_x16_rows(k->type, k->x, k->x_row_bytes, k->x_rows, k->n, &x_row_bytes);
     gemm(w, 16 * k->w_row_bytes, k->w_rows / 16, x, x_row_bytes, k->x_rows, k->n, y, y_stride);
     free(x);
     free(w);
@@ -312,6 +327,55 @@ static void test_x16_matches_scalar_dot_q(void **state) {
     }
 }
 
+/* r1_matmul_group over a Q8_0 weight in the file layout and an interleaved
+ * one, in both orders: they share one quantized input whose rows are sized
+ * for the interleaved weight's sidecar, and each product must read its own
+ * blocks at that stride. Every output against the scalar dot_q. */
+static void test_matmul_group_shares_prepared_input(void **state) {
+    (void)state;
+    if (!avx512_available()) skip();
+    enum { N = 512, W_ROWS = 32, X_ROWS = 5 };
+    uint64_t rng = 23;
+    const size_t row_bytes = r1_row_bytes(R1_TYPE_Q8_0, N), xq_bytes = r1_row_bytes(R1_TYPE_Q8_0, N);
+    uint8_t *plain = quantized_rows(R1_TYPE_Q8_0, W_ROWS, N, &rng);
+    uint8_t *original = quantized_rows(R1_TYPE_Q8_0, W_ROWS, N, &rng);
+    uint8_t *interleaved = xmalloc(row_bytes * W_ROWS);
+    memcpy(interleaved, original, row_bytes * W_ROWS);
+    assert_int_equal(r1_x16_interleave(R1_TYPE_Q8_0, interleaved, N, W_ROWS), 0);
+    r1_tensor a = {.name = "plain", .type = R1_TYPE_Q8_0, .n_dims = 2, .ne = {N, W_ROWS, 1, 1}, .data = plain,
+                   .row_bytes = row_bytes, .layout = R1_LAYOUT_ROWS};
+    r1_tensor b = a;
+    b.name = "interleaved", b.data = interleaved, b.layout = R1_LAYOUT_X16;
+    float *x = xmalloc(sizeof(float) * X_ROWS * N);
+    for (int i = 0; i < X_ROWS * N; i++) x[i] = test_rand_normal(&rng);
+    uint8_t *xq = xmalloc(xq_bytes * X_ROWS);
+    for (int c = 0; c < X_ROWS; c++) scalar_kernels(R1_TYPE_Q8_0)->quantize(x + c * N, xq + c * xq_bytes, N);
+    r1_compute comp;
+    assert_int_equal(r1_compute_init(&comp, 2, false), 0);
+    float ya[X_ROWS * W_ROWS], yb[X_ROWS * W_ROWS];
+    for (int order = 0; order < 2; order++) {
+        r1_matmul_out outs[2] = {{&a, ya, W_ROWS}, {&b, yb, W_ROWS}};
+        if (order == 1) outs[0] = (r1_matmul_out){&b, yb, W_ROWS}, outs[1] = (r1_matmul_out){&a, ya, W_ROWS};
+        assert_int_equal(r1_matmul_group(&comp, outs, 2, x, X_ROWS), 0);
+        for (int c = 0; c < X_ROWS; c++)
+            for (int r = 0; r < W_ROWS; r++) {
+                const uint8_t *xrow = xq + c * xq_bytes;
+                float want_a = scalar_kernels(R1_TYPE_Q8_0)->dot_q(plain + r * row_bytes, xrow, N);
+                float want_b = scalar_kernels(R1_TYPE_Q8_0)->dot_q(original + r * row_bytes, xrow, N);
+                if (fabsf(ya[c * W_ROWS + r] - want_a) > 1e-4f * (1.0f + fabsf(want_a)) ||
+                    fabsf(yb[c * W_ROWS + r] - want_b) > 1e-4f * (1.0f + fabsf(want_b)))
+                    fail_msg("order %d, y[%d][%d]: file layout %.7g (want %.7g), interleaved %.7g (want %.7g)",
+                             order, c, r, ya[c * W_ROWS + r], want_a, yb[c * W_ROWS + r], want_b);
+            }
+    }
+    r1_compute_free(&comp);
+    free(xq);
+    free(x);
+    free(interleaved);
+    free(original);
+    free(plain);
+}
+
 /* The formats of the benchmark models have tiled products, and the resolved
  * avx512 set carries them. */
 static void test_gemm_table(void **state) {
@@ -406,12 +470,7 @@ static void benchmark_type(r1_type t) {
     if (r1_gemm_x16_avx512_table[t]) {
         assert_int_equal(r1_x16_interleave(t, w, BENCH_N, BENCH_W_ROWS), 0);
         bench_problem px = p;
-        px.x_row_bytes = r1_x16_activation_row_bytes(t, BENCH_N);
-        uint8_t *xx = xmalloc(px.x_row_bytes * BENCH_X_ROWS);
-        for (int c = 0; c < BENCH_X_ROWS; c++) {
-            memcpy(xx + (size_t)c * px.x_row_bytes, x + (size_t)c * p.x_row_bytes, p.x_row_bytes);
-            r1_x16_prepare_activation(t, xx + (size_t)c * px.x_row_bytes, BENCH_N);
-        }
+        uint8_t *xx = prepared_x16_rows(t, x, p.x_row_bytes, BENCH_X_ROWS, BENCH_N, &px.x_row_bytes);
         px.x = xx;
         printf(", interleaved %6.1f GOPS", gops(&px, NULL, r1_gemm_x16_avx512_table[t], NULL));
         free(xx);
@@ -434,6 +493,7 @@ int main(void) {
         cmocka_unit_test(test_gemm_table),
         cmocka_unit_test(test_gemm_matches_scalar_dot_q),
         cmocka_unit_test(test_x16_matches_scalar_dot_q),
+        cmocka_unit_test(test_matmul_group_shares_prepared_input),
         cmocka_unit_test(test_benchmark_gemm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
