@@ -208,18 +208,51 @@ int auth_read_file(const char *path, size_t max_bytes, char **out, size_t *len, 
     return 0;
 }
 
+/* Length of the UTF-8 sequence that starts with lead byte b, 0 when b
+ * cannot start one. */
+static size_t utf8_sequence_length(uint8_t b) {
+    if (b < 0x80) return 1;
+    if (b >= 0xc2 && b <= 0xdf) return 2;
+    if (b >= 0xe0 && b <= 0xef) return 3;
+    if (b >= 0xf0 && b <= 0xf4) return 4;
+    return 0;
+}
+
+/* True when the bytes read as text: well-formed UTF-8 sequences with no
+ * control characters other than tab, CR and LF. A key typed or pasted into
+ * a file is text; 32 bytes from /dev/urandom almost never are (the chance
+ * is below 1e-12), so their last byte is kept even when it happens to be
+ * 0x0a. */
+static bool secret_is_text(const uint8_t *s, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        size_t n = utf8_sequence_length(s[i]);
+        if (n == 0 || n > len - i) return false;
+        if (n == 1 && (s[i] == 0x7f || (s[i] < 0x20 && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')))
+            return false;
+        for (size_t k = 1; k < n; k++)
+            if ((s[i + k] & 0xc0) != 0x80) return false;
+        i += n;
+    }
+    return true;
+}
+
+static bool is_trailing_space(uint8_t c) { return c == '\n' || c == '\r' || c == ' ' || c == '\t'; }
+
 int auth_secret_read(const char *path, size_t min_len, auth_secret *out, r1_error *err) {
     out->bytes = NULL;
     out->len = 0;
     uint8_t *buf = NULL;
     size_t len = 0;
     if (read_path(path, SECRET_MAX_BYTES, &buf, &len, err) != 0) return -1;
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' || buf[len - 1] == '\t'))
-        buf[--len] = 0;
+    bool text = secret_is_text(buf, len);
+    if (text)
+        while (len > 0 && is_trailing_space(buf[len - 1])) buf[--len] = 0;
     if (len < min_len) {
         OPENSSL_cleanse(buf, len);
         free(buf);
-        return r1_error_set(err, "%s: the key is %zu bytes; at least %zu are needed", path, len, min_len);
+        return r1_error_set(err, "%s: the key is %zu bytes%s; at least %zu are needed", path, len,
+                            text ? " (text, less its trailing whitespace)" : "", min_len);
     }
     out->bytes = buf;
     out->len = len;

@@ -6,7 +6,7 @@
  * with the right cause; rotation by size chains the files (and a missing,
  * misordered or end-truncated file is found); reopening continues the
  * chain (and a torn tail starts a new file); content only when configured;
- * many threads appending at once.
+ * key files of random bytes and of text; many threads appending at once.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -463,6 +463,32 @@ static void test_open_errors(void **state) {
     assert_non_null(strstr(err.message, "/nonexistent/dir/audit.log"));
 }
 
+/* A key file of random bytes is the key byte for byte, even when its last
+ * byte is a newline (a 32-byte key from /dev/urandom ends in 0x0a one time
+ * in 256, and used to lose that byte and fall below the minimum); a text
+ * key loses its trailing newline. */
+static void test_key_file_forms(void **state) {
+    (void)state;
+    uint8_t binary[32];
+    for (int i = 0; i < 32; i++) binary[i] = (uint8_t)(i * 37 + 200);
+    binary[5] = 0;
+    binary[31] = '\n';
+    assert_true(test_write_file(key_path, (const char *)binary, sizeof binary));
+    append_records(0, 3);
+    const char *paths[1] = {log_path};
+    audit_report rep;
+    assert_int_equal(audit_verify_files(paths, 1, binary, sizeof binary, &rep), 0);
+    assert_int_equal(audit_verify_files(paths, 1, binary, sizeof binary - 1, &rep), 1);
+    assert_non_null(strstr(rep.reason, "wrong key"));
+
+    per_test(NULL);
+    char text[64];
+    snprintf(text, sizeof text, "%s \r\n", KEY);
+    assert_true(test_write_file(key_path, text, strlen(text)));
+    append_records(0, 3);
+    verify_one(KEY, 0, NULL);
+}
+
 typedef struct writer {
     audit_log *log;
     int base;
@@ -511,6 +537,7 @@ int main(void) {
         cmocka_unit_test_setup(test_resume_from_rotated, per_test),
         cmocka_unit_test_setup(test_content, per_test),
         cmocka_unit_test_setup(test_open_errors, per_test),
+        cmocka_unit_test_setup(test_key_file_forms, per_test),
         cmocka_unit_test_setup(test_threads, per_test),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
