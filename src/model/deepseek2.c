@@ -106,7 +106,7 @@ static void attend_absorbed(const mla_job *job, int row, int head, float *scratc
     /* n_ctx row pointers after o_lat, 8-byte aligned (the scratch has room) */
     const float **latents = (const float **)(scratch + ((ctx->params.n_ctx + 2L * rank + 1) & ~1L));
     for (int t = 0; t < n_pos; t++) latents[t] = c->keys + r1_kv_cache_offset(c, job->layer, seq, t);
-    r1_weighted_sum_rows(o_lat, scores, latents, n_pos, rank);
+    ctx->compute.kernels->attention_values(o_lat, scores, 0, 1, latents, n_pos, rank);
     float *out = ctx->act.attn + ((long)row * hp->n_head + head) * mla->v_head_dim;
     for (int e = 0; e < mla->v_head_dim; e++) out[e] = vk->dot_f32(value_row(job->l, head, e), o_lat, rank);
 }

@@ -65,26 +65,24 @@ typedef struct attention_task {
 
 /* Causal attention of one row for the group of query heads that share KV
  * head kv_head (GQA): each cached key and value is read once for the whole
- * group. scores holds group * n_ctx floats. */
+ * group. scores holds group * n_ctx floats, then room for n_ctx row
+ * pointers. */
 static void attend_head_group(r1_context *ctx, const r1_chunk *b, int layer, int row, int kv_head, float *scores) {
     const r1_hparams *hp = &ctx->model->hp;
     const r1_kv_cache *c = &ctx->cache;
-    const r1_dot_f32_fn dot = ctx->compute.kernels->format[R1_TYPE_F32].dot_f32;
     int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, first = kv_head * group;
     int n_pos = b->pos[row] + 1, seq = b->seq[row];
     long stride = ctx->params.n_ctx;
     const float *q = ctx->act.q + ((long)row * hp->n_head + first) * hd;
-    float scale = 1.0f / sqrtf((float)hd);
-    for (int t = 0; t < n_pos; t++) {
-        const float *k = c->keys + r1_kv_cache_offset(c, layer, seq, t) + (long)kv_head * hd;
-        for (int g = 0; g < group; g++) scores[g * stride + t] = dot(k, q + (long)g * hd, hd) * scale;
-    }
-    for (int g = 0; g < group; g++) r1_softmax(scores + g * stride, n_pos);
     /* the row pointers follow the scores, 8-byte aligned (scratch has room) */
-    const float **values = (const float **)(scores + ((group * stride + 1) & ~1L));
-    for (int t = 0; t < n_pos; t++) values[t] = c->values + r1_kv_cache_offset(c, layer, seq, t) + (long)kv_head * hd;
+    const float **rows = (const float **)(scores + ((group * stride + 1) & ~1L));
+    for (int t = 0; t < n_pos; t++) rows[t] = c->keys + r1_kv_cache_offset(c, layer, seq, t) + (long)kv_head * hd;
+    const r1_kernel_set *k = ctx->compute.kernels;
+    k->attention_scores(scores, stride, q, group, rows, n_pos, hd, 1.0f / sqrtf((float)hd));
+    for (int g = 0; g < group; g++) r1_softmax(scores + g * stride, n_pos);
+    for (int t = 0; t < n_pos; t++) rows[t] = c->values + r1_kv_cache_offset(c, layer, seq, t) + (long)kv_head * hd;
     float *out = ctx->act.attn + ((long)row * hp->n_head + first) * hd;
-    for (int g = 0; g < group; g++) r1_weighted_sum_rows(out + (long)g * hd, scores + g * stride, values, n_pos, hd);
+    k->attention_values(out, scores, stride, group, rows, n_pos, hd);
 }
 
 /* Jobs (row, KV head) are dealt out round-robin: a row's cost grows with

@@ -3,7 +3,8 @@
  *
  * The SIMD tables may leave entries NULL; here each supported ISA gets one
  * complete set, its own kernels where it has them, else the next lower
- * ISA's (AVX-512 -> AVX2 -> scalar). The sets are built once, on first use, under pthread_once, so
+ * ISA's (AVX-512 -> AVX2 -> scalar), and attention's products for its ISA.
+ * The sets are built once, on first use, under pthread_once, so
  * any thread may ask first.
  */
 #include "tensor/kernels.h"
@@ -16,6 +17,8 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+
+#include "tensor/attention.h"
 
 static const char *const isa_names[R1_ISA_COUNT] = {"scalar", "avx2", "avx512"};
 
@@ -67,6 +70,23 @@ static void fill_from(r1_format_kernels *k, const r1_format_kernels *lower) {
     if (!k->gemm_f32) k->gemm_f32 = lower->gemm_f32;
 }
 
+/* Attention's two products: the build for each ISA (attention.h). */
+static void set_attention(r1_isa isa, r1_kernel_set *set) {
+    set->attention_scores = r1_attention_scores_reference;
+    set->attention_values = r1_attention_values_reference;
+#if defined(__x86_64__)
+    if (isa == R1_ISA_AVX2) {
+        set->attention_scores = r1_attention_scores_avx2;
+        set->attention_values = r1_attention_values_avx2;
+    } else if (isa == R1_ISA_AVX512) {
+        set->attention_scores = r1_attention_scores_avx512;
+        set->attention_values = r1_attention_values_avx512;
+    }
+#else
+    (void)isa;
+#endif
+}
+
 static r1_kernel_set resolved_sets[R1_ISA_COUNT];
 static bool resolved_ok[R1_ISA_COUNT];
 static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
@@ -88,6 +108,7 @@ static void resolve_all(void) {
             if (i == R1_ISA_AVX512 && !set->format[t].gemm_q) set->format[t].gemm_q = r1_gemm_avx512_table[t];
             if (i == R1_ISA_AVX512) set->format[t].gemm_x16 = r1_gemm_x16_avx512_table[t];
         }
+        set_attention((r1_isa)i, set);
         resolved_ok[i] = true;
     }
 }

@@ -52,6 +52,14 @@ typedef void (*r1_gemm_f32_fn)(const void *w, size_t w_row_bytes, int n_w_rows, 
 typedef void (*r1_gemm_x16_fn)(const void *w, size_t group_bytes, int n_groups, const void *xq,
                                size_t x_row_bytes, int n_x_rows, int64_t n, float *y, long y_stride);
 
+/* Attention over cached rows for the n_q query heads that share one KV
+ * head (see attention.h): scores[g * stride + t] = scale * (q_g . keys[t]),
+ * and out[g * dim + c] = sum_t weights[g * stride + t] * values[t][c]. */
+typedef void (*r1_attention_scores_fn)(float *scores, long stride, const float *q, int n_q,
+                                       const float *const *keys, int n_keys, int dim, float scale);
+typedef void (*r1_attention_values_fn)(float *out, const float *weights, long stride, int n_q,
+                                       const float *const *values, int n_values, int dim);
+
 typedef struct r1_format_kernels {
     r1_dequantize_fn dequantize;
     r1_quantize_fn quantize;
@@ -73,6 +81,8 @@ typedef struct r1_kernel_set {
     r1_isa isa;
     const char *name; /* "scalar", "avx2", "avx512" */
     r1_format_kernels format[R1_TYPE_COUNT];
+    r1_attention_scores_fn attention_scores; /* set by dispatch.c from attention.h's builds */
+    r1_attention_values_fn attention_values;
 } r1_kernel_set;
 
 /* The raw tables, defined in quant_scalar.c, quant_avx2.c, quant_avx512.c.

@@ -66,10 +66,4 @@ void r1_swiglu_reference(float *gate, const float *up, int n);
 /* y[i] += x[i] */
 void r1_add(float *y, const float *x, int n);
 
-/* out[i] = sum_t w[t] * rows[t][i] for i < n: attention's weighted sum of
- * cached values. Accumulates 32 columns at a time in registers across all
- * rows, instead of storing out once per row; the AVX-512 or AVX2 build of
- * the loop is chosen on first use. */
-void r1_weighted_sum_rows(float *out, const float *w, const float *const *rows, int n_rows, int n);
-
 #endif
