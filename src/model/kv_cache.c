@@ -4,6 +4,22 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+/* The keys' or the values' area. A long context's cache is read whole at
+ * every decode step and is far larger than what the TLB maps in 4 KB pages:
+ * in 2 MB pages (a hint the kernel may decline), the scores and value sums
+ * over 2048 positions of the 1.5B shape took 5.5 instead of 6.7 ms per
+ * token (1 thread). Small caches stay on the ordinary heap. */
+enum { HUGE_PAGE_BYTES = 2 << 20 };
+
+static float *cache_area_alloc(size_t bytes) {
+    if (bytes < HUGE_PAGE_BYTES) return malloc(bytes);
+    size_t rounded = (bytes + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
+    float *p = aligned_alloc(HUGE_PAGE_BYTES, rounded);
+    if (p) madvise(p, rounded, MADV_HUGEPAGE);
+    return p;
+}
 
 int r1_kv_cache_init(r1_kv_cache *c, int n_layer, int kv_dim, bool with_values, int n_tokens, int n_seq,
                      r1_error *err) {
@@ -13,8 +29,8 @@ int r1_kv_cache_init(r1_kv_cache *c, int n_layer, int kv_dim, bool with_values, 
     c->n_blocks = (n_tokens + R1_KV_BLOCK_TOKENS - 1) / R1_KV_BLOCK_TOKENS;
     c->n_seq = n_seq;
     size_t floats = (size_t)n_layer * c->n_blocks * R1_KV_BLOCK_TOKENS * (size_t)kv_dim;
-    c->keys = malloc(floats * sizeof(float));
-    c->values = with_values ? malloc(floats * sizeof(float)) : NULL;
+    c->keys = cache_area_alloc(floats * sizeof(float));
+    c->values = with_values ? cache_area_alloc(floats * sizeof(float)) : NULL;
     c->free_blocks = malloc((size_t)c->n_blocks * sizeof(int));
     c->refs = calloc((size_t)c->n_blocks, sizeof(int));
     c->seqs = calloc((size_t)n_seq, sizeof *c->seqs);

@@ -9,9 +9,8 @@
  * keeps a sequence's positions in blocks scattered over the pool. The
  * engine calls them through its kernel set (kernels.h: attention_scores,
  * attention_values), which holds the build for its ISA; these are the
- * builds. The AVX-512 ones read every cached row once for all the group's
- * heads, a block of 16 rows at a time (8 KB for 128-value heads, in L1
- * while each head passes over it), instead of once per head.
+ * builds. The AVX-512 ones load each vector of a cached row once for
+ * several of the group's heads (see attention_avx512.c).
  */
 #ifndef R1_TENSOR_ATTENTION_H
 #define R1_TENSOR_ATTENTION_H
