@@ -13,17 +13,20 @@ r1_context_params r1_context_default_params(void) {
     return p;
 }
 
-/* Floats of per-thread scratch: attention weights over the context, and
- * for MLA the latent query/output and expanded key/value vectors. */
+/* Floats of per-thread scratch: attention weights over the context for a
+ * tile of rows and its group of query heads, the tile's queries and
+ * outputs (llama.c, attention_scratch), and for MLA the latent query/output
+ * and expanded key/value vectors. */
 static long scratch_per_thread(const r1_context *ctx) {
     const r1_hparams *hp = &ctx->model->hp;
     long widest = hp->mla.kv_lora_rank;
     if (hp->mla.qk_nope > widest) widest = hp->mla.qk_nope;
     if (hp->mla.v_head_dim > widest) widest = hp->mla.v_head_dim;
     long group = hp->n_head_kv > 0 ? hp->n_head / hp->n_head_kv : 1; /* GQA: scores per query head */
+    long tile_queries = (long)R1_ATTENTION_TILE_ROWS * (group > 1 ? group : 1);
     /* + room for n_ctx row pointers (2 floats each); a multiple of 16 floats
      * keeps every thread's share 64-byte aligned */
-    long floats = ctx->params.n_ctx * ((group > 1 ? group : 1) + 2) + 4 * widest + 32;
+    long floats = ctx->params.n_ctx * (tile_queries + 2) + 2 * tile_queries * hp->head_dim + 4 * widest + 32;
     return (floats + 15) & ~15L;
 }
 

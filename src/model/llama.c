@@ -63,37 +63,93 @@ typedef struct attention_task {
     int layer;
 } attention_task;
 
-/* Causal attention of one row for the group of query heads that share KV
- * head kv_head (GQA): each cached key and value is read once for the whole
- * group. scores holds group * n_ctx floats, then room for n_ctx row
- * pointers. */
-static void attend_head_group(r1_context *ctx, const r1_chunk *b, int layer, int row, int kv_head, float *scores) {
+/* Where a thread's attention scratch keeps what (context.c sizes it): the
+ * scores of up to R1_ATTENTION_TILE_ROWS rows x group query heads, n_ctx
+ * apart; the tile's queries and outputs, each gathered into one block; then
+ * n_ctx row pointers, 8-byte aligned. */
+typedef struct attention_scratch {
+    float *scores, *q, *out;
+    const float **rows;
+} attention_scratch;
+
+static attention_scratch attention_scratch_of(r1_context *ctx, int thread) {
     const r1_hparams *hp = &ctx->model->hp;
-    const r1_kv_cache *c = &ctx->cache;
-    int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, first = kv_head * group;
-    int n_pos = b->pos[row] + 1, seq = b->seq[row];
-    long stride = ctx->params.n_ctx;
-    const float *q = ctx->act.q + ((long)row * hp->n_head + first) * hd;
-    /* the row pointers follow the scores, 8-byte aligned (scratch has room) */
-    const float **rows = (const float **)(scores + ((group * stride + 1) & ~1L));
-    for (int t = 0; t < n_pos; t++) rows[t] = c->keys + r1_kv_cache_offset(c, layer, seq, t) + (long)kv_head * hd;
-    const r1_kernel_set *k = ctx->compute.kernels;
-    k->attention_scores(scores, stride, q, group, rows, n_pos, hd, 1.0f / sqrtf((float)hd));
-    for (int g = 0; g < group; g++) r1_softmax(scores + g * stride, n_pos);
-    for (int t = 0; t < n_pos; t++) rows[t] = c->values + r1_kv_cache_offset(c, layer, seq, t) + (long)kv_head * hd;
-    float *out = ctx->act.attn + ((long)row * hp->n_head + first) * hd;
-    k->attention_values(out, scores, stride, group, rows, n_pos, hd);
+    long n_q = (long)R1_ATTENTION_TILE_ROWS * (hp->n_head / hp->n_head_kv);
+    float *base = ctx->act.scores + (long)thread * ctx->act.scratch_per_thread;
+    attention_scratch s = {.scores = base, .q = base + n_q * ctx->params.n_ctx};
+    s.out = s.q + n_q * hp->head_dim;
+    s.rows = (const float **)(s.out + ((n_q * hp->head_dim + 1) & ~1L));
+    return s;
 }
 
-/* Jobs (row, KV head) are dealt out round-robin: a row's cost grows with
- * its position, so contiguous ranges would leave the first thread idle. */
+/*
+ * Causal attention of n_rows consecutive rows of one sequence (positions
+ * p, p + 1, ...) for the group of query heads that share KV head kv_head
+ * (GQA). All n_rows x group queries are scored against the keys up to the
+ * last row's position at once, so each block of cached rows is read once
+ * for the tile (a prefill row at position 2048 took 35 instead of 55 us
+ * with tiles of 4 rows); an earlier row's scores beyond its own position
+ * are then dropped: its softmax stops at its position and the rest weigh 0.
+ */
+static void attend_rows(r1_context *ctx, const r1_chunk *b, int layer, int row0, int n_rows, int kv_head,
+                        attention_scratch s) {
+    const r1_hparams *hp = &ctx->model->hp;
+    const r1_kv_cache *c = &ctx->cache;
+    const r1_kernel_set *k = ctx->compute.kernels;
+    const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, first = kv_head * group;
+    const int n_q = n_rows * group, n_keys = b->pos[row0 + n_rows - 1] + 1, seq = b->seq[row0];
+    const long stride = ctx->params.n_ctx, row_floats = (long)hp->n_head * hd, group_floats = (long)group * hd;
+    /* the tile's queries side by side (one row's are already) */
+    const float *q = ctx->act.q + row0 * row_floats + first * hd;
+    if (n_rows > 1) {
+        for (int i = 0; i < n_rows; i++)
+            memcpy(s.q + i * group_floats, q + i * row_floats, (size_t)group_floats * sizeof(float));
+        q = s.q;
+    }
+    for (int t = 0; t < n_keys; t++) s.rows[t] = c->keys + r1_kv_cache_offset(c, layer, seq, t) + (long)kv_head * hd;
+    k->attention_scores(s.scores, stride, q, n_q, s.rows, n_keys, hd, 1.0f / sqrtf((float)hd));
+    for (int i = 0; i < n_rows; i++) {
+        int n_pos = b->pos[row0 + i] + 1;
+        for (int g = 0; g < group; g++) {
+            float *row_scores = s.scores + (i * group + g) * stride;
+            r1_softmax(row_scores, n_pos);
+            memset(row_scores + n_pos, 0, (size_t)(n_keys - n_pos) * sizeof(float));
+        }
+    }
+    for (int t = 0; t < n_keys; t++) s.rows[t] = c->values + r1_kv_cache_offset(c, layer, seq, t) + (long)kv_head * hd;
+    float *out = ctx->act.attn + row0 * row_floats + first * hd;
+    k->attention_values(n_rows > 1 ? s.out : out, s.scores, stride, n_q, s.rows, n_keys, hd);
+    for (int i = 0; n_rows > 1 && i < n_rows; i++)
+        memcpy(out + i * row_floats, s.out + i * group_floats, (size_t)group_floats * sizeof(float));
+}
+
+/* How many rows from row0 on (at most max) continue row0's sequence one
+ * position at a time: prefill rows do, a batch of decoding sequences not. */
+static int consecutive_rows(const r1_chunk *b, int row0, int max) {
+    int n = 1;
+    while (n < max && row0 + n < b->n && b->seq[row0 + n] == b->seq[row0] && b->pos[row0 + n] == b->pos[row0] + n)
+        n++;
+    return n;
+}
+
+/* Jobs (tile of R1_ATTENTION_TILE_ROWS rows, KV head) are dealt out
+ * round-robin: a row's cost grows with its position, so contiguous ranges
+ * would leave the first thread idle. A tile whose rows are not one
+ * sequence's consecutive positions goes in runs that are. */
 static void attention_task_run(void *arg, int thread, int n_threads) {
     attention_task *t = arg;
-    int n_kv = t->ctx->model->hp.n_head_kv;
-    long n_jobs = (long)t->chunk->n * n_kv;
-    float *scores = t->ctx->act.scores + (long)thread * t->ctx->act.scratch_per_thread;
-    for (long job = thread; job < n_jobs; job += n_threads)
-        attend_head_group(t->ctx, t->chunk, t->layer, (int)(job / n_kv), (int)(job % n_kv), scores);
+    const int n_kv = t->ctx->model->hp.n_head_kv, tile = R1_ATTENTION_TILE_ROWS;
+    const long n_tiles = (t->chunk->n + tile - 1) / tile, n_jobs = n_tiles * n_kv;
+    attention_scratch s = attention_scratch_of(t->ctx, thread);
+    for (long job = thread; job < n_jobs; job += n_threads) {
+        int row0 = (int)(job / n_kv) * tile, kv_head = (int)(job % n_kv);
+        int end = row0 + tile < t->chunk->n ? row0 + tile : t->chunk->n;
+        for (int row = row0; row < end;) {
+            int n = consecutive_rows(t->chunk, row, end - row);
+            attend_rows(t->ctx, t->chunk, t->layer, row, n, kv_head, s);
+            row += n;
+        }
+    }
 }
 
 static int attention_block(r1_context *ctx, int il, const r1_chunk *b) {

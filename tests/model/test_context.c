@@ -121,6 +121,33 @@ static void test_sequences_are_independent(void **state) {
     for (int s = 0; s < 3; s++) free(alone[s]);
 }
 
+/* Two prompts back to back in one batch (as a server's chunk may hold):
+ * attention takes rows in tiles of consecutive positions of one sequence,
+ * and a tile here straddles the boundary between the two. */
+static void test_prompts_back_to_back(void **state) {
+    (void)state;
+    const int first = N_PROMPT, second = 9; /* 19 + 9 rows: rows 16..19 hold both */
+    float *alone = malloc(sizeof(float) * N_PROMPT * n_vocab);
+    r1_context *ref = new_context(1, 64, 512);
+    feed(ref, 0, 0, N_PROMPT, alone);
+    r1_context_free(ref);
+    r1_context *ctx = new_context(2, 2 * 64, 512);
+    int32_t tokens[64], pos[64], seqs[64];
+    int8_t want[64];
+    int n = 0;
+    for (int i = 0; i < first; i++) tokens[n] = prompt[i], pos[n] = i, seqs[n] = 0, n++;
+    for (int i = 0; i < second; i++) tokens[n] = prompt[i], pos[n] = i, seqs[n] = 1, n++;
+    memset(want, 1, sizeof want);
+    r1_batch b = {n, tokens, pos, seqs, want};
+    r1_error err;
+    if (r1_decode(ctx, &b, &err) != 0) fail_msg("%s", err.message);
+    for (int row = 0; row < n; row++)
+        if (max_abs_diff(r1_get_logits(ctx, row), alone + (long)pos[row] * n_vocab, n_vocab) >= 1e-4f)
+            fail_msg("row %d (sequence %d, position %d) differs from the prompt fed alone", row, seqs[row], pos[row]);
+    r1_context_free(ctx);
+    free(alone);
+}
+
 static void test_truncate_and_refeed(void **state) {
     (void)state;
     float *first = malloc(sizeof(float) * N_PROMPT * n_vocab), *again = malloc(sizeof(float) * N_PROMPT * n_vocab);
@@ -194,6 +221,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_equals_one_by_one),
         cmocka_unit_test(test_sequences_are_independent),
+        cmocka_unit_test(test_prompts_back_to_back),
         cmocka_unit_test(test_truncate_and_refeed),
         cmocka_unit_test(test_bad_batches_are_refused),
         cmocka_unit_test(test_cache_full),
