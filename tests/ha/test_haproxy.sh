@@ -74,7 +74,7 @@ scenario_rolling
 # /health 200, /ready 503 queue_full. HAProxy must take it out and send it
 # nothing new.
 echo "-- haproxy 4: a replica alive but not ready (queue full)"
-replica_flags 1 "--parallel 1 --queue 1 --ctx-size 16384"
+replica_flags 1 "--parallel 1 --queue 1 --ctx-size 65536"
 old=$(replica_pid 1)
 kill -TERM "$old"
 check "haproxy 4: r1-b restarted with --parallel 1 --queue 1" wait_replica_pid_change 1 "$old" 30
@@ -82,14 +82,16 @@ check "haproxy 4: r1-b ready" wait_replica_ready 1 30
 check "haproxy 4: HAProxy sees r1-b up" lb_wait_state r1-b UP 20
 HA_TIMEOUT_MS=60000 load_start s4 "$LB_URL" 2 1 "$STATS_URL"
 sleep 1
-# the long requests, straight to the replica (12000 tokens: ~20 s each,
-# so a load-generator request that slipped into the queue before HAProxy
-# took r1-b out waits less than its 60 s timeout (HA_TIMEOUT_MS); they are cancelled by closing
-# them); retried while the load generator's requests hold the sequence or
-# the queue slot
+# the long requests, straight to the replica (60000 tokens: well over a
+# minute each, however fast the engine; 12000 had taken ~20 s until the
+# attention kernels made it ~7 s, and the first one ended inside the window
+# below). They are cancelled by closing them once the window is over, so a
+# load-generator request that slipped into the queue before HAProxy took
+# r1-b out waits less than its 60 s timeout (HA_TIMEOUT_MS). Retried while
+# the load generator's requests hold the sequence or the queue slot.
 long_request() {
     curl -s -N --max-time 300 "$(replica_url 1)/v1/chat/completions" -H 'Content-Type: application/json' \
-        -d '{"messages":[{"role":"user","content":"Go on '"$1"'"}],"stream":true,"ignore_eos":true,"max_tokens":12000}' \
+        -d '{"messages":[{"role":"user","content":"Go on '"$1"'"}],"stream":true,"ignore_eos":true,"max_tokens":60000}' \
         >"$WORK/direct.$1.out" 2>&1 &
     eval "direct_$1=$!"
 }

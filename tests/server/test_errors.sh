@@ -147,7 +147,7 @@ check "SIGTERM: exit status 0" test $? -eq 0
 
 # ---- a full queue: --parallel 1 --queue 1 ----
 check "r1 serve --parallel 1 --queue 1 starts" start_server "$MODEL" --parallel 1 --queue 1 --ctx-size 4096 || { finish; exit 1; }
-slow='{"model":"tiny","messages":[{"role":"user","content":"Go on."}],"max_tokens":2000,"ignore_eos":true,"stream":true}'
+slow='{"model":"tiny","messages":[{"role":"user","content":"Go on."}],"max_tokens":4000,"ignore_eos":true,"stream":true}'
 printf '%s' "$slow" >"$WORK/slow.json"
 queue_full_ok=1
 for attempt in 1 2 3; do
