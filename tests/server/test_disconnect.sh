@@ -11,7 +11,7 @@ source "$(dirname "$0")/lib/server.sh"
 
 check "npm client installed (scripts/install-test-clients.sh)" install_test_clients || { finish; exit 1; }
 check "tiny model generated" make_model tiny || { finish; exit 1; }
-check "r1 serve --parallel 1 starts" start_server "$MODEL" --parallel 1 --ctx-size 4096 || { finish; exit 1; }
+check "r1 serve --parallel 1 starts" start_server "$MODEL" --parallel 1 --ctx-size 16384 || { finish; exit 1; }
 
 (cd "$JS" && node --test disconnect.test.mjs) >"$WORK/node.out" 2>&1
 status=$?

@@ -10,10 +10,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MODEL, stream, postJSON, health, waitHealth, serverAlive } from './lib.mjs';
 
+// Long enough that a whole generation takes seconds (3000 tokens had come
+// down to ~0.4 s, too fast to tell a stopped generation from a finished one).
 const long = {
     model: MODEL,
     messages: [{ role: 'user', content: 'Tell me everything.' }],
-    max_tokens: 3000,
+    max_tokens: 12000,
     ignore_eos: true,
     temperature: 0,
     stream: true,
@@ -43,14 +45,14 @@ function stoppedEarly(ms, what) {
     }
     assert.ok(ms < fullMs / 2, `${what} stopped early: slot free after ${ms.toFixed(0)} ms, a whole generation takes ${fullMs.toFixed(0)} ms`);
 }
-test('a whole 3000-token stream, for reference', async () => {
+test('a whole 12000-token stream, for reference', async () => {
     const t0 = performance.now();
     const r = await stream('/v1/chat/completions', long);
     fullMs = performance.now() - t0;
     assert.ok(r.done);
     const last = r.events[r.events.length - 1];
     assert.equal(last.choices[0].finish_reason, 'length');
-    console.log(`info: a whole 3000-token stream took ${fullMs.toFixed(0)} ms (${r.events.length} events)`);
+    console.log(`info: a whole 12000-token stream took ${fullMs.toFixed(0)} ms (${r.events.length} events)`);
 });
 
 test('a stream aborted after 3 chunks frees its slot; the next request completes', async () => {
