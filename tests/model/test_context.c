@@ -65,15 +65,20 @@ static float max_abs_diff(const float *a, const float *b, int n) {
 static const int32_t prompt[] = {5, 77, 300, 12, 9, 401, 250, 33, 7, 8, 99, 100, 101, 4, 18, 260, 261, 3, 2};
 #define N_PROMPT ((int)(sizeof prompt / sizeof prompt[0]))
 
-/* Feeds prompt[0..n) to seq as one batch; copies every row's logits. */
-static void feed(r1_context *ctx, int seq, int start, int n, float *logits_out) {
+/* Feeds tokens[start .. start + n) to seq as one batch, at those
+ * positions; copies every row's logits. */
+static void feed_tokens(r1_context *ctx, int seq, const int32_t *tokens, int start, int n, float *logits_out) {
     int32_t pos[64], seqs[64];
     int8_t want[64];
     for (int i = 0; i < n; i++) pos[i] = start + i, seqs[i] = seq, want[i] = 1;
-    r1_batch b = {n, prompt + start, pos, seqs, want};
+    r1_batch b = {n, tokens + start, pos, seqs, want};
     r1_error err;
     if (r1_decode(ctx, &b, &err) != 0) fail_msg("%s", err.message);
     for (int i = 0; i < n; i++) memcpy(logits_out + (long)i * n_vocab, r1_get_logits(ctx, i), n_vocab * sizeof(float));
+}
+
+static void feed(r1_context *ctx, int seq, int start, int n, float *logits_out) {
+    feed_tokens(ctx, seq, prompt, start, n, logits_out);
 }
 
 static void test_batch_equals_one_by_one(void **state) {
@@ -121,31 +126,59 @@ static void test_sequences_are_independent(void **state) {
     for (int s = 0; s < 3; s++) free(alone[s]);
 }
 
-/* Two prompts back to back in one batch (as a server's chunk may hold):
- * attention takes rows in tiles of consecutive positions of one sequence,
- * and a tile here straddles the boundary between the two. */
+/* Another prompt, of other tokens, long enough to continue past N_PROMPT. */
+static const int32_t other[] = {40, 41, 300, 7, 7, 480, 3, 19, 222, 64, 65, 66, 500, 1, 2, 3, 150, 151, 152, 153,
+                                90, 91, 92, 93, 94, 95, 96, 97};
+#define N_OTHER ((int)(sizeof other / sizeof other[0]))
+
+/* Checks row `row` of ctx's last batch against row `pos` of a prompt's
+ * logits computed alone. */
+static void expect_row(r1_context *ctx, int row, const float *alone, int pos, const char *what) {
+    if (max_abs_diff(r1_get_logits(ctx, row), alone + (long)pos * n_vocab, n_vocab) >= 1e-4f)
+        fail_msg("row %d (%s, position %d) differs from the prompt fed alone", row, what, pos);
+}
+
+/* Two prompts back to back in one batch, as a server's chunk may hold.
+ * Attention takes rows in tiles of one sequence's consecutive positions;
+ * here tiles straddle the boundary, once where the positions restart (18,
+ * then 0) and once where they run on (18, then 19 of a sequence that had 19
+ * positions cached), so that only the sequence tells the rows apart. */
 static void test_prompts_back_to_back(void **state) {
     (void)state;
-    const int first = N_PROMPT, second = 9; /* 19 + 9 rows: rows 16..19 hold both */
-    float *alone = malloc(sizeof(float) * N_PROMPT * n_vocab);
+    float *prompt_alone = malloc(sizeof(float) * N_PROMPT * n_vocab);
+    float *other_alone = malloc(sizeof(float) * N_OTHER * n_vocab);
     r1_context *ref = new_context(1, 64, 512);
-    feed(ref, 0, 0, N_PROMPT, alone);
+    feed_tokens(ref, 0, prompt, 0, N_PROMPT, prompt_alone);
     r1_context_free(ref);
-    r1_context *ctx = new_context(2, 2 * 64, 512);
-    int32_t tokens[64], pos[64], seqs[64];
-    int8_t want[64];
-    int n = 0;
-    for (int i = 0; i < first; i++) tokens[n] = prompt[i], pos[n] = i, seqs[n] = 0, n++;
-    for (int i = 0; i < second; i++) tokens[n] = prompt[i], pos[n] = i, seqs[n] = 1, n++;
-    memset(want, 1, sizeof want);
-    r1_batch b = {n, tokens, pos, seqs, want};
-    r1_error err;
-    if (r1_decode(ctx, &b, &err) != 0) fail_msg("%s", err.message);
-    for (int row = 0; row < n; row++)
-        if (max_abs_diff(r1_get_logits(ctx, row), alone + (long)pos[row] * n_vocab, n_vocab) >= 1e-4f)
-            fail_msg("row %d (sequence %d, position %d) differs from the prompt fed alone", row, seqs[row], pos[row]);
-    r1_context_free(ctx);
-    free(alone);
+    ref = new_context(1, 64, 512);
+    feed_tokens(ref, 0, other, 0, N_OTHER, other_alone);
+    r1_context_free(ref);
+
+    for (int continued = 0; continued < 2; continued++) {
+        r1_context *ctx = new_context(2, 2 * 64, 512);
+        int other_start = 0, other_n = 9;
+        if (continued) {
+            float *scratch = malloc(sizeof(float) * N_PROMPT * n_vocab);
+            feed_tokens(ctx, 1, other, 0, N_PROMPT, scratch); /* positions 0 .. 18 cached */
+            free(scratch);
+            other_start = N_PROMPT, other_n = N_OTHER - N_PROMPT;
+        }
+        int32_t tokens[64], pos[64], seqs[64];
+        int8_t want[64];
+        int n = 0;
+        for (int i = 0; i < N_PROMPT; i++) tokens[n] = prompt[i], pos[n] = i, seqs[n] = 0, n++;
+        for (int i = other_start; i < other_start + other_n; i++) tokens[n] = other[i], pos[n] = i, seqs[n] = 1, n++;
+        memset(want, 1, sizeof want);
+        r1_batch b = {n, tokens, pos, seqs, want};
+        r1_error err;
+        if (r1_decode(ctx, &b, &err) != 0) fail_msg("%s", err.message);
+        for (int row = 0; row < n; row++)
+            expect_row(ctx, row, seqs[row] == 0 ? prompt_alone : other_alone, pos[row],
+                       seqs[row] == 0 ? "the first prompt" : "the second prompt");
+        r1_context_free(ctx);
+    }
+    free(prompt_alone);
+    free(other_alone);
 }
 
 static void test_truncate_and_refeed(void **state) {

@@ -481,12 +481,28 @@ static void test_key_file_forms(void **state) {
     assert_int_equal(audit_verify_files(paths, 1, binary, sizeof binary - 1, &rep), 1);
     assert_non_null(strstr(rep.reason, "wrong key"));
 
+    /* printable bytes but one control character: not text, kept whole */
+    per_test(NULL);
+    const char *with_control = "abcdefghijklmnopqrstuvwxyz01234\x01\n";
+    assert_true(test_write_file(key_path, with_control, strlen(with_control)));
+    append_records(0, 3);
+    verify_one(with_control, 0, NULL);
+    assert_int_equal(audit_verify_files(paths, 1, (const uint8_t *)with_control, strlen(with_control) - 1, &rep), 1);
+
     per_test(NULL);
     char text[64];
     snprintf(text, sizeof text, "%s \r\n", KEY);
     assert_true(test_write_file(key_path, text, strlen(text)));
     append_records(0, 3);
     verify_one(KEY, 0, NULL);
+
+    /* non-ASCII text (UTF-8) with a trailing tab: text, the tab goes */
+    per_test(NULL);
+    const char *utf8_key = "cl\xc3\xa9-secr\xc3\xa8te-\xe5\xaf\x86\xe9\x92\xa5-0123456789abcdef";
+    snprintf(text, sizeof text, "%s\t", utf8_key);
+    assert_true(test_write_file(key_path, text, strlen(text)));
+    append_records(0, 3);
+    verify_one(utf8_key, 0, NULL);
 }
 
 typedef struct writer {

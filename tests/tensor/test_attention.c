@@ -1,13 +1,15 @@
 /*
  * test_attention.c - attention's scores and value sums (attention.h) in
  * every kernel set this CPU runs (scalar, AVX2, AVX-512) against double
- * precision: head sizes that are and are not multiples of 16, one and six
- * query heads per KV head, 1 to 300 cached rows (whole blocks of 16 and
+ * precision: head sizes that are and are not multiples of 16, 1 to 28
+ * queries per KV head, 1 to 300 cached rows (whole blocks of 16 and
  * tails), rows scattered in memory and given in shuffled order, as the
  * paged cache gives them. Each result must be within 1e-5 of the sum of
  * the absolute terms; nothing outside the n_keys scores of a head's row may
- * be written. The 16 sums that the AVX-512 scores fold into one vector
- * land in the right lanes only if every score matches its own key.
+ * be written. Head counts cover every remainder of the AVX-512 passes and
+ * the engine's tiles (4 rows x 6 or 7 heads). A lane test checks that each
+ * of the 16 sums the AVX-512 scores fold into one vector lands with its own
+ * key and head.
  */
 #include <math.h>
 #include <stdio.h>
@@ -18,11 +20,13 @@
 #include "tensor/kernels.h"
 #include "testutil.h"
 
-enum { MAX_ROWS = 300, MAX_DIM = 512, MAX_HEADS = 6, STRIDE = MAX_ROWS + 7 };
+enum { MAX_ROWS = 300, MAX_DIM = 512, MAX_HEADS = 28, STRIDE = MAX_ROWS + 7 };
 
 static const int dims[] = {16, 40, 64, 128, 144, 512};
 static const int row_counts[] = {1, 15, 16, 17, 33, 300};
-static const int head_counts[] = {1, 6};
+/* every remainder of the AVX-512 passes (4 heads for scores, 3 for value
+ * sums), and what the engine passes: 4 rows x a group of 6 or 7 heads */
+static const int head_counts[] = {1, 2, 3, 4, 5, 6, 7, 24, 28};
 
 /* n rows of dim values, each in its own allocation, listed in a shuffled
  * order (so neighbouring pointers are not neighbouring rows). */
@@ -68,7 +72,7 @@ static void check_scores(const r1_kernel_set *k, int dim, int n_q, int n_keys, u
             }
             want *= scale;
             size *= scale;
-            if (fabs(got - want) > 1e-5 * size + 1e-30)
+            if (!(fabs(got - want) <= 1e-5 * size + 1e-30)) /* a NaN canary left unwritten fails too */
                 fail_msg("%s dim %d heads %d keys %d: score [%d][%d] %.8g, want %.8g", k->name, dim, n_q, n_keys, g,
                          t, got, want);
         }
@@ -127,22 +131,30 @@ static void test_values(void **state) {
     for_each_set_and_shape(check_values);
 }
 
-/* Key t scores exactly t, in the engine's set: a score that lands in
- * another key's lane is seen at once. */
+/* Key t scores exactly t + 1016 h for head h (integers, so every order of
+ * adding gives them exactly), in the engine's set: a score that lands in
+ * another key's or head's lane is seen at once. 66 keys: whole steps of 4
+ * and a tail of 2. */
 static void test_scores_lanes(void **state) {
     (void)state;
     const r1_kernel_set *k = r1_kernels();
-    enum { DIM = 128, N = 64 };
-    static float rows[N][DIM], q[DIM], scores[N];
+    enum { DIM = 128, N = 66, HEADS = 4 };
+    static float rows[N][DIM], q[HEADS][DIM], scores[HEADS][N];
     const float *keys[N];
-    for (int c = 0; c < DIM; c++) q[c] = 1.0f;
     for (int t = 0; t < N; t++) {
-        for (int c = 0; c < DIM; c++) rows[t][c] = (float)t / DIM; /* score t */
+        rows[t][0] = (float)t; /* t from dimension 0 */
+        for (int c = 1; c < DIM; c++) rows[t][c] = 1.0f; /* 127 x 8h from the others */
         keys[t] = rows[t];
     }
-    k->attention_scores(scores, N, q, 1, keys, N, DIM, 1.0f);
-    for (int t = 0; t < N; t++)
-        if (fabsf(scores[t] - (float)t) > 1e-4f) fail_msg("%s: key %d scored %g", k->name, t, scores[t]);
+    for (int h = 0; h < HEADS; h++) {
+        q[h][0] = 1.0f;
+        for (int c = 1; c < DIM; c++) q[h][c] = 8.0f * h;
+    }
+    k->attention_scores(&scores[0][0], N, &q[0][0], HEADS, keys, N, DIM, 1.0f);
+    for (int h = 0; h < HEADS; h++)
+        for (int t = 0; t < N; t++)
+            if (scores[h][t] != (float)(t + 1016 * h))
+                fail_msg("%s: head %d key %d scored %g, want %d", k->name, h, t, scores[h][t], t + 1016 * h);
 }
 
 int main(void) {
