@@ -52,7 +52,9 @@ static int alloc_activations(r1_context *ctx, r1_error *err) {
     a->attn = malloc(n * wide * sizeof(float)); /* also holds FFN outputs of n_embd */
     a->gate = malloc(n * ff * sizeof(float));
     a->up = malloc(n * ff * sizeof(float));
-    a->scores = malloc((size_t)r1_threadpool_size(ctx->compute.pool) * a->scratch_per_thread * sizeof(float));
+    /* a multiple of 64 bytes (scratch_per_thread is of 16 floats) */
+    size_t scratch_bytes = (size_t)r1_threadpool_size(ctx->compute.pool) * a->scratch_per_thread * sizeof(float);
+    a->scores = aligned_alloc(64, scratch_bytes);
     bool ok = a->x && a->xn && a->q && a->k && a->v && a->attn && a->gate && a->up && a->scores;
     if (ok && mla_model) {
         size_t k_used = moe->n_expert_used > 0 ? (size_t)moe->n_expert_used : 1;

@@ -11,11 +11,11 @@
 #include "model/model.h"
 #include "tensor/matmul.h"
 
-/* Activation buffers for up to n_batch rows. */
 /* Rows of a prefill chunk whose attention is computed together, each block
  * of cached keys and values read once for all of them (llama.c). */
 #define R1_ATTENTION_TILE_ROWS 4
 
+/* Activation buffers for up to n_batch rows. */
 typedef struct r1_activations {
     float *x;        /* [n][n_embd] the residual stream */
     float *xn;       /* [n][n_embd] normed input of a sub-layer */

@@ -76,9 +76,10 @@ static attention_scratch attention_scratch_of(r1_context *ctx, int thread) {
     const r1_hparams *hp = &ctx->model->hp;
     long n_q = (long)R1_ATTENTION_TILE_ROWS * (hp->n_head / hp->n_head_kv);
     float *base = ctx->act.scores + (long)thread * ctx->act.scratch_per_thread;
+    long rows_at = n_q * ctx->params.n_ctx + 2 * n_q * hp->head_dim;
     attention_scratch s = {.scores = base, .q = base + n_q * ctx->params.n_ctx};
     s.out = s.q + n_q * hp->head_dim;
-    s.rows = (const float **)(s.out + ((n_q * hp->head_dim + 1) & ~1L));
+    s.rows = (const float **)(base + ((rows_at + 1) & ~1L)); /* base is 64-byte aligned */
     return s;
 }
 

@@ -218,11 +218,13 @@ static size_t utf8_sequence_length(uint8_t b) {
     return 0;
 }
 
-/* True when the bytes read as text: well-formed UTF-8 sequences with no
- * control characters other than tab, CR and LF. A key typed or pasted into
- * a file is text; 32 bytes from /dev/urandom almost never are (the chance
- * is below 1e-12), so their last byte is kept even when it happens to be
- * 0x0a. */
+/* True when the bytes read as text: sequences shaped like UTF-8 (a lead
+ * byte and its continuation bytes; overlong forms and surrogates are not
+ * told apart, which no key file needs) with no control characters other
+ * than tab, CR and LF. A key typed or pasted into a file is text; 32 bytes
+ * from /dev/urandom are with a chance of about 2e-11 (and also end in
+ * whitespace about 7e-13), so their last byte is kept even when it
+ * happens to be 0x0a. */
 static bool secret_is_text(const uint8_t *s, size_t len) {
     size_t i = 0;
     while (i < len) {

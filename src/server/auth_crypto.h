@@ -51,12 +51,14 @@ size_t auth_base64url_encode(const uint8_t *in, size_t n, char *out);
 /* True when every one of the n characters is in the base64url alphabet. */
 bool auth_is_base64url(const char *s, size_t n);
 
-/* A secret read from a file. A text file (well-formed UTF-8 without
- * control characters other than tab, CR, LF) loses any trailing CR, LF,
- * space or tab, so `echo secret > file` and editors' final newlines do not
- * change the key; any other file (random bytes, e.g. `head -c 32
- * /dev/urandom`) is the key byte for byte. Wiped (OPENSSL_cleanse) when
- * freed. */
+/* A secret read from a file. A text file (UTF-8 without control
+ * characters other than tab, CR, LF) loses any trailing CR, LF, space or
+ * tab, so `echo secret > file` and editors' final newlines do not change
+ * the key; any other file (random bytes, e.g. `head -c 32 /dev/urandom`)
+ * is the key byte for byte. (Until 2026-12-01 every file lost its trailing
+ * whitespace: a binary key that ended in such a byte now reads one byte
+ * longer, and what it signed before verifies only with the old bytes.)
+ * Wiped (OPENSSL_cleanse) when freed. */
 typedef struct auth_secret {
     uint8_t *bytes;
     size_t len;

@@ -1,7 +1,9 @@
 /*
  * attention.c - the scalar reference of attention's scores and value sums
  * (see attention.h) and their AVX2 builds; the AVX-512 ones are in
- * attention_avx512.c.
+ * attention_avx512.c. The AVX2 value sums are the reference's own loop
+ * compiled a second time with a target attribute (as ops.c does), so they
+ * live beside it rather than in an _avx2.c file of their own.
  */
 #include "tensor/attention.h"
 

@@ -1,6 +1,7 @@
 /*
  * simd_avx512.h - small AVX-512 helpers shared by the kernel files compiled
- * for AVX-512 (quant_avx512.c, gemm_avx512.c). Include only from those
+ * for AVX-512 (quant_avx512.c, gemm_avx512.c, gemm_x16_avx512.c,
+ * attention_avx512.c). Include only from those
  * files, inside their x86-64 guard: everything here needs AVX-512.
  */
 #ifndef R1_TENSOR_SIMD_AVX512_H
