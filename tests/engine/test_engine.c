@@ -145,6 +145,13 @@ static collected *submit(r1_engine *e, const int32_t *prompt, int n, const r1_ge
     return c;
 }
 
+/* submit, then wait until the request has finished */
+static collected *generate(r1_engine *e, const int32_t *prompt, int n, const r1_generation_params *g) {
+    collected *c = submit(e, prompt, n, g);
+    wait_done(c);
+    return c;
+}
+
 /* ---- tests ---- */
 
 enum { N_BATCHED = 32, BATCHED_PROMPT = 40, BATCHED_GEN = 24 };
@@ -158,8 +165,7 @@ static void run_alone_and_together(collected *alone[N_BATCHED], collected *toget
     for (int i = 0; i < N_BATCHED; i++) {
         prompt[0] = 7;
         make_prompt(prompt + 1, BATCHED_PROMPT - 1, i);
-        alone[i] = submit(e, prompt, BATCHED_PROMPT, &g);
-        wait_done(alone[i]);
+        alone[i] = generate(e, prompt, BATCHED_PROMPT, &g);
     }
     r1_engine_stop(e);
     e = start_engine(N_BATCHED, 64, 512);
@@ -236,21 +242,17 @@ static void test_prefix_reuse_gives_same_tokens(void **state) {
     r1_generation_params g = greedy(GEN);
 
     r1_engine *fresh = start_engine(2, 4, 512);
-    collected *ref = submit(fresh, b, PROMPT, &g);
-    wait_done(ref);
+    collected *ref = generate(fresh, b, PROMPT, &g);
     assert_int_equal(ref->n_prompt_cached, 0);
     r1_engine_stop(fresh);
 
     r1_engine *e = start_engine(2, 4, 512);
-    collected *first = submit(e, a, PROMPT, &g);
-    wait_done(first);
-    collected *second = submit(e, b, PROMPT, &g); /* reuses a's idle cache */
-    wait_done(second);
+    collected *first = generate(e, a, PROMPT, &g);
+    collected *second = generate(e, b, PROMPT, &g); /* reuses a's idle cache */
     assert_int_equal(second->n_prompt_cached, 70);
     assert_memory_equal(second->tokens, ref->tokens, GEN * sizeof(int32_t));
     /* the same prompt again: all but its last token come from the cache */
-    collected *third = submit(e, b, PROMPT, &g);
-    wait_done(third);
+    collected *third = generate(e, b, PROMPT, &g);
     assert_int_equal(third->n_prompt_cached, PROMPT - 1);
     assert_memory_equal(third->tokens, ref->tokens, GEN * sizeof(int32_t));
     r1_engine_stats st;
@@ -274,12 +276,10 @@ static void test_shared_prefix_between_running_requests(void **state) {
     r1_generation_params g = greedy(GEN);
 
     r1_engine *fresh = start_engine(2, 4, 512);
-    collected *ref_a = submit(fresh, a, PROMPT, &g), *ref_b;
-    wait_done(ref_a);
+    collected *ref_a = generate(fresh, a, PROMPT, &g), *ref_b;
     r1_engine_stop(fresh);
     fresh = start_engine(2, 4, 512);
-    ref_b = submit(fresh, b, PROMPT, &g);
-    wait_done(ref_b);
+    ref_b = generate(fresh, b, PROMPT, &g);
     r1_engine_stop(fresh);
 
     r1_engine *e = start_engine(2, 4, 512);
@@ -327,9 +327,8 @@ static void test_cancel_stops_a_request(void **state) {
     assert_int_equal(c->finish, R1_FINISH_CANCELLED);
     assert_true(c->n_tokens < 4000);
     /* the slot is free again */
-    collected *next = submit(e, prompt, 10, &(r1_generation_params){.sampling = g.sampling, .max_tokens = 4,
-                                                                    .top_logprobs = -1, .ignore_eos = true});
-    wait_done(next);
+    collected *next = generate(e, prompt, 10, &(r1_generation_params){.sampling = g.sampling, .max_tokens = 4,
+                                                                      .top_logprobs = -1, .ignore_eos = true});
     assert_int_equal(next->finish, R1_FINISH_LENGTH);
     assert_int_equal(next->n_tokens, 4);
     r1_engine_stop(e);
@@ -435,8 +434,7 @@ static void test_stop_strings_and_logprobs(void **state) {
     r1_engine *e = start_engine(2, 4, 512);
     r1_generation_params g = greedy(40);
     g.top_logprobs = 5;
-    collected *full = submit(e, prompt, 12, &g);
-    wait_done(full);
+    collected *full = generate(e, prompt, 12, &g);
     assert_int_equal(full->finish, R1_FINISH_LENGTH);
     assert_true(full->logprobs_ok);
     assert_true(full->text_len > 4);
@@ -445,8 +443,7 @@ static void test_stop_strings_and_logprobs(void **state) {
     const char *stops[] = {stop};
     g.stops = stops;
     g.n_stops = 1;
-    collected *cut = submit(e, prompt, 12, &g);
-    wait_done(cut);
+    collected *cut = generate(e, prompt, 12, &g);
     assert_int_equal(cut->finish, R1_FINISH_STOP);
     assert_true(cut->text_len < full->text_len);
     assert_memory_equal(cut->text, full->text, cut->text_len);
@@ -465,8 +462,7 @@ static void test_logprobs_match_log_softmax(void **state) {
     r1_engine *e = start_engine(1, 2, 512);
     r1_generation_params g = greedy(1);
     g.top_logprobs = 2;
-    collected *c = submit(e, prompt, 12, &g);
-    wait_done(c);
+    collected *c = generate(e, prompt, 12, &g);
     r1_engine_stop(e);
     assert_int_equal(c->n_tokens, 1);
 
