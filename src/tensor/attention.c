@@ -7,8 +7,6 @@
  */
 #include "tensor/attention.h"
 
-#include "tensor/kernels.h"
-
 void r1_attention_scores_reference(float *scores, long stride, const float *q, int n_q, const float *const *keys,
                                    int n_keys, int dim, float scale) {
     for (int g = 0; g < n_q; g++)
@@ -17,6 +15,12 @@ void r1_attention_scores_reference(float *scores, long stride, const float *q, i
             for (int c = 0; c < dim; c++) sum += q[(long)g * dim + c] * keys[t][c];
             scores[g * stride + t] = scale * sum;
         }
+}
+
+void r1_attention_scores_by_dot(r1_dot_f32_fn dot, float *scores, long stride, const float *q, int n_q,
+                                const float *const *keys, int n_keys, int dim, float scale) {
+    for (int g = 0; g < n_q; g++)
+        for (int t = 0; t < n_keys; t++) scores[g * stride + t] = scale * dot(keys[t], q + (long)g * dim, dim);
 }
 
 /* Row by row into the n_q outputs: the inner loop runs along a value row,
@@ -41,12 +45,10 @@ void r1_attention_values_reference(float *out, const float *weights, long stride
 
 #if defined(__x86_64__)
 
-/* One dot product at a time, with the AVX2 set's float dot. */
 void r1_attention_scores_avx2(float *scores, long stride, const float *q, int n_q, const float *const *keys,
                               int n_keys, int dim, float scale) {
-    r1_dot_f32_fn dot = r1_kernels_avx2_table.format[R1_TYPE_F32].dot_f32;
-    for (int g = 0; g < n_q; g++)
-        for (int t = 0; t < n_keys; t++) scores[g * stride + t] = scale * dot(keys[t], q + (long)g * dim, dim);
+    r1_attention_scores_by_dot(r1_kernels_avx2_table.format[R1_TYPE_F32].dot_f32, scores, stride, q, n_q, keys,
+                               n_keys, dim, scale);
 }
 
 __attribute__((target("avx2,fma"))) void r1_attention_values_avx2(float *out, const float *weights, long stride,

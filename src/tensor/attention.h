@@ -15,6 +15,8 @@
 #ifndef R1_TENSOR_ATTENTION_H
 #define R1_TENSOR_ATTENTION_H
 
+#include "tensor/kernels.h"
+
 /* scores[g * stride + t] = scale * dot(q + g * dim, keys[t], dim) for
  * g < n_q, t < n_keys: the plain scalar loop (the reference), and the AVX2
  * and AVX-512 builds, which add in other orders (float rounding only). */
@@ -24,6 +26,11 @@ void r1_attention_scores_avx2(float *scores, long stride, const float *q, int n_
                               int n_keys, int dim, float scale);
 void r1_attention_scores_avx512(float *scores, long stride, const float *q, int n_q, const float *const *keys,
                                 int n_keys, int dim, float scale);
+
+/* The same, one score at a time with a kernel set's float dot product: the
+ * AVX2 build, and the AVX-512 build's last n_keys % 4 keys. */
+void r1_attention_scores_by_dot(r1_dot_f32_fn dot, float *scores, long stride, const float *q, int n_q,
+                                const float *const *keys, int n_keys, int dim, float scale);
 
 /* out[g * dim + c] = sum over t < n_values of weights[g * stride + t] *
  * values[t][c], for g < n_q, c < dim; the same three builds. */

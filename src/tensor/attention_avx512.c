@@ -78,12 +78,6 @@ static ALWAYS_INLINE void scores_4_keys(float *scores, long stride, const float 
     if (n_heads > 3) _mm_storeu_ps(scores + 3 * stride, _mm512_extractf32x4_ps(sums, 3));
 }
 
-static float dot_one_key(const float *q, const float *key, int dim) {
-    __m512 acc = _mm512_setzero_ps();
-    for (int c = 0; c < dim; c += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(key + c), _mm512_loadu_ps(q + c), acc);
-    return _mm512_reduce_add_ps(acc);
-}
-
 void r1_attention_scores_avx512(float *scores, long stride, const float *q, int n_q, const float *const *keys,
                                 int n_keys, int dim, float scale) {
     if (dim % 16 != 0) {
@@ -103,8 +97,8 @@ void r1_attention_scores_avx512(float *scores, long stride, const float *q, int 
             default: scores_4_keys(out, stride, qg, 4, keys + t0, dim, scale_v); break;
             }
         }
-    for (; t0 < n_keys; t0++)
-        for (int g = 0; g < n_q; g++) scores[g * stride + t0] = scale * dot_one_key(q + (long)g * dim, keys[t0], dim);
+    r1_attention_scores_by_dot(r1_kernels_avx512_table.format[R1_TYPE_F32].dot_f32, scores + t0, stride, q, n_q,
+                               keys + t0, n_keys - t0, dim, scale);
 }
 
 /* For up to 3 heads h < n_heads: out[h * dim + 0 .. 16 * n_vectors) += the
