@@ -13,20 +13,38 @@ r1_context_params r1_context_default_params(void) {
     return p;
 }
 
-/* Floats of per-thread scratch: attention weights over the context for a
- * tile of rows and its group of query heads, the tile's queries and
- * outputs (llama.c, attention_scratch), and for MLA the latent query/output
- * and expanded key/value vectors. */
+/* Where the parts of r1_attention_scratch lie in a thread's share, in
+ * floats from its start (the scores start it), and where they end. */
+typedef struct attention_scratch_layout {
+    long q_at, out_at, rows_at, end;
+} attention_scratch_layout;
+
+static attention_scratch_layout attention_layout(const r1_hparams *hp, long n_ctx) {
+    long group = hp->n_head_kv > 0 ? hp->n_head / hp->n_head_kv : 1; /* GQA: query heads per KV head */
+    long n_q = (long)R1_ATTENTION_TILE_ROWS * (group > 1 ? group : 1);
+    attention_scratch_layout l = {.q_at = n_q * n_ctx};
+    l.out_at = l.q_at + n_q * hp->head_dim;
+    l.rows_at = (l.out_at + n_q * hp->head_dim + 1) & ~1L; /* 8-byte aligned pointers */
+    l.end = l.rows_at + 2 * n_ctx;                        /* a pointer takes 2 floats */
+    return l;
+}
+
+r1_attention_scratch r1_attention_scratch_of(r1_context *ctx, int thread) {
+    attention_scratch_layout l = attention_layout(&ctx->model->hp, ctx->params.n_ctx);
+    float *base = ctx->act.scores + (long)thread * ctx->act.scratch_per_thread; /* 64-byte aligned */
+    return (r1_attention_scratch){.scores = base, .q = base + l.q_at, .out = base + l.out_at,
+                                  .rows = (const float **)(base + l.rows_at)};
+}
+
+/* Floats of per-thread scratch: the attention tile's (above), and for MLA
+ * the latent query/output and expanded key/value vectors. */
 static long scratch_per_thread(const r1_context *ctx) {
     const r1_hparams *hp = &ctx->model->hp;
     long widest = hp->mla.kv_lora_rank;
     if (hp->mla.qk_nope > widest) widest = hp->mla.qk_nope;
     if (hp->mla.v_head_dim > widest) widest = hp->mla.v_head_dim;
-    long group = hp->n_head_kv > 0 ? hp->n_head / hp->n_head_kv : 1; /* GQA: scores per query head */
-    long tile_queries = (long)R1_ATTENTION_TILE_ROWS * (group > 1 ? group : 1);
-    /* + room for n_ctx row pointers (2 floats each); a multiple of 16 floats
-     * keeps every thread's share 64-byte aligned */
-    long floats = ctx->params.n_ctx * (tile_queries + 2) + 2 * tile_queries * hp->head_dim + 4 * widest + 32;
+    /* a multiple of 16 floats keeps every thread's share 64-byte aligned */
+    long floats = attention_layout(hp, ctx->params.n_ctx).end + 4 * widest + 32;
     return (floats + 15) & ~15L;
 }
 

@@ -50,6 +50,18 @@ struct r1_context {
     int logits_capacity;  /* rows allocated */
 };
 
+/* A thread's share of act.scores as the attention of llama.c uses it: the
+ * scores of up to R1_ATTENTION_TILE_ROWS rows x the group of query heads
+ * that share a KV head, n_ctx apart; the tile's queries and outputs, each
+ * gathered into one block; n_ctx row pointers. */
+typedef struct r1_attention_scratch {
+    float *scores, *q, *out;
+    const float **rows;
+} r1_attention_scratch;
+
+r1_attention_scratch r1_attention_scratch_of(r1_context *ctx, int thread);
+
+
 /* One chunk of a batch (at most n_batch rows), already validated. */
 typedef struct r1_chunk {
     int n;

@@ -63,26 +63,6 @@ typedef struct attention_task {
     int layer;
 } attention_task;
 
-/* Where a thread's attention scratch keeps what (context.c sizes it): the
- * scores of up to R1_ATTENTION_TILE_ROWS rows x group query heads, n_ctx
- * apart; the tile's queries and outputs, each gathered into one block; then
- * n_ctx row pointers, 8-byte aligned. */
-typedef struct attention_scratch {
-    float *scores, *q, *out;
-    const float **rows;
-} attention_scratch;
-
-static attention_scratch attention_scratch_of(r1_context *ctx, int thread) {
-    const r1_hparams *hp = &ctx->model->hp;
-    long n_q = (long)R1_ATTENTION_TILE_ROWS * (hp->n_head / hp->n_head_kv);
-    float *base = ctx->act.scores + (long)thread * ctx->act.scratch_per_thread;
-    long rows_at = n_q * ctx->params.n_ctx + 2 * n_q * hp->head_dim;
-    attention_scratch s = {.scores = base, .q = base + n_q * ctx->params.n_ctx};
-    s.out = s.q + n_q * hp->head_dim;
-    s.rows = (const float **)(base + ((rows_at + 1) & ~1L)); /* base is 64-byte aligned */
-    return s;
-}
-
 /*
  * Causal attention of n_rows consecutive rows of one sequence (positions
  * p, p + 1, ...) for the group of query heads that share KV head kv_head
@@ -93,7 +73,7 @@ static attention_scratch attention_scratch_of(r1_context *ctx, int thread) {
  * are then dropped: its softmax stops at its position and the rest weigh 0.
  */
 static void attend_rows(r1_context *ctx, const r1_chunk *b, int layer, int row0, int n_rows, int kv_head,
-                        attention_scratch s) {
+                        r1_attention_scratch s) {
     const r1_hparams *hp = &ctx->model->hp;
     const r1_kv_cache *c = &ctx->cache;
     const r1_kernel_set *k = ctx->compute.kernels;
@@ -141,7 +121,7 @@ static void attention_task_run(void *arg, int thread, int n_threads) {
     attention_task *t = arg;
     const int n_kv = t->ctx->model->hp.n_head_kv, tile = R1_ATTENTION_TILE_ROWS;
     const long n_tiles = (t->chunk->n + tile - 1) / tile, n_jobs = n_tiles * n_kv;
-    attention_scratch s = attention_scratch_of(t->ctx, thread);
+    r1_attention_scratch s = r1_attention_scratch_of(t->ctx, thread);
     for (long job = thread; job < n_jobs; job += n_threads) {
         int row0 = (int)(job / n_kv) * tile, kv_head = (int)(job % n_kv);
         int end = row0 + tile < t->chunk->n ? row0 + tile : t->chunk->n;
