@@ -97,7 +97,8 @@ static void attend_rows(r1_context *ctx, const r1_chunk *b, int layer, int row0,
             memset(row_scores + n_pos, 0, (size_t)(n_keys - n_pos) * sizeof(float));
         }
     }
-    for (int t = 0; t < n_keys; t++) s.rows[t] = c->values + r1_kv_cache_offset(c, layer, seq, t) + (long)kv_head * hd;
+    /* a value lies where its key does, in the other area */
+    for (int t = 0; t < n_keys; t++) s.rows[t] = c->values + (s.rows[t] - c->keys);
     float *out = ctx->act.attn + row0 * row_floats + first * hd;
     k->attention_values(n_rows > 1 ? s.out : out, s.scores, stride, n_q, s.rows, n_keys, hd);
     for (int i = 0; n_rows > 1 && i < n_rows; i++)
