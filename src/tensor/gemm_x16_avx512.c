@@ -70,20 +70,34 @@ typedef struct {
 } x16_prefetch;
 
 /*
- * Asks for line `line` (64 bytes) of the unit `p.distance` bytes on. The Q4_K
- * and Q8_0 passes ask for one line beside each vector they load, so that a
- * unit's requests are spread over its arithmetic instead of issued all at
- * once before it (as Q6_K's still are, see q6_k_unit). Measured, alternating
- * builds on one core: batch-1 products from L2, Q4_K 56-62 -> 77-82 GB/s of
- * weights, Q8_0 116-123 -> 134-139; Q8_0 with 8 rows a pass 560-620 -> 640-660
- * GOPS; decode of the 1.5B shape, Q4_K_M 36-38 -> 38-40.5 tokens/s, Q8_0
- * 21.4-22.6 -> 22.8-23.8. The distance is still best at 8 KB (4 KB and 16 KB
+ * Asks for line `line` (64 bytes) of the unit `p.distance` bytes on. Passes
+ * over Q8_0 units, and over Q4_K units with up to 4 activation rows (decode),
+ * ask for one line beside each vector they load, so that a unit's requests
+ * are spread over its arithmetic instead of issued in one burst before it;
+ * Q6_K units and wider Q4_K passes keep the burst (prefetch_lines_ahead).
+ * Measured, alternating builds on one core: batch-1 products from L2, Q4_K
+ * 56-62 -> 77-82 GB/s of weights, Q8_0 116-123 -> 134-139; Q8_0 with 8 rows
+ * a pass 560-620 -> 640-660 GOPS; decode of the 1.5B shape, Q4_K_M 36.6-37.5
+ * -> 39.2-39.8 tokens/s, Q8_0 21.4-22.6 -> 22.8-23.8, Q8_0 batch 16 173-179
+ * -> 195-201. Spread, Q6_K was faster in cache but slower in decode (36.6
+ * against 40.1 tokens/s), and spread in wider Q4_K passes, prefill was 5 %
+ * slower. The distance is still best at 8 KB (4 KB and 16 KB: decode
  * 32-34 tokens/s).
  */
 static ALWAYS_INLINE void prefetch_line(const uint8_t *unit, int line, x16_prefetch p) {
     const char *at = (const char *)unit + p.distance + 64 * line;
     if (p.into_l2) __builtin_prefetch(at, 0, 1);
     else __builtin_prefetch(at, 0, 3);
+}
+
+/* All `lines` lines of the unit `p.distance` bytes on, the hint chosen once
+ * for the whole burst. */
+static ALWAYS_INLINE void prefetch_lines_ahead(const uint8_t *unit, int lines, x16_prefetch p) {
+    const char *at = (const char *)unit + p.distance;
+    if (p.into_l2)
+        for (int line = 0; line < lines; line++) __builtin_prefetch(at + 64 * line, 0, 1);
+    else
+        for (int line = 0; line < lines; line++) __builtin_prefetch(at + 64 * line, 0, 3);
 }
 
 static void store_rows(const __m512 *sums, int cx, float *y, long y_stride) {
@@ -145,7 +159,6 @@ static ALWAYS_INLINE void q4_k_sub_block_pairs(const uint8_t *unit, const q4_k_s
  */
 static ALWAYS_INLINE void q4_k_unit(const uint8_t *unit, const r1_block_q8_k *const *x, int cx, __m512 *sums,
                                     x16_prefetch prefetch) {
-    for (int line = 0; line < 4; line++) prefetch_line(unit, line, prefetch); /* the scales' */
     q4_k_scales s;
     q4_k_unit_scales(unit, &s);
     const __m512i nibble = _mm512_set1_epi8(0x0F);
@@ -163,7 +176,6 @@ static ALWAYS_INLINE void q4_k_unit(const uint8_t *unit, const r1_block_q8_k *co
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++) {
             __m512i q = load_vector(unit, 4 + 8 * k + i);
-            if (!high) prefetch_line(unit, 4 + 8 * k + i, prefetch); /* the odd sub-block reads it again */
             q = _mm512_and_si512(high ? _mm512_srli_epi16(q, 4) : q, nibble);
 #pragma GCC unroll 8
             for (int c = 0; c < cx; c++)
@@ -252,13 +264,7 @@ static ALWAYS_INLINE void q6_k_sub_block_pairs(const uint8_t *unit, const __m512
  * scale and added to the unit's int32 total (at most 16 * 63 * 127 * 128 *
  * 16 in magnitude, well inside int32); the total is scaled by d once.
  */
-static ALWAYS_INLINE void q6_k_unit(const uint8_t *unit, const r1_block_q8_k *const *x, int cx, __m512 *sums,
-                                    x16_prefetch prefetch) {
-    /* All of the unit's lines at once, unlike Q4_K and Q8_0: spread over
-     * the pass (two lines per step of the loops below), decode was slower,
-     * 36.6 against 40.1 tokens/s (1.5B Q4_K_M, 1 thread, alternating), though
-     * faster in cache. */
-    for (int line = 0; line < Q6_K_LINES; line++) prefetch_line(unit, line, prefetch);
+static ALWAYS_INLINE void q6_k_unit(const uint8_t *unit, const r1_block_q8_k *const *x, int cx, __m512 *sums) {
     __m512i scale[16];
     for (int w = 0; w < 4; w++) {
         __m512i four = load_vector(unit, Q6_K_SCALES + w);
@@ -313,8 +319,16 @@ static ALWAYS_INLINE void k_quant_group_n(x16_format f, const uint8_t *group, in
     }
     for (int64_t u = 0; u < n_units; u++) {
         const uint8_t *unit = group + (size_t)u * unit_bytes;
-        if (f == X16_Q4_K) q4_k_unit(unit, x, cx, sums, prefetch);
-        else q6_k_unit(unit, x, cx, sums, prefetch);
+        if (f == X16_Q4_K && cx <= 4) {
+            for (int line = 0; line < 4; line++) prefetch_line(unit, line, prefetch); /* the scales' */
+            q4_k_unit(unit, x, cx, sums, prefetch); /* the rest beside their loads */
+        } else if (f == X16_Q4_K) {
+            prefetch_lines_ahead(unit, Q4_K_UNIT_BYTES / 64, prefetch);
+            q4_k_unit(unit, x, cx, sums, prefetch);
+        } else {
+            prefetch_lines_ahead(unit, Q6_K_LINES, prefetch);
+            q6_k_unit(unit, x, cx, sums);
+        }
 #pragma GCC unroll 8
         for (int c = 0; c < cx; c++) x[c]++;
     }
