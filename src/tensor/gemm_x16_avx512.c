@@ -156,6 +156,8 @@ static ALWAYS_INLINE void q4_k_sub_block_pairs(const uint8_t *unit, const q4_k_s
  * 64k + 32 + 4i .. (sub-block 2k + 1). Per sub-block: 8 dpbusd per row into
  * an int32 sum, then one scaling for all 16 rows; the mins come from the
  * activations' bsums, min_j * (bsums[2j] + bsums[2j + 1]) by dpwssd.
+ * Passes of up to 4 rows prefetch the unit's qs lines beside their loads;
+ * wider ones had the whole unit asked for before (k_quant_group_n).
  */
 static ALWAYS_INLINE void q4_k_unit(const uint8_t *unit, const r1_block_q8_k *const *x, int cx, __m512 *sums,
                                     x16_prefetch prefetch) {
