@@ -93,11 +93,8 @@ static ALWAYS_INLINE void prefetch_line(const uint8_t *unit, int line, x16_prefe
 /* All `lines` lines of the unit `p.distance` bytes on, the hint chosen once
  * for the whole burst. */
 static ALWAYS_INLINE void prefetch_lines_ahead(const uint8_t *unit, int lines, x16_prefetch p) {
-    const char *at = (const char *)unit + p.distance;
-    if (p.into_l2)
-        for (int line = 0; line < lines; line++) __builtin_prefetch(at + 64 * line, 0, 1);
-    else
-        for (int line = 0; line < lines; line++) __builtin_prefetch(at + 64 * line, 0, 3);
+    if (p.into_l2) prefetch_lines_l2(unit + p.distance, lines);
+    else prefetch_lines(unit + p.distance, lines);
 }
 
 static void store_rows(const __m512 *sums, int cx, float *y, long y_stride) {

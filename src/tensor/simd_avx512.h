@@ -77,6 +77,12 @@ static inline void prefetch_lines(const void *p, int lines) {
     for (int i = 0; i < lines; i++) __builtin_prefetch((const char *)p + 64 * i, 0, 3);
 }
 
+/* The same into L2 only (prefetcht2): for bytes wanted later than the next
+ * few microseconds, which would only evict what L1 holds now. */
+static inline void prefetch_lines_l2(const void *p, int lines) {
+    for (int i = 0; i < lines; i++) __builtin_prefetch((const char *)p + 64 * i, 0, 1);
+}
+
 /*
  * The 8 six-bit scales and 8 six-bit mins packed in 12 bytes (Q4_K, Q5_K),
  * as bytes 0..7 (scales of sub-blocks 0..7) and 8..15 (mins). As 32-bit
