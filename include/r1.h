@@ -106,6 +106,21 @@ int r1_model_load_tokenizer(const r1_model *model, struct r1_tokenizer **out, r1
 
 typedef struct r1_context r1_context;
 
+/* How the KV cache stores keys and values. A long reasoning trace reads
+ * its whole cache at every decode step, so f16 (half the bytes of f32)
+ * makes long-context decode faster and lets twice the context fit in the
+ * same memory; it moves logits by ~3e-3 on float models against f32 (more
+ * through 8-bit activations), as llama.cpp's default f16 cache does.
+ * R1_KV_DEFAULT is f16, except f32 with `exact` (a float reference to
+ * match) and for deepseek2, whose latent cache is kept in f32 (R1_KV_F16
+ * is refused there). */
+typedef enum r1_kv_type { R1_KV_DEFAULT = 0, R1_KV_F16, R1_KV_F32 } r1_kv_type;
+
+/* "f16" / "f32" (and "default"), for flags and logs; NULL when unknown. */
+const char *r1_kv_type_name(r1_kv_type t);
+/* The type of a name ("f16", "f32"); -1 when it is neither. */
+int r1_kv_type_parse(const char *name, r1_kv_type *out);
+
 typedef struct r1_context_params {
     int n_threads;   /* <= 0: one per CPU */
     int n_ctx;       /* total cached tokens over all sequences; <= 0: min(4096, trained) */
@@ -117,6 +132,7 @@ typedef struct r1_context_params {
     bool mla_expanded; /* deepseek2 only, for checking: attention with keys and
                           values expanded from the latent cache per position
                           instead of the absorbed form (same result, slower) */
+    r1_kv_type kv_type; /* see r1_kv_type (default: f16, f32 when exact) */
 } r1_context_params;
 
 r1_context_params r1_context_default_params(void);
@@ -164,6 +180,8 @@ int r1_seq_length(const r1_context *ctx, int seq);
 /* Bytes the KV cache holds per cached position (all layers). deepseek2
  * caches one latent vector per layer instead of per-head keys and values. */
 size_t r1_kv_bytes_per_token(const r1_context *ctx);
+/* The type the cache stores (never R1_KV_DEFAULT: what that resolved to). */
+r1_kv_type r1_context_kv_type(const r1_context *ctx);
 
 /* ---- sampling ---- */
 
@@ -220,6 +238,7 @@ typedef struct r1_engine_params {
     int n_prefill_chunk;  /* prompt rows per step while other sequences are
                              decoding (default 128): bounds their stall */
     bool exact;           /* as in r1_context_params */
+    r1_kv_type kv_type;   /* as in r1_context_params */
     /* optional: called on the engine thread after every step (for metrics) */
     void (*on_step)(void *user, const struct r1_engine_step *step);
     void *on_step_user;
@@ -329,6 +348,8 @@ typedef struct r1_engine_stats {
     int queue_capacity;
     bool full;                      /* running + waiting reached parallel + queue: a new request is refused */
     int cache_positions;            /* KV cache size in positions */
+    r1_kv_type cache_type;          /* what it stores: R1_KV_F16 or R1_KV_F32 */
+    size_t cache_bytes_per_position;/* all layers, keys and values */
     int cache_positions_used;       /* by any sequence, idle ones' reusable caches included */
     int cache_positions_running;    /* by running requests (shared prefixes counted per request) */
     uint64_t steps;                 /* forward passes so far */

@@ -68,6 +68,12 @@ int arg_float(const char *option, const char *text, float *out) {
     return 0;
 }
 
+int arg_kv_type(const char *option, const char *text, r1_kv_type *out) {
+    if (r1_kv_type_parse(text, out) == 0) return 0;
+    fprintf(stderr, "r1: %s expects f16 or f32, got '%s'\n", option, text);
+    return -1;
+}
+
 int arg_token_list(const char *option, const char *text, int32_t **tokens, int *n) {
     size_t cap = 16, count = 0;
     int32_t *list = malloc(cap * sizeof *list);

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "r1.h"
+
 /* The value after option argv[*i], advancing *i; NULL (with a message) if
  * there is none. */
 const char *arg_value(int argc, char **argv, int *i);
@@ -20,6 +22,9 @@ int arg_u64(const char *option, const char *text, uint64_t *out);
  * "1G". Refuses 0 and values above max. */
 int arg_bytes(const char *option, const char *text, uint64_t max, uint64_t *out);
 int arg_float(const char *option, const char *text, float *out);
+
+/* "f16" or "f32", for --kv-type. */
+int arg_kv_type(const char *option, const char *text, r1_kv_type *out);
 
 /* Parses "1,2,3" (spaces allowed) into a new array; *n gets the count. */
 int arg_token_list(const char *option, const char *text, int32_t **tokens, int *n);

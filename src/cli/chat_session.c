@@ -60,6 +60,7 @@ int chat_model_option(const char *a, const char *v, chat_model_options *o) {
     else if (strcmp(a, "-n") == 0) rc = arg_int(a, v, 1, 1 << 20, &o->max_tokens);
     else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) rc = arg_int(a, v, 1, 1024, &o->params.n_threads);
     else if (strcmp(a, "--ctx-size") == 0 || strcmp(a, "-c") == 0) rc = arg_int(a, v, 16, 1 << 24, &o->params.n_ctx);
+    else if (strcmp(a, "--kv-type") == 0) rc = arg_kv_type(a, v, &o->params.kv_type);
     else return sampling_option(a, v, &o->sampling);
     return rc == 0 ? 1 : -1;
 }

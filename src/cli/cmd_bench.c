@@ -2,7 +2,7 @@
  * cmd_bench.c - `r1 bench`: how fast this machine runs a model.
  *
  *   r1 bench -m MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-b 1,4,16,32]
- *            [-r REPS] [--json] [--exact] [--mmap|--no-mmap]
+ *            [-r REPS] [--json] [--exact] [--kv-type f16|f32] [--mmap|--no-mmap]
  *
  * Measures, each over REPS repetitions (median and range reported):
  *   prefill   p prompt tokens fed as one batch (tokens/s)
@@ -46,7 +46,8 @@ typedef struct stats {
 
 static void bench_usage(void) {
     fprintf(stderr, "usage: r1 bench -m MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-b 1,4,16,32] [-r 3]\n"
-                    "                [--json] [--exact] [--mmap|--no-mmap] [--key-file K | --key-command CMD]\n");
+                    "                [--json] [--exact] [--kv-type f16|f32] [--mmap|--no-mmap]\n"
+                    "                [--key-file K | --key-command CMD]\n");
 }
 
 static int parse_bench_options(int argc, char **argv, bench_options *o) {
@@ -68,6 +69,7 @@ static int parse_bench_options(int argc, char **argv, bench_options *o) {
         else if (strcmp(a, "-n") == 0) { if (arg_int(a, v, 1, 1 << 16, &o->n_decode)) return -1; }
         else if (strcmp(a, "-r") == 0) { if (arg_int(a, v, 1, 100, &o->reps)) return -1; }
         else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) { if (arg_int(a, v, 1, 1024, &o->params.n_threads)) return -1; }
+        else if (strcmp(a, "--kv-type") == 0) { if (arg_kv_type(a, v, &o->params.kv_type)) return -1; }
         else if (strcmp(a, "-b") == 0) {
             int32_t *list;
             int n;
@@ -172,12 +174,13 @@ static void print_json(const bench_options *o, const r1_model_info *info, stats 
                        const stats *batched, stats bw, int threads) {
     double bandwidth = bw.median, floor = bandwidth / (double)info->bytes_per_token;
     printf("{\"model\": \"%s\", \"model_type\": \"%s\", \"arch\": \"%s\", \"n_params\": %llu, \"threads\": %d, "
-           "\"kernels\": \"%s\", \"exact\": %s, \"n_prompt\": %d, \"n_decode\": %d, \"repetitions\": %d, "
+           "\"kernels\": \"%s\", \"exact\": %s, \"kv_type\": \"%s\", \"n_prompt\": %d, \"n_decode\": %d, \"repetitions\": %d, "
            "\"prefill_tokens_per_s\": %.3f, \"prefill_range\": [%.3f, %.3f], "
            "\"decode_tokens_per_s\": %.3f, \"decode_range\": [%.3f, %.3f], "
            "\"decode_after_prompt_tokens_per_s\": %.3f, \"batched\": [",
            o->model_path, info->file_type, info->arch, (unsigned long long)info->n_params, threads, r1_kernel_isa(),
-           o->params.exact ? "true" : "false", o->n_prompt, o->n_decode, o->reps, pf.median, pf.min, pf.max,
+           o->params.exact ? "true" : "false", r1_kv_type_name(o->params.kv_type), o->n_prompt, o->n_decode, o->reps,
+           pf.median, pf.min, pf.max,
            dc.median, dc.min, dc.max, da.median);
     for (int k = 0; k < o->n_batches; k++)
         printf("%s{\"batch\": %d, \"tokens_per_s\": %.3f, \"range\": [%.3f, %.3f]}", k ? ", " : "", o->batches[k],
@@ -194,8 +197,9 @@ static void print_json(const bench_options *o, const r1_model_info *info, stats 
 static void print_table(const bench_options *o, const r1_model_info *info, stats pf, stats dc, stats da,
                         const stats *batched, stats bw, int threads) {
     double bandwidth = bw.median, floor = bandwidth / (double)info->bytes_per_token;
-    printf("model %s (%s %s, %.2f B params), %d threads, kernels %s%s\n", o->model_path, info->arch, info->file_type,
-           info->n_params / 1e9, threads, r1_kernel_isa(), o->params.exact ? ", exact" : "");
+    printf("model %s (%s %s, %.2f B params), %d threads, kernels %s%s, KV cache %s\n", o->model_path, info->arch,
+           info->file_type, info->n_params / 1e9, threads, r1_kernel_isa(), o->params.exact ? ", exact" : "",
+           r1_kv_type_name(o->params.kv_type));
     printf("  prefill %-4d   %8.2f tokens/s  (range %.2f - %.2f, %d reps)\n", o->n_prompt, pf.median, pf.min, pf.max, o->reps);
     printf("  decode  %-4d   %8.2f tokens/s  (range %.2f - %.2f)\n", o->n_decode, dc.median, dc.min, dc.max);
     printf("  decode  %-4d   %8.2f tokens/s  (range %.2f - %.2f) after the %d-token prompt\n", o->n_decode, da.median,
@@ -225,6 +229,7 @@ int cmd_bench(int argc, char **argv) {
     r1_model *model;
     r1_context *ctx;
     if (cli_open_model(o.model_path, o.load, &o.key, &o.params, &model, &ctx) != 0) return 1;
+    o.params.kv_type = r1_context_kv_type(ctx); /* what the default resolved to, for the report */
     r1_model_info info;
     r1_model_get_info(model, &info);
     int threads = o.params.n_threads > 0 ? o.params.n_threads : r1_cpu_count();

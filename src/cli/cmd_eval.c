@@ -3,7 +3,7 @@
  * continuations. The tool for checking the engine against a reference.
  *
  *   r1 eval -m MODEL.gguf --tokens 1,2,3 [--logits FILE] [--gen-logits FILE]
- *           [--greedy N] [-t THREADS] [--exact] [--mmap|--no-mmap]
+ *           [--greedy N] [-t THREADS] [--exact] [--kv-type f16|f32] [--mmap|--no-mmap]
  *
  * --logits writes float32 [n_tokens][n_vocab] (every prompt position, one
  * batch); --greedy N prints {"greedy_tokens": [...]} with N argmax tokens,
@@ -32,7 +32,8 @@ typedef struct eval_options {
 static void eval_usage(void) {
     fprintf(stderr,
             "usage: r1 eval -m MODEL.gguf --tokens 1,2,3 [--logits FILE] [--gen-logits FILE]\n"
-            "               [--greedy N] [-t THREADS] [--exact] [--ctx-size N] [--mmap|--no-mmap]\n"
+            "               [--greedy N] [-t THREADS] [--exact] [--ctx-size N] [--kv-type f16|f32]\n"
+            "               [--mmap|--no-mmap]\n"
             "               [--key-file K | --key-command CMD] (sealed models)\n");
 }
 
@@ -52,6 +53,7 @@ static int parse_eval_options(int argc, char **argv, eval_options *o) {
         else if (strcmp(a, "--greedy") == 0) { if (arg_int(a, v, 0, 1 << 20, &o->greedy)) return -1; }
         else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) { if (arg_int(a, v, 1, 1024, &o->params.n_threads)) return -1; }
         else if (strcmp(a, "--ctx-size") == 0 || strcmp(a, "-c") == 0) { if (arg_int(a, v, 1, 1 << 24, &o->params.n_ctx)) return -1; }
+        else if (strcmp(a, "--kv-type") == 0) { if (arg_kv_type(a, v, &o->params.kv_type)) return -1; }
         else { fprintf(stderr, "r1 eval: unknown option '%s'\n", a); eval_usage(); return -1; }
     }
     if (!o->model_path || !o->tokens) {

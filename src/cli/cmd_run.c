@@ -4,7 +4,7 @@
  *   r1 run -m MODEL.gguf -p "prompt text" [-n N] [options below]
  *   r1 run -m MODEL.gguf --tokens 1,2,3 -n N [--temp T] [--top-k K]
  *          [--top-p P] [--min-p M] [--repeat-penalty R] [--seed S]
- *          [-t THREADS] [--exact] [--mmap|--no-mmap] [--ignore-eos]
+ *          [-t THREADS] [--kv-type f16|f32] [--exact] [--mmap|--no-mmap] [--ignore-eos]
  *
  * With -p the prompt is text (tokenized with the model's vocabulary, BOS
  * added as it says, special-token text such as <｜User｜> recognised) and the
@@ -40,7 +40,8 @@ static void run_usage(void) {
     fprintf(stderr,
             "usage: r1 run -m MODEL.gguf (-p TEXT | --tokens 1,2,3) [-n N] [--temp T] [--top-k K] [--top-p P]\n"
             "              [--min-p M] [--repeat-penalty R] [--repeat-last-n N] [--seed S]\n"
-            "              [-t THREADS] [--ctx-size N] [--exact] [--ignore-eos] [--mmap|--no-mmap]\n"
+            "              [-t THREADS] [--ctx-size N] [--kv-type f16|f32] [--exact] [--ignore-eos]\n"
+            "              [--mmap|--no-mmap]\n"
             "              [--key-file K | --key-command CMD] (sealed models)\n"
             "              [--stop TEXT]... (with -p: end at TEXT, which is not printed)\n");
 }
@@ -85,6 +86,7 @@ static int parse_run_options(int argc, char **argv, run_options *o) {
         else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) { if (arg_int(a, v, 0, 1 << 24, &o->n_predict)) return -1; }
         else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) { if (arg_int(a, v, 1, 1024, &o->params.n_threads)) return -1; }
         else if (strcmp(a, "--ctx-size") == 0 || strcmp(a, "-c") == 0) { if (arg_int(a, v, 1, 1 << 24, &o->params.n_ctx)) return -1; }
+        else if (strcmp(a, "--kv-type") == 0) { if (arg_kv_type(a, v, &o->params.kv_type)) return -1; }
         else { fprintf(stderr, "r1 run: unknown option '%s'\n", a); run_usage(); return -1; }
     }
     if (!o->model_path || (!o->tokens == !o->prompt_text)) {

@@ -43,6 +43,7 @@ static const option options[] = {
     {"batch-size", "-b", OPT_INT, AT(n_batch), 1, 1 << 16, "most rows per engine step (default 512)"},
     {"prefill-chunk", NULL, OPT_INT, AT(prefill_chunk), 1, 1 << 16, "prompt rows per step while others decode (default 128)"},
     {"exact", NULL, OPT_BOOL, AT(exact), 0, 0, "float activations: slower, identical results in any batch"},
+    {"kv-type", NULL, OPT_STRING, AT(kv_type), 0, 0, "auto, f16 or f32: how the KV cache stores keys and values (auto: f16; f32 with --exact or deepseek2)"},
     {"key-file", NULL, OPT_STRING, AT(model_key_file), 0, 0, "a sealed model's key file (or R1_MODEL_KEY_FILE)"},
     {"key-command", NULL, OPT_STRING, AT(model_key_command), 0, 0, "a command that prints a sealed model's key (KMS)"},
     {"load", NULL, OPT_STRING, AT(load_mode), 0, 0, "auto, mmap or copy: where the weights live"},
@@ -223,6 +224,11 @@ int cmd_serve(int argc, char **argv) {
     if (rc == 0 && strcmp(s.config.load_mode, "auto") != 0 && strcmp(s.config.load_mode, "mmap") != 0 &&
         strcmp(s.config.load_mode, "copy") != 0) {
         fprintf(stderr, "r1 serve: --load expects auto, mmap or copy, got '%s'\n", s.config.load_mode);
+        rc = -1;
+    }
+    r1_kv_type kv_type;
+    if (rc == 0 && strcmp(s.config.kv_type, "auto") != 0 && r1_kv_type_parse(s.config.kv_type, &kv_type) != 0) {
+        fprintf(stderr, "r1 serve: --kv-type expects auto, f16 or f32, got '%s'\n", s.config.kv_type);
         rc = -1;
     }
     const char *verify = s.config.verify;

@@ -25,7 +25,8 @@
 
 r1_engine_params r1_engine_default_params(void) {
     r1_engine_params p = {.n_threads = 0, .n_parallel = 32, .n_ctx_seq = 0, .n_cache_positions = 0,
-                          .n_queue = 256, .n_batch = 512, .n_prefill_chunk = 128, .exact = false};
+                          .n_queue = 256, .n_batch = 512, .n_prefill_chunk = 128, .exact = false,
+                          .kv_type = R1_KV_DEFAULT};
     return p;
 }
 
@@ -508,6 +509,7 @@ int r1_engine_start(r1_model *model, const r1_tokenizer *tok, const r1_engine_pa
     cp.n_seq_max = e->params.n_parallel;
     cp.n_batch = e->params.n_batch;
     cp.exact = e->params.exact;
+    cp.kv_type = e->params.kv_type;
     if (r1_context_new(model, &cp, &e->ctx, err) != 0) {
         engine_free(e);
         return -1;
@@ -527,6 +529,8 @@ int r1_engine_start(r1_model *model, const r1_tokenizer *tok, const r1_engine_pa
     e->stats.parallel = e->params.n_parallel;
     e->stats.queue_capacity = e->params.n_queue;
     e->stats.cache_positions = r1_kv_cache_positions(e->ctx);
+    e->stats.cache_type = r1_context_kv_type(e->ctx);
+    e->stats.cache_bytes_per_position = r1_kv_bytes_per_token(e->ctx);
     if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
         engine_free(e);
         return r1_error_set(err, "cannot start the engine thread");

@@ -9,8 +9,38 @@
 #include <string.h>
 
 r1_context_params r1_context_default_params(void) {
-    r1_context_params p = {.n_threads = 0, .n_ctx = 0, .n_seq_max = 1, .n_batch = 512, .exact = false};
+    r1_context_params p = {.n_threads = 0, .n_ctx = 0, .n_seq_max = 1, .n_batch = 512, .exact = false,
+                           .kv_type = R1_KV_DEFAULT};
     return p;
+}
+
+const char *r1_kv_type_name(r1_kv_type t) {
+    switch (t) {
+    case R1_KV_DEFAULT: return "default";
+    case R1_KV_F16: return "f16";
+    case R1_KV_F32: return "f32";
+    }
+    return NULL;
+}
+
+int r1_kv_type_parse(const char *name, r1_kv_type *out) {
+    if (strcmp(name, "f16") == 0) *out = R1_KV_F16;
+    else if (strcmp(name, "f32") == 0) *out = R1_KV_F32;
+    else return -1;
+    return 0;
+}
+
+/* What R1_KV_DEFAULT means for this model and mode (see r1.h), or an error
+ * for a type the model's attention cannot read. */
+static int resolve_kv_type(const r1_model *model, const r1_context_params *p, r1_kv_type *out, r1_error *err) {
+    bool mla_model = model->hp.arch == R1_ARCH_DEEPSEEK2;
+    if (p->kv_type == R1_KV_DEFAULT) *out = p->exact || mla_model ? R1_KV_F32 : R1_KV_F16;
+    else if (p->kv_type == R1_KV_F16 || p->kv_type == R1_KV_F32) *out = p->kv_type;
+    else return r1_error_set(err, "unknown KV cache type %d (f16 or f32)", (int)p->kv_type);
+    if (mla_model && *out == R1_KV_F16)
+        return r1_error_set(err, "an f16 KV cache is not supported for %s (its latent cache is f32); use f32",
+                            model->hp.arch_name);
+    return 0;
 }
 
 /* Where the parts of r1_attention_scratch lie in a thread's share, in
@@ -32,8 +62,10 @@ static attention_scratch_layout attention_layout(const r1_hparams *hp, long n_ct
 r1_attention_scratch r1_attention_scratch_of(r1_context *ctx, int thread) {
     attention_scratch_layout l = attention_layout(&ctx->model->hp, ctx->params.n_ctx);
     float *base = ctx->act.scores + (long)thread * ctx->act.scratch_per_thread; /* 64-byte aligned */
+    /* the row pointers of an f32 or an f16 cache, in the same place */
     return (r1_attention_scratch){.scores = base, .q = base + l.q_at, .out = base + l.out_at,
-                                  .rows = (const float **)(base + l.rows_at)};
+                                  .rows = (const float **)(base + l.rows_at),
+                                  .half_rows = (const uint16_t **)(base + l.rows_at)};
 }
 
 /* Floats of per-thread scratch: the attention tile's (above), and for MLA
@@ -117,9 +149,11 @@ int r1_context_new(r1_model *model, const r1_context_params *params, r1_context 
     /* MLA caches the normed latent and the shared RoPE key per position;
      * the others cache per-head keys and values. */
     bool mla_model = model->hp.arch == R1_ARCH_DEEPSEEK2;
-    int kv_dim = mla_model ? model->hp.mla.kv_lora_rank + model->hp.mla.qk_rope
-                           : model->hp.n_head_kv * model->hp.head_dim;
-    if (r1_kv_cache_init(&ctx->cache, model->hp.n_layer, kv_dim, !mla_model, p->n_ctx, p->n_seq_max, err) != 0 ||
+    int kv_heads = mla_model ? 1 : model->hp.n_head_kv;
+    int kv_head_dim = mla_model ? model->hp.mla.kv_lora_rank + model->hp.mla.qk_rope : model->hp.head_dim;
+    if (resolve_kv_type(model, p, &p->kv_type, err) != 0 ||
+        r1_kv_cache_init(&ctx->cache, model->hp.n_layer, kv_heads, kv_head_dim, p->kv_type, !mla_model, p->n_ctx,
+                         p->n_seq_max, err) != 0 ||
         alloc_activations(ctx, err) != 0) {
         r1_context_free(ctx);
         return -1;
@@ -244,8 +278,10 @@ int r1_seq_length(const r1_context *ctx, int seq) {
 
 size_t r1_kv_bytes_per_token(const r1_context *ctx) {
     const r1_kv_cache *c = &ctx->cache;
-    return (size_t)c->n_layer * c->kv_dim * sizeof(float) * (c->values ? 2 : 1);
+    return (size_t)c->n_layer * c->kv_dim * c->value_bytes * (c->values ? 2 : 1);
 }
+
+r1_kv_type r1_context_kv_type(const r1_context *ctx) { return ctx->cache.type; }
 
 void r1_model_get_info(const r1_model *m, r1_model_info *info) {
     info->arch = m->hp.arch_name;

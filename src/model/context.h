@@ -56,7 +56,8 @@ struct r1_context {
  * gathered into one block; n_ctx row pointers. */
 typedef struct r1_attention_scratch {
     float *scores, *q, *out;
-    const float **rows;
+    const float **rows;         /* n_ctx row pointers into an f32 cache */
+    const uint16_t **half_rows; /* the same room, for an f16 cache */
 } r1_attention_scratch;
 
 r1_attention_scratch r1_attention_scratch_of(r1_context *ctx, int thread);

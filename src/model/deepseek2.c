@@ -59,8 +59,8 @@ static int project_queries_and_latents(r1_context *ctx, const r1_deepseek2_layer
 static void store_latents(r1_context *ctx, int layer, const r1_chunk *b) {
     r1_kv_cache *c = &ctx->cache;
     for (int i = 0; i < b->n; i++)
-        memcpy(c->keys + r1_kv_cache_offset(c, layer, b->seq[i], b->pos[i]), ctx->act.latent + (long)i * c->kv_dim,
-               (size_t)c->kv_dim * sizeof(float));
+        memcpy(r1_kv_cache_key(c, layer, 0, b->seq[i], b->pos[i]), ctx->act.latent + (long)i * c->kv_dim,
+               (size_t)c->kv_dim * sizeof(float)); /* the latent cache is f32 (context.c) */
 }
 
 static float dot(const float *a, const float *b, int n) {
@@ -99,13 +99,13 @@ static void attend_absorbed(const mla_job *job, int row, int head, float *scratc
     for (int j = 0; j < rank; j++) q_lat[j] = kk->dot_f32(key_row(job->l, rank, head, j), q_nope, mla->qk_nope);
     const r1_dot_f32_fn simd_dot = ctx->compute.kernels->format[R1_TYPE_F32].dot_f32;
     for (int t = 0; t < n_pos; t++) {
-        const float *entry = c->keys + r1_kv_cache_offset(c, job->layer, seq, t);
+        const float *entry = (const float *)r1_kv_cache_key(c, job->layer, 0, seq, t);
         scores[t] = (simd_dot(entry, q_lat, rank) + dot(q_pe, entry + rank, mla->qk_rope)) * mla->kq_scale;
     }
     r1_softmax(scores, n_pos);
     /* n_ctx row pointers after o_lat, 8-byte aligned (the scratch has room) */
     const float **latents = (const float **)(scratch + ((ctx->params.n_ctx + 2L * rank + 1) & ~1L));
-    for (int t = 0; t < n_pos; t++) latents[t] = c->keys + r1_kv_cache_offset(c, job->layer, seq, t);
+    for (int t = 0; t < n_pos; t++) latents[t] = (const float *)r1_kv_cache_key(c, job->layer, 0, seq, t);
     ctx->compute.kernels->attention_values(o_lat, scores, 0, 1, latents, n_pos, rank);
     float *out = ctx->act.attn + ((long)row * hp->n_head + head) * mla->v_head_dim;
     for (int e = 0; e < mla->v_head_dim; e++) out[e] = vk->dot_f32(value_row(job->l, head, e), o_lat, rank);
@@ -124,7 +124,7 @@ static void attend_expanded(const mla_job *job, int row, int head, float *scratc
     float *scores = scratch, *k_nope = scratch + ctx->params.n_ctx, *k_row = k_nope + nope, *value = k_row + nope;
     const float *q_nope = ctx->act.q + ((long)row * hp->n_head + head) * (nope + mla->qk_rope);
     for (int t = 0; t < n_pos; t++) {
-        const float *latent = c->keys + r1_kv_cache_offset(c, job->layer, seq, t);
+        const float *latent = (const float *)r1_kv_cache_key(c, job->layer, 0, seq, t);
         memset(k_nope, 0, (size_t)nope * sizeof(float));
         for (int j = 0; j < rank; j++) { /* k_nope = W_UK_h c_t, column by column */
             kk->dequantize(key_row(job->l, rank, head, j), k_row, nope);
@@ -136,7 +136,7 @@ static void attend_expanded(const mla_job *job, int row, int head, float *scratc
     float *out = ctx->act.attn + ((long)row * hp->n_head + head) * mla->v_head_dim;
     memset(out, 0, (size_t)mla->v_head_dim * sizeof(float));
     for (int t = 0; t < n_pos; t++) {
-        const float *latent = c->keys + r1_kv_cache_offset(c, job->layer, seq, t);
+        const float *latent = (const float *)r1_kv_cache_key(c, job->layer, 0, seq, t);
         for (int e = 0; e < mla->v_head_dim; e++) value[e] = vk->dot_f32(value_row(job->l, head, e), latent, rank);
         for (int e = 0; e < mla->v_head_dim; e++) out[e] += scores[t] * value[e];
     }

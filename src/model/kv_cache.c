@@ -13,31 +13,36 @@
  * token (1 thread). Small caches stay on the ordinary heap. */
 enum { HUGE_PAGE_BYTES = 2 << 20 };
 
-static float *cache_area_alloc(size_t bytes) {
+static uint8_t *cache_area_alloc(size_t bytes) {
     if (bytes < HUGE_PAGE_BYTES) return malloc(bytes);
     size_t rounded = (bytes + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
-    float *p = aligned_alloc(HUGE_PAGE_BYTES, rounded);
+    uint8_t *p = aligned_alloc(HUGE_PAGE_BYTES, rounded);
     if (p) madvise(p, rounded, MADV_HUGEPAGE);
     return p;
 }
 
-int r1_kv_cache_init(r1_kv_cache *c, int n_layer, int kv_dim, bool with_values, int n_tokens, int n_seq,
-                     r1_error *err) {
+int r1_kv_cache_init(r1_kv_cache *c, int n_layer, int n_heads, int head_dim, r1_kv_type type, bool with_values,
+                     int n_tokens, int n_seq, r1_error *err) {
     memset(c, 0, sizeof *c);
+    if (type != R1_KV_F32 && type != R1_KV_F16) return r1_error_set(err, "KV cache type %d is not f16 or f32", type);
     c->n_layer = n_layer;
-    c->kv_dim = kv_dim;
+    c->n_heads = n_heads;
+    c->head_dim = head_dim;
+    c->kv_dim = n_heads * head_dim;
+    c->type = type;
+    c->value_bytes = type == R1_KV_F16 ? sizeof(uint16_t) : sizeof(float);
     c->n_blocks = (n_tokens + R1_KV_BLOCK_TOKENS - 1) / R1_KV_BLOCK_TOKENS;
     c->n_seq = n_seq;
-    size_t floats = (size_t)n_layer * c->n_blocks * R1_KV_BLOCK_TOKENS * (size_t)kv_dim;
-    c->keys = cache_area_alloc(floats * sizeof(float));
-    c->values = with_values ? cache_area_alloc(floats * sizeof(float)) : NULL;
+    size_t area = (size_t)n_layer * c->n_blocks * R1_KV_BLOCK_TOKENS * (size_t)c->kv_dim * c->value_bytes;
+    c->keys = cache_area_alloc(area);
+    c->values = with_values ? cache_area_alloc(area) : NULL;
     c->free_blocks = malloc((size_t)c->n_blocks * sizeof(int));
     c->refs = calloc((size_t)c->n_blocks, sizeof(int));
     c->seqs = calloc((size_t)n_seq, sizeof *c->seqs);
     if (!c->keys || (with_values && !c->values) || !c->free_blocks || !c->refs || !c->seqs) {
         r1_kv_cache_free(c);
         return r1_error_set(err, "cannot allocate a KV cache of %d tokens (%zu MiB)", n_tokens,
-                            (with_values ? 2 : 1) * floats * sizeof(float) >> 20);
+                            (with_values ? 2 : 1) * area >> 20);
     }
     /* Hand out low block ids first: a stack popped from the end. */
     for (int i = 0; i < c->n_blocks; i++) c->free_blocks[i] = c->n_blocks - 1 - i;
@@ -66,16 +71,16 @@ static void release_block(r1_kv_cache *c, int block) {
     if (--c->refs[block] == 0) c->free_blocks[c->n_free++] = block;
 }
 
-/* Copies the first n_positions slots of block `from` into block `to`, in every layer. */
+/* Copies the first n_positions slots of block `from` into block `to`, in
+ * every layer and head. */
 static void copy_block(r1_kv_cache *c, int from, int to, int n_positions) {
-    size_t block_floats = (size_t)R1_KV_BLOCK_TOKENS * c->kv_dim, n = (size_t)n_positions * c->kv_dim;
-    for (int layer = 0; layer < c->n_layer; layer++) {
-        size_t layer_base = (size_t)layer * c->n_blocks * block_floats;
-        memcpy(c->keys + layer_base + (size_t)to * block_floats, c->keys + layer_base + (size_t)from * block_floats,
-               n * sizeof(float));
+    size_t row_bytes = (size_t)c->head_dim * c->value_bytes, block_bytes = R1_KV_BLOCK_TOKENS * row_bytes;
+    size_t n = (size_t)n_positions * row_bytes;
+    for (int area = 0; area < c->n_layer * c->n_heads; area++) { /* one (layer, head) */
+        size_t base = (size_t)area * c->n_blocks * block_bytes;
+        memcpy(c->keys + base + (size_t)to * block_bytes, c->keys + base + (size_t)from * block_bytes, n);
         if (c->values)
-            memcpy(c->values + layer_base + (size_t)to * block_floats,
-                   c->values + layer_base + (size_t)from * block_floats, n * sizeof(float));
+            memcpy(c->values + base + (size_t)to * block_bytes, c->values + base + (size_t)from * block_bytes, n);
     }
 }
 

@@ -48,12 +48,33 @@ static int project_qkv(r1_context *ctx, const r1_llama_layer *l, const r1_chunk 
     return 0;
 }
 
+/* One head's key or value row into the cache, converted to half for an
+ * f16 cache (round to nearest even, by the kernel set's f16 conversion). */
+static void store_row(const r1_kv_cache *c, r1_quantize_fn to_half, const float *row, void *at) {
+    if (c->type == R1_KV_F16) to_half(row, at, c->head_dim);
+    else memcpy(at, row, (size_t)c->head_dim * sizeof(float));
+}
+
 static void store_kv(r1_context *ctx, int layer, const r1_chunk *b) {
     r1_kv_cache *c = &ctx->cache;
-    for (int i = 0; i < b->n; i++) {
-        size_t off = r1_kv_cache_offset(c, layer, b->seq[i], b->pos[i]);
-        memcpy(c->keys + off, ctx->act.k + (long)i * c->kv_dim, (size_t)c->kv_dim * sizeof(float));
-        memcpy(c->values + off, ctx->act.v + (long)i * c->kv_dim, (size_t)c->kv_dim * sizeof(float));
+    const r1_quantize_fn to_half = ctx->compute.kernels->format[R1_TYPE_F16].quantize;
+    for (int i = 0; i < b->n; i++)
+        for (int h = 0; h < c->n_heads; h++) {
+            long at = (long)i * c->kv_dim + (long)h * c->head_dim;
+            store_row(c, to_half, ctx->act.k + at, r1_kv_cache_key(c, layer, h, b->seq[i], b->pos[i]));
+            store_row(c, to_half, ctx->act.v + at, r1_kv_cache_value(c, layer, h, b->seq[i], b->pos[i]));
+        }
+}
+
+/* Points s.rows (f32 cache) or s.half_rows (f16) at KV head kv_head's key or
+ * value rows of the first n positions of seq. */
+static void point_at_cached_rows(const r1_kv_cache *c, bool values, int layer, int kv_head, int seq, int n,
+                                 r1_attention_scratch s) {
+    for (int t = 0; t < n; t++) {
+        const void *row = values ? r1_kv_cache_value(c, layer, kv_head, seq, t)
+                                 : r1_kv_cache_key(c, layer, kv_head, seq, t);
+        if (c->type == R1_KV_F16) s.half_rows[t] = row;
+        else s.rows[t] = row;
     }
 }
 
@@ -87,8 +108,10 @@ static void attend_rows(r1_context *ctx, const r1_chunk *b, int layer, int row0,
             memcpy(s.q + i * group_floats, q + i * row_floats, (size_t)group_floats * sizeof(float));
         q = s.q;
     }
-    for (int t = 0; t < n_keys; t++) s.rows[t] = c->keys + r1_kv_cache_offset(c, layer, seq, t) + (long)kv_head * hd;
-    k->attention_scores(s.scores, stride, q, n_q, s.rows, n_keys, hd, 1.0f / sqrtf((float)hd));
+    const float scale = 1.0f / sqrtf((float)hd);
+    point_at_cached_rows(c, false, layer, kv_head, seq, n_keys, s);
+    if (c->type == R1_KV_F16) k->attention_scores_f16(s.scores, stride, q, n_q, s.half_rows, n_keys, hd, scale);
+    else k->attention_scores(s.scores, stride, q, n_q, s.rows, n_keys, hd, scale);
     for (int i = 0; i < n_rows; i++) {
         int n_pos = b->pos[row0 + i] + 1;
         for (int g = 0; g < group; g++) {
@@ -97,10 +120,11 @@ static void attend_rows(r1_context *ctx, const r1_chunk *b, int layer, int row0,
             memset(row_scores + n_pos, 0, (size_t)(n_keys - n_pos) * sizeof(float));
         }
     }
-    /* a value lies where its key does, in the other area */
-    for (int t = 0; t < n_keys; t++) s.rows[t] = c->values + (s.rows[t] - c->keys);
+    point_at_cached_rows(c, true, layer, kv_head, seq, n_keys, s);
     float *out = ctx->act.attn + row0 * row_floats + first * hd;
-    k->attention_values(n_rows > 1 ? s.out : out, s.scores, stride, n_q, s.rows, n_keys, hd);
+    if (c->type == R1_KV_F16)
+        k->attention_values_f16(n_rows > 1 ? s.out : out, s.scores, stride, n_q, s.half_rows, n_keys, hd);
+    else k->attention_values(n_rows > 1 ? s.out : out, s.scores, stride, n_q, s.rows, n_keys, hd);
     for (int i = 0; n_rows > 1 && i < n_rows; i++)
         memcpy(out + i * row_floats, s.out + i * group_floats, (size_t)group_floats * sizeof(float));
 }

@@ -24,7 +24,7 @@
 
 r1_server_config r1_server_default_config(void) {
     r1_server_config c = {.host = "127.0.0.1", .port = 8080, .metrics_port = -1, .n_http_threads = 4, .n_parallel = 32, .queue = 256,
-                          .n_batch = 512, .prefill_chunk = 128, .load_mode = "auto", .max_body_bytes = 4u << 20,
+                          .n_batch = 512, .prefill_chunk = 128, .load_mode = "auto", .kv_type = "auto", .max_body_bytes = 4u << 20,
                           .max_connections = 1024, .idle_timeout_s = 120, .drain_timeout_s = 60,
                           .retry_after_s = 2, .auth = "none", .jwt_leeway_s = 30, .audit_fsync_every = 1,
                           .audit_max_bytes = (size_t)256 << 20, .asr_queue = 8,
@@ -63,7 +63,7 @@ static void log_configuration(const server *srv) {
         {"metrics_port", NULL, c->metrics_port}, {"threads", NULL, c->n_threads}, {"http_threads", NULL, c->n_http_threads},
         {"parallel", NULL, c->n_parallel}, {"ctx_size", NULL, c->ctx_size}, {"kv_cache_tokens", NULL, c->kv_cache_tokens},
         {"queue", NULL, c->queue}, {"batch_size", NULL, c->n_batch}, {"prefill_chunk", NULL, c->prefill_chunk},
-        {"exact", c->exact ? "true" : "false", 0}, {"load", c->load_mode, 0},
+        {"exact", c->exact ? "true" : "false", 0}, {"kv_type", c->kv_type, 0}, {"load", c->load_mode, 0},
         {"chat_template", c->chat_template ? c->chat_template : "auto", 0},
         {"max_body_bytes", NULL, (double)c->max_body_bytes}, {"max_connections", NULL, c->max_connections},
         {"max_connections_per_ip", NULL, c->max_connections_per_ip}, {"idle_timeout_s", NULL, c->idle_timeout_s},
@@ -117,6 +117,7 @@ static int load_model(server *srv) {
     ep.n_batch = c->n_batch;
     ep.n_prefill_chunk = c->prefill_chunk;
     ep.exact = c->exact;
+    if (r1_kv_type_parse(c->kv_type, &ep.kv_type) != 0) ep.kv_type = R1_KV_DEFAULT; /* "auto" */
     ep.on_step = metrics_engine_step;
     ep.on_step_user = srv->metrics;
     if (c->verify && strcmp(c->verify, "off") != 0 && c->verify_model &&
@@ -146,9 +147,10 @@ static int load_model(server *srv) {
     r1_engine_stats st;
     r1_engine_get_stats(srv->engine, &st);
     r1_log_info("model %s loaded in %.2f s as \"%s\": %s %s, %d sequences in parallel, %d positions each, "
-                "KV cache of %d positions, kernels %s",
+                "KV cache of %d positions (%s, %.1f MiB), kernels %s",
                 c->model_path, server_now() - t0, srv->alias, info.arch, info.file_type, st.parallel,
-                r1_engine_ctx_seq(srv->engine), st.cache_positions, r1_kernel_isa());
+                r1_engine_ctx_seq(srv->engine), st.cache_positions, r1_kv_type_name(st.cache_type),
+                (double)st.cache_positions * (double)st.cache_bytes_per_position / (1 << 20), r1_kernel_isa());
     return 0;
 }
 

@@ -10,7 +10,9 @@
  * engine calls them through its kernel set (kernels.h: attention_scores,
  * attention_values), which holds the build for its ISA; these are the
  * builds. The AVX-512 ones load each vector of a cached row once for
- * several of the group's heads (see attention_avx512.c).
+ * several of the group's heads (see attention_avx512.c). Each product has
+ * a second form (_f16) for rows stored as IEEE half (an f16 KV cache): the
+ * same sums over the rows' values converted to float.
  */
 #ifndef R1_TENSOR_ATTENTION_H
 #define R1_TENSOR_ATTENTION_H
@@ -40,5 +42,22 @@ void r1_attention_values_avx2(float *out, const float *weights, long stride, int
                               int n_values, int dim);
 void r1_attention_values_avx512(float *out, const float *weights, long stride, int n_q, const float *const *values,
                                 int n_values, int dim);
+
+/* The _f16 forms: the reference (each half converted as it is read, then
+ * the float reference's sums in its order), the AVX2 build (F16C) and the
+ * AVX-512 build (the float build's tiling, converting each row vector as
+ * it is loaded). */
+void r1_attention_scores_f16_reference(float *scores, long stride, const float *q, int n_q,
+                                       const uint16_t *const *keys, int n_keys, int dim, float scale);
+void r1_attention_scores_f16_avx2(float *scores, long stride, const float *q, int n_q, const uint16_t *const *keys,
+                                  int n_keys, int dim, float scale);
+void r1_attention_scores_f16_avx512(float *scores, long stride, const float *q, int n_q,
+                                    const uint16_t *const *keys, int n_keys, int dim, float scale);
+void r1_attention_values_f16_reference(float *out, const float *weights, long stride, int n_q,
+                                       const uint16_t *const *values, int n_values, int dim);
+void r1_attention_values_f16_avx2(float *out, const float *weights, long stride, int n_q,
+                                  const uint16_t *const *values, int n_values, int dim);
+void r1_attention_values_f16_avx512(float *out, const float *weights, long stride, int n_q,
+                                    const uint16_t *const *values, int n_values, int dim);
 
 #endif

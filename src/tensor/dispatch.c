@@ -74,13 +74,19 @@ static void fill_from(r1_format_kernels *k, const r1_format_kernels *lower) {
 static void set_attention(r1_isa isa, r1_kernel_set *set) {
     set->attention_scores = r1_attention_scores_reference;
     set->attention_values = r1_attention_values_reference;
+    set->attention_scores_f16 = r1_attention_scores_f16_reference;
+    set->attention_values_f16 = r1_attention_values_f16_reference;
 #if defined(__x86_64__)
     if (isa == R1_ISA_AVX2) {
         set->attention_scores = r1_attention_scores_avx2;
         set->attention_values = r1_attention_values_avx2;
+        set->attention_scores_f16 = r1_attention_scores_f16_avx2;
+        set->attention_values_f16 = r1_attention_values_f16_avx2;
     } else if (isa == R1_ISA_AVX512) {
         set->attention_scores = r1_attention_scores_avx512;
         set->attention_values = r1_attention_values_avx512;
+        set->attention_scores_f16 = r1_attention_scores_f16_avx512;
+        set->attention_values_f16 = r1_attention_values_f16_avx512;
     }
 #else
     (void)isa;

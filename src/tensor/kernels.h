@@ -59,6 +59,11 @@ typedef void (*r1_attention_scores_fn)(float *scores, long stride, const float *
                                        const float *const *keys, int n_keys, int dim, float scale);
 typedef void (*r1_attention_values_fn)(float *out, const float *weights, long stride, int n_q,
                                        const float *const *values, int n_values, int dim);
+/* The same over rows stored as IEEE half (an f16 KV cache). */
+typedef void (*r1_attention_scores_f16_fn)(float *scores, long stride, const float *q, int n_q,
+                                           const uint16_t *const *keys, int n_keys, int dim, float scale);
+typedef void (*r1_attention_values_f16_fn)(float *out, const float *weights, long stride, int n_q,
+                                           const uint16_t *const *values, int n_values, int dim);
 
 typedef struct r1_format_kernels {
     r1_dequantize_fn dequantize;
@@ -83,6 +88,8 @@ typedef struct r1_kernel_set {
     r1_format_kernels format[R1_TYPE_COUNT];
     r1_attention_scores_fn attention_scores; /* set by dispatch.c from attention.h's builds */
     r1_attention_values_fn attention_values;
+    r1_attention_scores_f16_fn attention_scores_f16;
+    r1_attention_values_f16_fn attention_values_f16;
 } r1_kernel_set;
 
 /* The raw tables, defined in quant_scalar.c, quant_avx2.c, quant_avx512.c.

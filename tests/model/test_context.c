@@ -4,6 +4,8 @@
  * one; several sequences in one batch give the same logits as each alone;
  * truncating a sequence and feeding it again reproduces its logits; and
  * malformed batches are refused with a message, leaving the context usable.
+ * The KV cache's types: what the default resolves to, and an f16 cache
+ * keeps those properties and stays close to an f32 one.
  */
 #include <math.h>
 #include <stdio.h>
@@ -41,19 +43,25 @@ static int teardown(void **state) {
     return 0;
 }
 
-static r1_context *new_context(int n_seq, int n_ctx, int n_batch) {
+static r1_context *new_context_with(int n_seq, int n_ctx, int n_batch, bool exact, r1_kv_type kv_type) {
     r1_context_params p = r1_context_default_params();
     p.n_threads = 2;
     p.n_seq_max = n_seq;
     p.n_ctx = n_ctx;
     p.n_batch = n_batch;
-    /* Float activations: batched products (tiled kernels) and single rows
-     * (dot products) then round alike, so the comparisons can be tight. */
-    p.exact = true;
+    p.exact = exact;
+    p.kv_type = kv_type;
     r1_context *ctx;
     r1_error err;
     if (r1_context_new(model, &p, &ctx, &err) != 0) fail_msg("%s", err.message);
     return ctx;
+}
+
+/* Float activations: batched products (tiled kernels) and single rows (dot
+ * products) then round alike, so the comparisons can be tight; the cache
+ * is then f32 unless asked otherwise. */
+static r1_context *new_context(int n_seq, int n_ctx, int n_batch) {
+    return new_context_with(n_seq, n_ctx, n_batch, true, R1_KV_DEFAULT);
 }
 
 static float max_abs_diff(const float *a, const float *b, int n) {
@@ -250,6 +258,70 @@ static void test_cache_full(void **state) {
     r1_context_free(ctx);
 }
 
+/* The default cache is f16, half the bytes of f32, except in exact mode;
+ * either type can be asked for in either mode. */
+static void test_kv_types(void **state) {
+    (void)state;
+    r1_context *fast = new_context_with(1, 32, 512, false, R1_KV_DEFAULT);
+    r1_context *exact = new_context_with(1, 32, 512, true, R1_KV_DEFAULT);
+    r1_context *exact_f16 = new_context_with(1, 32, 512, true, R1_KV_F16);
+    r1_context *fast_f32 = new_context_with(1, 32, 512, false, R1_KV_F32);
+    assert_int_equal(r1_context_kv_type(fast), R1_KV_F16);
+    assert_int_equal(r1_context_kv_type(exact), R1_KV_F32);
+    assert_int_equal(r1_context_kv_type(exact_f16), R1_KV_F16);
+    assert_int_equal(r1_context_kv_type(fast_f32), R1_KV_F32);
+    /* tiny-llama: 2 layers x 2 KV heads x 32 values, keys and values */
+    assert_int_equal(r1_kv_bytes_per_token(exact), 2 * 2 * 64 * sizeof(float));
+    assert_int_equal(2 * r1_kv_bytes_per_token(fast), r1_kv_bytes_per_token(exact));
+    r1_context_free(fast);
+    r1_context_free(exact);
+    r1_context_free(exact_f16);
+    r1_context_free(fast_f32);
+    r1_error err;
+    r1_context_params p = r1_context_default_params();
+    p.kv_type = (r1_kv_type)7;
+    r1_context *ctx = NULL;
+    assert_int_equal(r1_context_new(model, &p, &ctx, &err), -1);
+    assert_null(ctx);
+    if (!strstr(err.message, "KV cache type")) fail_msg("message '%s' does not name the KV cache type", err.message);
+    assert_string_equal(r1_kv_type_name(R1_KV_F16), "f16");
+    r1_kv_type parsed;
+    assert_int_equal(r1_kv_type_parse("f32", &parsed), 0);
+    assert_int_equal(parsed, R1_KV_F32);
+    assert_int_equal(r1_kv_type_parse("fp16", &parsed), -1);
+}
+
+/* With an f16 cache: batches equal tokens one by one, and truncating and
+ * feeding again reproduces the logits (every path reads the same halves);
+ * and the logits stay within half-precision rounding of an f32 cache's. */
+static void test_f16_cache(void **state) {
+    (void)state;
+    size_t bytes = sizeof(float) * N_PROMPT * n_vocab;
+    float *batched = malloc(bytes), *single = malloc(bytes), *with_f32 = malloc(bytes);
+    r1_context *a = new_context_with(1, 32, 512, true, R1_KV_F16), *b = new_context_with(1, 32, 512, true, R1_KV_F16);
+    feed(a, 0, 0, N_PROMPT, batched);
+    for (int i = 0; i < N_PROMPT; i++) feed(b, 0, i, 1, single + (long)i * n_vocab);
+    assert_true(max_abs_diff(batched, single, N_PROMPT * n_vocab) < 1e-4f);
+    r1_seq_truncate(a, 0, 5);
+    feed(a, 0, 5, N_PROMPT - 5, single);
+    assert_true(max_abs_diff(batched + 5L * n_vocab, single, (N_PROMPT - 5) * n_vocab) < 1e-4f);
+    r1_context *f32 = new_context_with(1, 32, 512, true, R1_KV_F32);
+    feed(f32, 0, 0, N_PROMPT, with_f32);
+    float largest = 0.0f, diff = max_abs_diff(batched, with_f32, N_PROMPT * n_vocab);
+    for (int i = 0; i < N_PROMPT * n_vocab; i++) largest = fmaxf(largest, fabsf(with_f32[i]));
+    printf("  f16 cache against f32: logits differ by at most %.3g (largest |logit| %.3g)\n", diff, largest);
+    /* halves carry 11 significant bits (relative rounding <= 2^-11); a
+     * cache read back in the wrong place or order would differ by O(1) */
+    assert_true(diff > 0.0f);
+    assert_true(diff < 1e-2f * largest);
+    r1_context_free(a);
+    r1_context_free(b);
+    r1_context_free(f32);
+    free(batched);
+    free(single);
+    free(with_f32);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_equals_one_by_one),
@@ -258,6 +330,8 @@ int main(void) {
         cmocka_unit_test(test_truncate_and_refeed),
         cmocka_unit_test(test_bad_batches_are_refused),
         cmocka_unit_test(test_cache_full),
+        cmocka_unit_test(test_kv_types),
+        cmocka_unit_test(test_f16_cache),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

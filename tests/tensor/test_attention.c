@@ -9,14 +9,17 @@
  * be written. Head counts cover every remainder of the AVX-512 passes and
  * the engine's tiles (4 rows x 6 or 7 heads). A lane test checks that each
  * of the 16 sums the AVX-512 scores fold into one vector lands with its own
- * key and head.
+ * key and head. The _f16 forms (an f16 KV cache) get the same checks, on
+ * rows of halves against the sums of the values those halves hold.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tensor/attention.h"
+#include "tensor/fp16.h"
 #include "tensor/kernels.h"
 #include "testutil.h"
 
@@ -50,13 +53,36 @@ static void free_rows(float **rows, int n) {
     free(rows);
 }
 
-static void check_scores(const r1_kernel_set *k, int dim, int n_q, int n_keys, uint64_t *rng) {
+/* The rows as halves (in the same order, each in its own allocation), and
+ * the float rows rounded to the values those halves hold, so that the
+ * double-precision sums over the float rows are what an _f16 kernel must
+ * give. */
+static uint16_t **rows_as_halves(float **rows, int n, int dim) {
+    uint16_t **halves = malloc(sizeof(uint16_t *) * (size_t)n);
+    for (int t = 0; t < n; t++) {
+        halves[t] = malloc(sizeof(uint16_t) * (size_t)dim);
+        for (int c = 0; c < dim; c++) {
+            halves[t][c] = r1_f32_to_half(rows[t][c]);
+            rows[t][c] = r1_half_to_f32(halves[t][c]);
+        }
+    }
+    return halves;
+}
+
+static void free_halves(uint16_t **halves, int n) {
+    for (int t = 0; t < n; t++) free(halves[t]);
+    free(halves);
+}
+
+static void check_scores_of(const r1_kernel_set *k, bool half, int dim, int n_q, int n_keys, uint64_t *rng) {
     static float q[MAX_HEADS * MAX_DIM], scores[MAX_HEADS * STRIDE];
     float **keys = scattered_rows(n_keys, dim, rng);
+    uint16_t **half_keys = half ? rows_as_halves(keys, n_keys, dim) : NULL;
     for (int i = 0; i < n_q * dim; i++) q[i] = test_rand_normal(rng);
     for (int i = 0; i < MAX_HEADS * STRIDE; i++) scores[i] = NAN; /* canaries */
     const float scale = 1.0f / sqrtf((float)dim);
-    k->attention_scores(scores, STRIDE, q, n_q, (const float *const *)keys, n_keys, dim, scale);
+    if (half) k->attention_scores_f16(scores, STRIDE, q, n_q, (const uint16_t *const *)half_keys, n_keys, dim, scale);
+    else k->attention_scores(scores, STRIDE, q, n_q, (const float *const *)keys, n_keys, dim, scale);
     for (int g = 0; g < MAX_HEADS; g++)
         for (int t = 0; t < STRIDE; t++) {
             float got = scores[g * STRIDE + t];
@@ -73,18 +99,22 @@ static void check_scores(const r1_kernel_set *k, int dim, int n_q, int n_keys, u
             want *= scale;
             size *= scale;
             if (!(fabs(got - want) <= 1e-5 * size + 1e-30)) /* a NaN canary left unwritten fails too */
-                fail_msg("%s dim %d heads %d keys %d: score [%d][%d] %.8g, want %.8g", k->name, dim, n_q, n_keys, g,
-                         t, got, want);
+                fail_msg("%s%s dim %d heads %d keys %d: score [%d][%d] %.8g, want %.8g", k->name, half ? " f16" : "",
+                         dim, n_q, n_keys, g, t, got, want);
         }
     free_rows(keys, n_keys);
+    if (half) free_halves(half_keys, n_keys);
 }
 
-static void check_values(const r1_kernel_set *k, int dim, int n_q, int n_values, uint64_t *rng) {
+static void check_values_of(const r1_kernel_set *k, bool half, int dim, int n_q, int n_values, uint64_t *rng) {
     static float weights[MAX_HEADS * STRIDE], out[MAX_HEADS * MAX_DIM + 16];
     float **values = scattered_rows(n_values, dim, rng);
+    uint16_t **half_values = half ? rows_as_halves(values, n_values, dim) : NULL;
     for (int i = 0; i < MAX_HEADS * STRIDE; i++) weights[i] = test_rand_uniform(rng, 0.0f, 1.0f);
     for (int i = 0; i < MAX_HEADS * MAX_DIM + 16; i++) out[i] = NAN; /* garbage the sums must replace */
-    k->attention_values(out, weights, STRIDE, n_q, (const float *const *)values, n_values, dim);
+    if (half)
+        k->attention_values_f16(out, weights, STRIDE, n_q, (const uint16_t *const *)half_values, n_values, dim);
+    else k->attention_values(out, weights, STRIDE, n_q, (const float *const *)values, n_values, dim);
     for (int g = 0; g < n_q; g++)
         for (int c = 0; c < dim; c++) {
             double want = 0.0, size = 0.0;
@@ -94,11 +124,25 @@ static void check_values(const r1_kernel_set *k, int dim, int n_q, int n_values,
             }
             float got = out[g * dim + c];
             if (!(fabs(got - want) <= 1e-5 * size + 1e-30))
-                fail_msg("%s dim %d heads %d rows %d: out[%d][%d] %.8g, want %.8g", k->name, dim, n_q, n_values, g, c,
-                         got, want);
+                fail_msg("%s%s dim %d heads %d rows %d: out[%d][%d] %.8g, want %.8g", k->name, half ? " f16" : "",
+                         dim, n_q, n_values, g, c, got, want);
         }
     if (!isnan(out[n_q * dim])) fail_msg("%s dim %d: wrote past the %d outputs", k->name, dim, n_q * dim);
     free_rows(values, n_values);
+    if (half) free_halves(half_values, n_values);
+}
+
+static void check_scores(const r1_kernel_set *k, int dim, int n_q, int n_keys, uint64_t *rng) {
+    check_scores_of(k, false, dim, n_q, n_keys, rng);
+}
+static void check_values(const r1_kernel_set *k, int dim, int n_q, int n_values, uint64_t *rng) {
+    check_values_of(k, false, dim, n_q, n_values, rng);
+}
+static void check_scores_f16(const r1_kernel_set *k, int dim, int n_q, int n_keys, uint64_t *rng) {
+    check_scores_of(k, true, dim, n_q, n_keys, rng);
+}
+static void check_values_f16(const r1_kernel_set *k, int dim, int n_q, int n_values, uint64_t *rng) {
+    check_values_of(k, true, dim, n_q, n_values, rng);
 }
 
 /* Every shape in every kernel set this CPU can run. */
@@ -131,36 +175,59 @@ static void test_values(void **state) {
     for_each_set_and_shape(check_values);
 }
 
+static void test_scores_f16(void **state) {
+    (void)state;
+    for_each_set_and_shape(check_scores_f16);
+}
+
+static void test_values_f16(void **state) {
+    (void)state;
+    for_each_set_and_shape(check_values_f16);
+}
+
 /* Key t scores exactly t + 1016 h for head h (integers, so every order of
  * adding gives them exactly), in the engine's set: a score that lands in
  * another key's or head's lane is seen at once. 66 keys: whole steps of 4
  * and a tail of 2. */
-static void test_scores_lanes(void **state) {
-    (void)state;
+static void check_lanes(bool half) {
     const r1_kernel_set *k = r1_kernels();
     enum { DIM = 128, N = 66, HEADS = 4 };
     static float rows[N][DIM], q[HEADS][DIM], scores[HEADS][N];
+    static uint16_t half_rows[N][DIM]; /* the same values, all exact in half */
     const float *keys[N];
+    const uint16_t *half_keys[N];
     for (int t = 0; t < N; t++) {
         rows[t][0] = (float)t; /* t from dimension 0 */
         for (int c = 1; c < DIM; c++) rows[t][c] = 1.0f; /* 127 x 8h from the others */
+        for (int c = 0; c < DIM; c++) half_rows[t][c] = r1_f32_to_half(rows[t][c]);
         keys[t] = rows[t];
+        half_keys[t] = half_rows[t];
     }
     for (int h = 0; h < HEADS; h++) {
         q[h][0] = 1.0f;
         for (int c = 1; c < DIM; c++) q[h][c] = 8.0f * h;
     }
-    k->attention_scores(&scores[0][0], N, &q[0][0], HEADS, keys, N, DIM, 1.0f);
+    if (half) k->attention_scores_f16(&scores[0][0], N, &q[0][0], HEADS, half_keys, N, DIM, 1.0f);
+    else k->attention_scores(&scores[0][0], N, &q[0][0], HEADS, keys, N, DIM, 1.0f);
     for (int h = 0; h < HEADS; h++)
         for (int t = 0; t < N; t++)
             if (scores[h][t] != (float)(t + 1016 * h))
-                fail_msg("%s: head %d key %d scored %g, want %d", k->name, h, t, scores[h][t], t + 1016 * h);
+                fail_msg("%s%s: head %d key %d scored %g, want %d", k->name, half ? " f16" : "", h, t, scores[h][t],
+                         t + 1016 * h);
+}
+
+static void test_scores_lanes(void **state) {
+    (void)state;
+    check_lanes(false);
+    check_lanes(true);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scores),
         cmocka_unit_test(test_values),
+        cmocka_unit_test(test_scores_f16),
+        cmocka_unit_test(test_values_f16),
         cmocka_unit_test(test_scores_lanes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
