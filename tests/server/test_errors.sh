@@ -17,6 +17,9 @@ CTX=256
 check "tiny model generated" make_model tiny || { finish; exit 1; }
 check "r1 serve starts" start_server "$MODEL" --parallel 2 --ctx-size $CTX --max-body-bytes 1048576 || { finish; exit 1; }
 PID0=$SERVER_PID
+# 2 sequences x 256 positions of the tiny model (2 layers, 2 KV heads of 32) in f16
+check "the start-up log names the KV cache's type and size" \
+    grep -q "KV cache of 512 positions (f16, 0.2 MiB)" "$SERVER_LOG"
 
 chat='/v1/chat/completions'
 msgs='"messages":[{"role":"user","content":"Hi"}]'
@@ -197,4 +200,8 @@ check "  ... {\"status\":\"ready\"}" json_ok "$WORK/body" "d == {'status': 'read
 check "a good request afterwards" good_request
 stop_server
 check "SIGTERM: exit status 0" test $? -eq 0
+
+"$R1" serve -m "$MODEL" --port 0 --kv-type f8 >/dev/null 2>"$WORK/kv.err"
+check "--kv-type f8 is refused" test $? -ne 0
+check "  ... saying what it expects" grep -q "kv-type expects auto, f16 or f32, got 'f8'" "$WORK/kv.err"
 finish
