@@ -112,8 +112,7 @@ typedef struct r1_context r1_context;
  * same memory; it moves logits by ~3e-3 on float models against f32 (more
  * through 8-bit activations), as llama.cpp's default f16 cache does.
  * R1_KV_DEFAULT is f16, except f32 with `exact` (a float reference to
- * match) and for deepseek2, whose latent cache is kept in f32 (R1_KV_F16
- * is refused there). */
+ * match). deepseek2 caches its latent vectors in the same type. */
 typedef enum r1_kv_type { R1_KV_DEFAULT = 0, R1_KV_F16, R1_KV_F32 } r1_kv_type;
 
 /* "f16" / "f32" (and "default"), for flags and logs; NULL when unknown. */

@@ -43,7 +43,7 @@ static const option options[] = {
     {"batch-size", "-b", OPT_INT, AT(n_batch), 1, 1 << 16, "most rows per engine step (default 512)"},
     {"prefill-chunk", NULL, OPT_INT, AT(prefill_chunk), 1, 1 << 16, "prompt rows per step while others decode (default 128)"},
     {"exact", NULL, OPT_BOOL, AT(exact), 0, 0, "float activations: slower, identical results in any batch"},
-    {"kv-type", NULL, OPT_STRING, AT(kv_type), 0, 0, "auto, f16 or f32: how the KV cache stores keys and values (auto: f16; f32 with --exact or deepseek2)"},
+    {"kv-type", NULL, OPT_STRING, AT(kv_type), 0, 0, "auto, f16 or f32: how the KV cache stores keys and values (auto: f16; f32 with --exact)"},
     {"key-file", NULL, OPT_STRING, AT(model_key_file), 0, 0, "a sealed model's key file (or R1_MODEL_KEY_FILE)"},
     {"key-command", NULL, OPT_STRING, AT(model_key_command), 0, 0, "a command that prints a sealed model's key (KMS)"},
     {"load", NULL, OPT_STRING, AT(load_mode), 0, 0, "auto, mmap or copy: where the weights live"},

@@ -30,16 +30,11 @@ int r1_kv_type_parse(const char *name, r1_kv_type *out) {
     return 0;
 }
 
-/* What R1_KV_DEFAULT means for this model and mode (see r1.h), or an error
- * for a type the model's attention cannot read. */
-static int resolve_kv_type(const r1_model *model, const r1_context_params *p, r1_kv_type *out, r1_error *err) {
-    bool mla_model = model->hp.arch == R1_ARCH_DEEPSEEK2;
-    if (p->kv_type == R1_KV_DEFAULT) *out = p->exact || mla_model ? R1_KV_F32 : R1_KV_F16;
+/* What R1_KV_DEFAULT means in this mode (see r1.h). */
+static int resolve_kv_type(const r1_context_params *p, r1_kv_type *out, r1_error *err) {
+    if (p->kv_type == R1_KV_DEFAULT) *out = p->exact ? R1_KV_F32 : R1_KV_F16;
     else if (p->kv_type == R1_KV_F16 || p->kv_type == R1_KV_F32) *out = p->kv_type;
     else return r1_error_set(err, "unknown KV cache type %d (f16 or f32)", (int)p->kv_type);
-    if (mla_model && *out == R1_KV_F16)
-        return r1_error_set(err, "an f16 KV cache is not supported for %s (its latent cache is f32); use f32",
-                            model->hp.arch_name);
     return 0;
 }
 
@@ -69,14 +64,16 @@ r1_attention_scratch r1_attention_scratch_of(r1_context *ctx, int thread) {
 }
 
 /* Floats of per-thread scratch: the attention tile's (above), and for MLA
- * the latent query/output and expanded key/value vectors. */
+ * the latent query/output, the expanded key/value vectors and one latent
+ * converted from an f16 cache. */
 static long scratch_per_thread(const r1_context *ctx) {
     const r1_hparams *hp = &ctx->model->hp;
     long widest = hp->mla.kv_lora_rank;
     if (hp->mla.qk_nope > widest) widest = hp->mla.qk_nope;
     if (hp->mla.v_head_dim > widest) widest = hp->mla.v_head_dim;
     /* a multiple of 16 floats keeps every thread's share 64-byte aligned */
-    long floats = attention_layout(hp, ctx->params.n_ctx).end + 4 * widest + 32;
+    long latent = hp->mla.kv_lora_rank + hp->mla.qk_rope;
+    long floats = attention_layout(hp, ctx->params.n_ctx).end + 4 * widest + latent + 32;
     return (floats + 15) & ~15L;
 }
 
@@ -151,7 +148,7 @@ int r1_context_new(r1_model *model, const r1_context_params *params, r1_context 
     bool mla_model = model->hp.arch == R1_ARCH_DEEPSEEK2;
     int kv_heads = mla_model ? 1 : model->hp.n_head_kv;
     int kv_head_dim = mla_model ? model->hp.mla.kv_lora_rank + model->hp.mla.qk_rope : model->hp.head_dim;
-    if (resolve_kv_type(model, p, &p->kv_type, err) != 0 ||
+    if (resolve_kv_type(p, &p->kv_type, err) != 0 ||
         r1_kv_cache_init(&ctx->cache, model->hp.n_layer, kv_heads, kv_head_dim, p->kv_type, !mla_model, p->n_ctx,
                          p->n_seq_max, err) != 0 ||
         alloc_activations(ctx, err) != 0) {

@@ -26,6 +26,7 @@
 
 #include "model/context.h"
 #include "model/moe_router.h"
+#include "tensor/fp16.h"
 #include "tensor/ops.h"
 
 /* ---- attention ---- */
@@ -56,11 +57,27 @@ static int project_queries_and_latents(r1_context *ctx, const r1_deepseek2_layer
     return 0;
 }
 
+/* Each row's latent into the cache (one "head" of kv_dim values), converted
+ * to half for an f16 cache. */
 static void store_latents(r1_context *ctx, int layer, const r1_chunk *b) {
     r1_kv_cache *c = &ctx->cache;
-    for (int i = 0; i < b->n; i++)
-        memcpy(r1_kv_cache_key(c, layer, 0, b->seq[i], b->pos[i]), ctx->act.latent + (long)i * c->kv_dim,
-               (size_t)c->kv_dim * sizeof(float)); /* the latent cache is f32 (context.c) */
+    const r1_quantize_fn to_half = ctx->compute.kernels->format[R1_TYPE_F16].quantize;
+    for (int i = 0; i < b->n; i++) {
+        void *at = r1_kv_cache_key(c, layer, 0, b->seq[i], b->pos[i]);
+        const float *latent = ctx->act.latent + (long)i * c->kv_dim;
+        if (c->type == R1_KV_F16) to_half(latent, at, c->kv_dim);
+        else memcpy(at, latent, (size_t)c->kv_dim * sizeof(float));
+    }
+}
+
+/* Position t's latent as floats: in the cache itself (f32), or converted
+ * into buf (f16; kv_dim floats). */
+static const float *latent_floats(const r1_kv_cache *c, int layer, int seq, int t, float *buf) {
+    const void *entry = r1_kv_cache_key(c, layer, 0, seq, t);
+    if (c->type == R1_KV_F32) return entry;
+    const uint16_t *half = entry;
+    for (int i = 0; i < c->kv_dim; i++) buf[i] = r1_half_to_f32(half[i]);
+    return buf;
 }
 
 static float dot(const float *a, const float *b, int n) {
@@ -97,16 +114,28 @@ static void attend_absorbed(const mla_job *job, int row, int head, float *scratc
     const float *q_nope = ctx->act.q + ((long)row * hp->n_head + head) * (mla->qk_nope + mla->qk_rope);
     const float *q_pe = q_nope + mla->qk_nope;
     for (int j = 0; j < rank; j++) q_lat[j] = kk->dot_f32(key_row(job->l, rank, head, j), q_nope, mla->qk_nope);
-    const r1_dot_f32_fn simd_dot = ctx->compute.kernels->format[R1_TYPE_F32].dot_f32;
+    const bool half = c->type == R1_KV_F16;
+    /* an f16 latent is read by the f16 rows' dot product, no copy */
+    const r1_dot_f32_fn simd_dot = ctx->compute.kernels->format[half ? R1_TYPE_F16 : R1_TYPE_F32].dot_f32;
     for (int t = 0; t < n_pos; t++) {
-        const float *entry = (const float *)r1_kv_cache_key(c, job->layer, 0, seq, t);
-        scores[t] = (simd_dot(entry, q_lat, rank) + dot(q_pe, entry + rank, mla->qk_rope)) * mla->kq_scale;
+        const uint8_t *entry = r1_kv_cache_key(c, job->layer, 0, seq, t);
+        const void *pe = entry + (size_t)rank * c->value_bytes;
+        float pe_dot = half ? simd_dot(pe, q_pe, mla->qk_rope) : dot(q_pe, pe, mla->qk_rope);
+        scores[t] = (simd_dot(entry, q_lat, rank) + pe_dot) * mla->kq_scale;
     }
     r1_softmax(scores, n_pos);
-    /* n_ctx row pointers after o_lat, 8-byte aligned (the scratch has room) */
-    const float **latents = (const float **)(scratch + ((ctx->params.n_ctx + 2L * rank + 1) & ~1L));
-    for (int t = 0; t < n_pos; t++) latents[t] = (const float *)r1_kv_cache_key(c, job->layer, 0, seq, t);
-    ctx->compute.kernels->attention_values(o_lat, scores, 0, 1, latents, n_pos, rank);
+    /* n_ctx row pointers after o_lat, 8-byte aligned (the scratch has room),
+     * to the latents' first rank values */
+    void *pointers = scratch + ((ctx->params.n_ctx + 2L * rank + 1) & ~1L);
+    if (half) {
+        const uint16_t **latents = pointers;
+        for (int t = 0; t < n_pos; t++) latents[t] = r1_kv_cache_key(c, job->layer, 0, seq, t);
+        ctx->compute.kernels->attention_values_f16(o_lat, scores, 0, 1, latents, n_pos, rank);
+    } else {
+        const float **latents = pointers;
+        for (int t = 0; t < n_pos; t++) latents[t] = r1_kv_cache_key(c, job->layer, 0, seq, t);
+        ctx->compute.kernels->attention_values(o_lat, scores, 0, 1, latents, n_pos, rank);
+    }
     float *out = ctx->act.attn + ((long)row * hp->n_head + head) * mla->v_head_dim;
     for (int e = 0; e < mla->v_head_dim; e++) out[e] = vk->dot_f32(value_row(job->l, head, e), o_lat, rank);
 }
@@ -122,9 +151,10 @@ static void attend_expanded(const mla_job *job, int row, int head, float *scratc
     const r1_format_kernels *vk = &ctx->compute.kernels->format[job->l->v_b.type];
     int rank = mla->kv_lora_rank, nope = mla->qk_nope, n_pos = job->chunk->pos[row] + 1, seq = job->chunk->seq[row];
     float *scores = scratch, *k_nope = scratch + ctx->params.n_ctx, *k_row = k_nope + nope, *value = k_row + nope;
+    float *latent_buf = value + mla->v_head_dim; /* kv_dim floats: an f16 latent converted */
     const float *q_nope = ctx->act.q + ((long)row * hp->n_head + head) * (nope + mla->qk_rope);
     for (int t = 0; t < n_pos; t++) {
-        const float *latent = (const float *)r1_kv_cache_key(c, job->layer, 0, seq, t);
+        const float *latent = latent_floats(c, job->layer, seq, t, latent_buf);
         memset(k_nope, 0, (size_t)nope * sizeof(float));
         for (int j = 0; j < rank; j++) { /* k_nope = W_UK_h c_t, column by column */
             kk->dequantize(key_row(job->l, rank, head, j), k_row, nope);
@@ -136,7 +166,7 @@ static void attend_expanded(const mla_job *job, int row, int head, float *scratc
     float *out = ctx->act.attn + ((long)row * hp->n_head + head) * mla->v_head_dim;
     memset(out, 0, (size_t)mla->v_head_dim * sizeof(float));
     for (int t = 0; t < n_pos; t++) {
-        const float *latent = (const float *)r1_kv_cache_key(c, job->layer, 0, seq, t);
+        const float *latent = latent_floats(c, job->layer, seq, t, latent_buf);
         for (int e = 0; e < mla->v_head_dim; e++) value[e] = vk->dot_f32(value_row(job->l, head, e), latent, rank);
         for (int e = 0; e < mla->v_head_dim; e++) out[e] += scores[t] * value[e];
     }

@@ -25,7 +25,7 @@ typedef struct r1_server_config {
     int prefill_chunk;             /* prompt rows per step beside decoding ones (default 128) */
     bool exact;                    /* float activations (bit-identical results in any batch) */
     const char *load_mode;         /* "auto", "mmap" or "copy" */
-    const char *kv_type;           /* "auto" (f16; f32 with exact or deepseek2), "f16" or "f32" */
+    const char *kv_type;           /* "auto" (f16; f32 with exact), "f16" or "f32" */
     const char *model_key_file;    /* a sealed model's key (else R1_MODEL_KEY_FILE) */
     const char *model_key_command; /* or a command that prints it (a KMS client) */
     const char *chat_template;     /* NULL: recognised from the model */

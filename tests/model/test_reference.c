@@ -208,25 +208,6 @@ static void check_model(const reference *r, bool exact, int n_threads, r1_kv_typ
                  res->prompt_diff, res->gen_diff, tol);
 }
 
-/* deepseek2 keeps its latent cache in f32: asking for f16 is refused with a
- * message that says so, and the default takes f32. */
-static void check_latent_cache_is_f32(const reference *r) {
-    r1_error err;
-    r1_model *model = load_model_of(r);
-    r1_context_params cp = r1_context_default_params();
-    cp.n_ctx = 64;
-    cp.kv_type = R1_KV_F16;
-    r1_context *ctx = NULL;
-    assert_int_equal(r1_context_new(model, &cp, &ctx, &err), -1);
-    if (!strstr(err.message, "f16 KV cache is not supported"))
-        fail_msg("%s: f16 refused with '%s'", r->name, err.message);
-    cp.kv_type = R1_KV_DEFAULT;
-    if (r1_context_new(model, &cp, &ctx, &err) != 0) fail_msg("%s", err.message);
-    assert_int_equal(r1_context_kv_type(ctx), R1_KV_F32);
-    r1_context_free(ctx);
-    r1_model_free(model);
-}
-
 static const char *reference_files[] = {
     "shared-llama-f32.json",  "shared-llama-f16.json",   "shared-llama-q8_0.json",
     "shared-llama-q4_0.json", "shared-llama-q4_k_m.json", "shared-llama-q6_k.json",
@@ -249,11 +230,15 @@ static void test_reference_files(void **state) {
         check_result fast, exact, half_cache;
         check_model(&r, false, 2, R1_KV_F32, &fast);
         check_model(&r, true, 1, R1_KV_F32, &exact);
-        /* the default cache, where the file says how far llama.cpp's f16
-         * cache moved its logits (not stories260K), and where the model
-         * has one (deepseek2's latent cache is f32 only: test_context) */
-        if (r.kv_f16_vs_f32 > 0 && !r.moe) check_model(&r, false, 2, R1_KV_F16, &half_cache);
-        if (r.moe) check_latent_cache_is_f32(&r);
+        /* The default cache, where the file says how far llama.cpp's f16
+         * cache moved its logits (not stories260K). For deepseek2 r1
+         * caches the latents in f16, llama.cpp (this snapshot) the
+         * expanded keys and values: the same rounding, other places. Not
+         * on quantized deepseek2 files: there any rounding difference may
+         * flip one of the top-k experts (up to ~2.7 on the logits, README),
+         * and the f16 rounding does (2.3 on the q8_0 file's generation) */
+        bool flips_experts = r.moe && strcmp(r.type, "F32") != 0;
+        if (r.kv_f16_vs_f32 > 0 && !flips_experts) check_model(&r, false, 2, R1_KV_F16, &half_cache);
         free_reference(&r);
     }
 }
