@@ -115,9 +115,10 @@ typedef struct r1_context r1_context;
  * match). deepseek2 caches its latent vectors in the same type. */
 typedef enum r1_kv_type { R1_KV_DEFAULT = 0, R1_KV_F16, R1_KV_F32 } r1_kv_type;
 
-/* "f16" / "f32" (and "default"), for flags and logs; NULL when unknown. */
+/* "f16", "f32" or "auto" (R1_KV_DEFAULT), for flags and logs; NULL when
+ * unknown. */
 const char *r1_kv_type_name(r1_kv_type t);
-/* The type of a name ("f16", "f32"); -1 when it is neither. */
+/* The type of a name ("auto", "f16", "f32"); -1 when it is none of them. */
 int r1_kv_type_parse(const char *name, r1_kv_type *out);
 
 typedef struct r1_context_params {

@@ -70,7 +70,7 @@ int arg_float(const char *option, const char *text, float *out) {
 
 int arg_kv_type(const char *option, const char *text, r1_kv_type *out) {
     if (r1_kv_type_parse(text, out) == 0) return 0;
-    fprintf(stderr, "r1: %s expects f16 or f32, got '%s'\n", option, text);
+    fprintf(stderr, "r1: %s expects auto, f16 or f32, got '%s'\n", option, text);
     return -1;
 }
 

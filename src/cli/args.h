@@ -23,7 +23,7 @@ int arg_u64(const char *option, const char *text, uint64_t *out);
 int arg_bytes(const char *option, const char *text, uint64_t max, uint64_t *out);
 int arg_float(const char *option, const char *text, float *out);
 
-/* "f16" or "f32", for --kv-type. */
+/* "auto", "f16" or "f32", for --kv-type. */
 int arg_kv_type(const char *option, const char *text, r1_kv_type *out);
 
 /* Parses "1,2,3" (spaces allowed) into a new array; *n gets the count. */

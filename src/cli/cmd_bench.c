@@ -2,7 +2,7 @@
  * cmd_bench.c - `r1 bench`: how fast this machine runs a model.
  *
  *   r1 bench -m MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-b 1,4,16,32]
- *            [-r REPS] [--json] [--exact] [--kv-type f16|f32] [--mmap|--no-mmap]
+ *            [-r REPS] [--json] [--exact] [--kv-type auto|f16|f32] [--mmap|--no-mmap]
  *
  * Measures, each over REPS repetitions (median and range reported):
  *   prefill   p prompt tokens fed as one batch (tokens/s)
@@ -46,7 +46,7 @@ typedef struct stats {
 
 static void bench_usage(void) {
     fprintf(stderr, "usage: r1 bench -m MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-b 1,4,16,32] [-r 3]\n"
-                    "                [--json] [--exact] [--kv-type f16|f32] [--mmap|--no-mmap]\n"
+                    "                [--json] [--exact] [--kv-type auto|f16|f32] [--mmap|--no-mmap]\n"
                     "                [--key-file K | --key-command CMD]\n");
 }
 

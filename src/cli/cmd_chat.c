@@ -4,7 +4,7 @@
  *
  *   r1 chat -m MODEL.gguf [--system TEXT] [--chat-template NAME] [-n MAX]
  *           [--temp T --top-p P --top-k K --min-p M --seed S] [-t THREADS]
- *           [--ctx-size N] [--kv-type f16|f32] [--mmap|--no-mmap] [--stop TEXT]...
+ *           [--ctx-size N] [--kv-type auto|f16|f32] [--mmap|--no-mmap] [--stop TEXT]...
  *
  * Each line typed is a user message; /clear forgets the conversation,
  * /exit (or end of input) leaves. The reasoning is shown dimmed on a
@@ -32,7 +32,7 @@ typedef struct chat_options {
 static void chat_usage(void) {
     fprintf(stderr, "usage: r1 chat -m MODEL.gguf [--system TEXT] [--chat-template deepseek-r1|chatml|llama3]\n"
                     "               [-n MAX_TOKENS] [--temp T] [--top-p P] [--top-k K] [--min-p M] [--seed S]\n"
-                    "               [-t THREADS] [--ctx-size N] [--kv-type f16|f32] [--mmap|--no-mmap]\n"
+                    "               [-t THREADS] [--ctx-size N] [--kv-type auto|f16|f32] [--mmap|--no-mmap]\n"
                     "               [--stop TEXT]...\n"
                     "               [--key-file K | --key-command CMD] (sealed models)\n");
 }

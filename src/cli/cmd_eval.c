@@ -3,7 +3,7 @@
  * continuations. The tool for checking the engine against a reference.
  *
  *   r1 eval -m MODEL.gguf --tokens 1,2,3 [--logits FILE] [--gen-logits FILE]
- *           [--greedy N] [-t THREADS] [--exact] [--kv-type f16|f32] [--mmap|--no-mmap]
+ *           [--greedy N] [-t THREADS] [--exact] [--kv-type auto|f16|f32] [--mmap|--no-mmap]
  *
  * --logits writes float32 [n_tokens][n_vocab] (every prompt position, one
  * batch); --greedy N prints {"greedy_tokens": [...]} with N argmax tokens,
@@ -32,7 +32,7 @@ typedef struct eval_options {
 static void eval_usage(void) {
     fprintf(stderr,
             "usage: r1 eval -m MODEL.gguf --tokens 1,2,3 [--logits FILE] [--gen-logits FILE]\n"
-            "               [--greedy N] [-t THREADS] [--exact] [--ctx-size N] [--kv-type f16|f32]\n"
+            "               [--greedy N] [-t THREADS] [--exact] [--ctx-size N] [--kv-type auto|f16|f32]\n"
             "               [--mmap|--no-mmap]\n"
             "               [--key-file K | --key-command CMD] (sealed models)\n");
 }

@@ -4,7 +4,7 @@
  *   r1 run -m MODEL.gguf -p "prompt text" [-n N] [options below]
  *   r1 run -m MODEL.gguf --tokens 1,2,3 -n N [--temp T] [--top-k K]
  *          [--top-p P] [--min-p M] [--repeat-penalty R] [--seed S]
- *          [-t THREADS] [--kv-type f16|f32] [--exact] [--mmap|--no-mmap] [--ignore-eos]
+ *          [-t THREADS] [--kv-type auto|f16|f32] [--exact] [--mmap|--no-mmap] [--ignore-eos]
  *
  * With -p the prompt is text (tokenized with the model's vocabulary, BOS
  * added as it says, special-token text such as <｜User｜> recognised) and the
@@ -40,7 +40,7 @@ static void run_usage(void) {
     fprintf(stderr,
             "usage: r1 run -m MODEL.gguf (-p TEXT | --tokens 1,2,3) [-n N] [--temp T] [--top-k K] [--top-p P]\n"
             "              [--min-p M] [--repeat-penalty R] [--repeat-last-n N] [--seed S]\n"
-            "              [-t THREADS] [--ctx-size N] [--kv-type f16|f32] [--exact] [--ignore-eos]\n"
+            "              [-t THREADS] [--ctx-size N] [--kv-type auto|f16|f32] [--exact] [--ignore-eos]\n"
             "              [--mmap|--no-mmap]\n"
             "              [--key-file K | --key-command CMD] (sealed models)\n"
             "              [--stop TEXT]... (with -p: end at TEXT, which is not printed)\n");

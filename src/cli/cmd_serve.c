@@ -227,7 +227,7 @@ int cmd_serve(int argc, char **argv) {
         rc = -1;
     }
     r1_kv_type kv_type;
-    if (rc == 0 && strcmp(s.config.kv_type, "auto") != 0 && r1_kv_type_parse(s.config.kv_type, &kv_type) != 0) {
+    if (rc == 0 && r1_kv_type_parse(s.config.kv_type, &kv_type) != 0) {
         fprintf(stderr, "r1 serve: --kv-type expects auto, f16 or f32, got '%s'\n", s.config.kv_type);
         rc = -1;
     }

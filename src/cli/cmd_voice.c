@@ -48,7 +48,7 @@ static void usage(void) {
             "                [--speaker | --output DIR] [--voice NAME] [--speed 0.25..4] [--vad-model SILERO.bin]\n"
             "                [--language L] [--whisper-max-tokens N] [--whisper-no-fallback] [--verbose]\n"
             "                [--system TEXT] [--chat-template NAME] [-n MAX_TOKENS] [-t THREADS] [--ctx-size N]\n"
-            "                [--kv-type f16|f32] [--temp T] [--top-p P] [--top-k K] [--min-p M] [--seed S]\n"
+            "                [--kv-type auto|f16|f32] [--temp T] [--top-p P] [--top-k K] [--min-p M] [--seed S]\n"
             "                [--mmap|--no-mmap]\n"
             "Default: the microphone and the speaker. --input: each utterance of the file is a turn.\n"
             "--output: the answer of turn N is written to DIR/turn-N.wav.\n");

@@ -16,7 +16,7 @@ r1_context_params r1_context_default_params(void) {
 
 const char *r1_kv_type_name(r1_kv_type t) {
     switch (t) {
-    case R1_KV_DEFAULT: return "default";
+    case R1_KV_DEFAULT: return "auto";
     case R1_KV_F16: return "f16";
     case R1_KV_F32: return "f32";
     }
@@ -24,7 +24,8 @@ const char *r1_kv_type_name(r1_kv_type t) {
 }
 
 int r1_kv_type_parse(const char *name, r1_kv_type *out) {
-    if (strcmp(name, "f16") == 0) *out = R1_KV_F16;
+    if (strcmp(name, "auto") == 0) *out = R1_KV_DEFAULT;
+    else if (strcmp(name, "f16") == 0) *out = R1_KV_F16;
     else if (strcmp(name, "f32") == 0) *out = R1_KV_F32;
     else return -1;
     return 0;

@@ -30,7 +30,7 @@ typedef struct r1_activations {
     long scratch_per_thread;
     /* deepseek2 */
     float *qa;       /* [n][q_lora_rank] */
-    float *latent;   /* [n][kv_lora_rank + qk_rope] what the MLA cache stores */
+    float *latent;   /* [n][kv_lora_rank + qk_rope] what the MLA cache stores (in its type) */
     float *router;   /* [n][n_expert] */
     int32_t *chosen; /* [n][n_expert_used] experts chosen per row */
     float *chosen_w; /* [n][n_expert_used] their weights */

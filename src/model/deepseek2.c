@@ -7,7 +7,7 @@
  *   q       = q_b(rmsnorm(q_a(h)) * q_a_norm)         per head [q_nope | q_pe]
  *   [c, kpe]= kv_a_mqa(h);  c = rmsnorm(c) * kv_a_norm; kpe shared by all heads
  *   q_pe, kpe = rope(q_pe, p), rope(kpe, p)            (YaRN)
- *   cache[s][p] = [c, kpe]                             the latent: kv_lora + rope floats
+ *   cache[s][p] = [c, kpe]                             the latent: kv_lora + rope values (f16 or f32)
  *   per head h (absorbed form: keys and values never expanded):
  *     q_lat   = W_UK_h^T q_nope                        kv_lora values
  *     score_t = (q_lat . c_t + q_pe . kpe_t) * kq_scale, for t <= p

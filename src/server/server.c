@@ -117,7 +117,7 @@ static int load_model(server *srv) {
     ep.n_batch = c->n_batch;
     ep.n_prefill_chunk = c->prefill_chunk;
     ep.exact = c->exact;
-    if (r1_kv_type_parse(c->kv_type, &ep.kv_type) != 0) ep.kv_type = R1_KV_DEFAULT; /* "auto" */
+    if (r1_kv_type_parse(c->kv_type, &ep.kv_type) != 0) ep.kv_type = R1_KV_DEFAULT; /* cmd_serve checked it */
     ep.on_step = metrics_engine_step;
     ep.on_step_user = srv->metrics;
     if (c->verify && strcmp(c->verify, "off") != 0 && c->verify_model &&

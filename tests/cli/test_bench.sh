@@ -36,7 +36,7 @@ check "bench --kv-type f32 reports an f32 cache" grep -q '"kv_type": "f32"' "$WO
 "$R1" bench -m "$WORK/tiny.gguf" -p 16 -n 4 -b 1 -r 1 --exact >"$WORK/table" 2>/dev/null
 check "bench --exact takes an f32 cache" grep -q "exact, KV cache f32" "$WORK/table"
 "$R1" bench -m "$WORK/tiny.gguf" --kv-type f8 2>"$WORK/err"
-check "bench refuses an unknown --kv-type" grep -q "expects f16 or f32, got 'f8'" "$WORK/err"
+check "bench refuses an unknown --kv-type" grep -q "expects auto, f16 or f32, got 'f8'" "$WORK/err"
 "$R1" bench -m "$WORK/tiny.gguf" -p 0 2>"$WORK/err"
 check "bench refuses -p 0" test $? -eq 2
 "$R1" bench -m "$WORK/tiny.gguf" -b 1,0 2>"$WORK/err"

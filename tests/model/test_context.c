@@ -5,7 +5,9 @@
  * truncating a sequence and feeding it again reproduces its logits; and
  * malformed batches are refused with a message, leaving the context usable.
  * The KV cache's types: what the default resolves to, and an f16 cache
- * keeps those properties and stays close to an f32 one.
+ * keeps those properties and stays close to an f32 one; and the cache
+ * alone: every (layer, head, position) row in its place through prefix
+ * sharing and truncation, in f32 and f16.
  */
 #include <math.h>
 #include <stdio.h>
@@ -13,8 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "model/kv_cache.h"
 #include "model/random_model.h"
 #include "r1.h"
+#include "tensor/fp16.h"
 #include "testutil.h"
 
 static char model_path[256];
@@ -288,6 +292,8 @@ static void test_kv_types(void **state) {
     r1_kv_type parsed;
     assert_int_equal(r1_kv_type_parse("f32", &parsed), 0);
     assert_int_equal(parsed, R1_KV_F32);
+    assert_int_equal(r1_kv_type_parse("auto", &parsed), 0);
+    assert_int_equal(parsed, R1_KV_DEFAULT);
     assert_int_equal(r1_kv_type_parse("fp16", &parsed), -1);
 }
 
@@ -322,6 +328,87 @@ static void test_f16_cache(void **state) {
     free(with_f32);
 }
 
+/* What row (layer, head, position) of a test cache holds: distinct values,
+ * exact in half. */
+static float cache_pattern(int layer, int head, int pos, int i) {
+    return (float)(layer * 512 + head * 128 + pos * 4 + i % 4);
+}
+
+static void fill_row(r1_kv_cache *c, int layer, int head, int seq, int pos) {
+    for (int i = 0; i < c->head_dim; i++) {
+        float v = cache_pattern(layer, head, pos, i);
+        uint16_t *kh = r1_kv_cache_key(c, layer, head, seq, pos), *vh = r1_kv_cache_value(c, layer, head, seq, pos);
+        float *kf = r1_kv_cache_key(c, layer, head, seq, pos), *vf = r1_kv_cache_value(c, layer, head, seq, pos);
+        if (c->type == R1_KV_F16) kh[i] = r1_f32_to_half(v), vh[i] = r1_f32_to_half(-v);
+        else kf[i] = v, vf[i] = -v;
+    }
+}
+
+/* Every row of seq's first n positions holds its pattern, keys and values. */
+static void expect_rows(const r1_kv_cache *c, int seq, int n) {
+    for (int layer = 0; layer < c->n_layer; layer++)
+        for (int head = 0; head < c->n_heads; head++)
+            for (int pos = 0; pos < n; pos++)
+                for (int i = 0; i < c->head_dim; i++) {
+                    const void *k = r1_kv_cache_key(c, layer, head, seq, pos);
+                    const void *v = r1_kv_cache_value(c, layer, head, seq, pos);
+                    float key = c->type == R1_KV_F16 ? r1_half_to_f32(((const uint16_t *)k)[i]) : ((const float *)k)[i];
+                    float value = c->type == R1_KV_F16 ? r1_half_to_f32(((const uint16_t *)v)[i]) : ((const float *)v)[i];
+                    float want = cache_pattern(layer, head, pos, i);
+                    if (key != want || value != -want)
+                        fail_msg("%s cache, seq %d layer %d head %d pos %d [%d]: key %g value %g, want %g",
+                                 r1_kv_type_name(c->type), seq, layer, head, pos, i, key, value, want);
+                }
+}
+
+/* The cache alone, both types, 3 layers x 2 heads: every (layer, head,
+ * position) row lies apart from every other; sharing 17 positions shares a
+ * block and copies a partial one, truncating into the shared block copies
+ * it; the rows each sequence should keep are all there afterwards. */
+static void test_cache_rows_share_and_truncate(void **state) {
+    (void)state;
+    const r1_kv_type types[] = {R1_KV_F32, R1_KV_F16};
+    for (int k = 0; k < 2; k++) {
+        r1_kv_cache c;
+        r1_error err;
+        if (r1_kv_cache_init(&c, 3, 2, 8, types[k], true, 64, 2, &err) != 0) fail_msg("%s", err.message);
+        assert_int_equal(r1_kv_cache_reserve(&c, 0, 19, &err), 0);
+        for (int layer = 0; layer < 3; layer++)
+            for (int head = 0; head < 2; head++)
+                for (int pos = 0; pos < 19; pos++) fill_row(&c, layer, head, 0, pos);
+        c.seqs[0].length = 19;
+        expect_rows(&c, 0, 19);
+        assert_int_equal(r1_kv_cache_share(&c, 1, 0, 17, &err), 0);
+        assert_int_equal(r1_kv_cache_truncate(&c, 0, 5), 5);
+        expect_rows(&c, 0, 5);
+        expect_rows(&c, 1, 17);
+        r1_kv_cache_free(&c);
+    }
+}
+
+/* Prefix sharing over an f16 cache with two KV heads: a shared whole block
+ * plus a copied partial one, then truncating into the shared block (which
+ * copies it first): every continuation reproduces the logits of the
+ * sequence fed alone, and the other sequence's shared block is intact. */
+static void test_f16_shared_prefix(void **state) {
+    (void)state;
+    size_t bytes = sizeof(float) * N_PROMPT * n_vocab;
+    float *alone = malloc(bytes), *got = malloc(bytes);
+    r1_context *ctx = new_context_with(2, 64, 512, true, R1_KV_F16);
+    feed(ctx, 0, 0, N_PROMPT, alone);
+    r1_error err;
+    if (r1_seq_share_prefix(ctx, 1, 0, 17, &err) != 0) fail_msg("%s", err.message); /* block 0 shared, 1 copied */
+    r1_seq_truncate(ctx, 0, 5); /* into the shared block 0: seq 0 gets a copy */
+    assert_int_equal(r1_seq_length(ctx, 0), 5);
+    feed(ctx, 0, 5, N_PROMPT - 5, got);
+    assert_true(max_abs_diff(alone + 5L * n_vocab, got, (N_PROMPT - 5) * n_vocab) < 1e-4f);
+    feed(ctx, 1, 17, N_PROMPT - 17, got);
+    assert_true(max_abs_diff(alone + 17L * n_vocab, got, (N_PROMPT - 17) * n_vocab) < 1e-4f);
+    r1_context_free(ctx);
+    free(alone);
+    free(got);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_equals_one_by_one),
@@ -332,6 +419,8 @@ int main(void) {
         cmocka_unit_test(test_cache_full),
         cmocka_unit_test(test_kv_types),
         cmocka_unit_test(test_f16_cache),
+        cmocka_unit_test(test_f16_shared_prefix),
+        cmocka_unit_test(test_cache_rows_share_and_truncate),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
