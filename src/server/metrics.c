@@ -355,6 +355,9 @@ static void render_load(text *t, const metrics *m, const metrics_snapshot *s, co
         e->cache_positions ? (double)e->cache_positions_running / e->cache_positions : 0.0);
     family(t, "r1_kv_cache_positions", "gauge", "Size of the KV cache in positions.");
     put(t, "r1_kv_cache_positions{%s} %d\n", model, e->cache_positions);
+    family(t, "r1_kv_cache_bytes", "gauge", "Memory the KV cache reserves, all positions (type: --kv-type).");
+    put(t, "r1_kv_cache_bytes{%s,type=\"%s\"} %.0f\n", model, r1_kv_type_name(e->cache_type),
+        (double)e->cache_positions * (double)e->cache_bytes_per_position);
     family(t, "r1_prefix_cache_queries_total", "counter", "Requests that looked for their prompt in the cache.");
     put(t, "r1_prefix_cache_queries_total{%s} %llu\n", model, (unsigned long long)e->prefix_queries);
     family(t, "r1_prefix_cache_hits_total", "counter", "Requests that found part of their prompt cached.");

@@ -20,6 +20,8 @@ static char *render(metrics *m, const char *model) {
     snap.engine.parallel = 32;
     snap.engine.cache_positions = 1000;
     snap.engine.cache_positions_used = 250;
+    snap.engine.cache_type = R1_KV_F16;
+    snap.engine.cache_bytes_per_position = 28672;
     char *page = metrics_render(m, &snap);
     assert_non_null(page);
     return page;
@@ -49,6 +51,7 @@ static void test_counted_things_read_back(void **state) {
     assert_true(metric_set_sum(&s, "r1_errors_total", "kind=\"invalid_request\"") == 1);
     assert_true(metric_set_sum(&s, "r1_requests_running", NULL) == 3);
     assert_true(fabs(metric_set_sum(&s, "r1_kv_cache_usage_ratio", NULL) - 0.25) < 1e-9);
+    assert_true(metric_set_sum(&s, "r1_kv_cache_bytes", "type=\"f16\"") == 1000.0 * 28672);
     assert_true(metric_set_sum(&s, "r1_engine_step_seconds_count", "phase=\"prefill\"") == 1);
     assert_true(metric_set_sum(&s, "r1_time_to_first_token_seconds_bucket", "le=\"+Inf\"") == 100);
     assert_true(metric_set_sum(&s, "r1_time_to_first_token_seconds_bucket", "le=\"0.1\"") == 0);
