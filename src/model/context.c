@@ -149,8 +149,9 @@ int r1_context_new(r1_model *model, const r1_context_params *params, r1_context 
     bool mla_model = model->hp.arch == R1_ARCH_DEEPSEEK2;
     int kv_heads = mla_model ? 1 : model->hp.n_head_kv;
     int kv_head_dim = mla_model ? model->hp.mla.kv_lora_rank + model->hp.mla.qk_rope : model->hp.head_dim;
-    if (resolve_kv_type(p, &p->kv_type, err) != 0 ||
-        r1_kv_cache_init(&ctx->cache, model->hp.n_layer, kv_heads, kv_head_dim, p->kv_type, !mla_model, p->n_ctx,
+    r1_kv_type kv_type = R1_KV_DEFAULT; /* resolved below; the cache keeps it (r1_context_kv_type) */
+    if (resolve_kv_type(p, &kv_type, err) != 0 ||
+        r1_kv_cache_init(&ctx->cache, model->hp.n_layer, kv_heads, kv_head_dim, kv_type, !mla_model, p->n_ctx,
                          p->n_seq_max, err) != 0 ||
         alloc_activations(ctx, err) != 0) {
         r1_context_free(ctx);

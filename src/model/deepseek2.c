@@ -26,7 +26,6 @@
 
 #include "model/context.h"
 #include "model/moe_router.h"
-#include "tensor/fp16.h"
 #include "tensor/ops.h"
 
 /* ---- attention ---- */
@@ -57,26 +56,22 @@ static int project_queries_and_latents(r1_context *ctx, const r1_deepseek2_layer
     return 0;
 }
 
-/* Each row's latent into the cache (one "head" of kv_dim values), converted
- * to half for an f16 cache. */
+/* Each row's latent into the cache (one "head" of kv_dim values). */
 static void store_latents(r1_context *ctx, int layer, const r1_chunk *b) {
     r1_kv_cache *c = &ctx->cache;
     const r1_quantize_fn to_half = ctx->compute.kernels->format[R1_TYPE_F16].quantize;
-    for (int i = 0; i < b->n; i++) {
-        void *at = r1_kv_cache_key(c, layer, 0, b->seq[i], b->pos[i]);
-        const float *latent = ctx->act.latent + (long)i * c->kv_dim;
-        if (c->type == R1_KV_F16) to_half(latent, at, c->kv_dim);
-        else memcpy(at, latent, (size_t)c->kv_dim * sizeof(float));
-    }
+    for (int i = 0; i < b->n; i++)
+        r1_kv_cache_write_row(c, r1_kv_cache_key(c, layer, 0, b->seq[i], b->pos[i]),
+                              ctx->act.latent + (long)i * c->kv_dim, to_half);
 }
 
 /* Position t's latent as floats: in the cache itself (f32), or converted
- * into buf (f16; kv_dim floats). */
-static const float *latent_floats(const r1_kv_cache *c, int layer, int seq, int t, float *buf) {
+ * into buf by the kernel set's f16 conversion (kv_dim floats). */
+static const float *latent_floats(const r1_context *ctx, int layer, int seq, int t, float *buf) {
+    const r1_kv_cache *c = &ctx->cache;
     const void *entry = r1_kv_cache_key(c, layer, 0, seq, t);
     if (c->type == R1_KV_F32) return entry;
-    const uint16_t *half = entry;
-    for (int i = 0; i < c->kv_dim; i++) buf[i] = r1_half_to_f32(half[i]);
+    ctx->compute.kernels->format[R1_TYPE_F16].dequantize(entry, buf, c->kv_dim);
     return buf;
 }
 
@@ -146,7 +141,6 @@ static void attend_expanded(const mla_job *job, int row, int head, float *scratc
     r1_context *ctx = job->ctx;
     const r1_hparams *hp = &ctx->model->hp;
     const r1_mla_hparams *mla = &hp->mla;
-    const r1_kv_cache *c = &ctx->cache;
     const r1_format_kernels *kk = &ctx->compute.kernels->format[job->l->k_b.type];
     const r1_format_kernels *vk = &ctx->compute.kernels->format[job->l->v_b.type];
     int rank = mla->kv_lora_rank, nope = mla->qk_nope, n_pos = job->chunk->pos[row] + 1, seq = job->chunk->seq[row];
@@ -154,7 +148,7 @@ static void attend_expanded(const mla_job *job, int row, int head, float *scratc
     float *latent_buf = value + mla->v_head_dim; /* kv_dim floats: an f16 latent converted */
     const float *q_nope = ctx->act.q + ((long)row * hp->n_head + head) * (nope + mla->qk_rope);
     for (int t = 0; t < n_pos; t++) {
-        const float *latent = latent_floats(c, job->layer, seq, t, latent_buf);
+        const float *latent = latent_floats(ctx, job->layer, seq, t, latent_buf);
         memset(k_nope, 0, (size_t)nope * sizeof(float));
         for (int j = 0; j < rank; j++) { /* k_nope = W_UK_h c_t, column by column */
             kk->dequantize(key_row(job->l, rank, head, j), k_row, nope);
@@ -166,7 +160,7 @@ static void attend_expanded(const mla_job *job, int row, int head, float *scratc
     float *out = ctx->act.attn + ((long)row * hp->n_head + head) * mla->v_head_dim;
     memset(out, 0, (size_t)mla->v_head_dim * sizeof(float));
     for (int t = 0; t < n_pos; t++) {
-        const float *latent = latent_floats(c, job->layer, seq, t, latent_buf);
+        const float *latent = latent_floats(ctx, job->layer, seq, t, latent_buf);
         for (int e = 0; e < mla->v_head_dim; e++) value[e] = vk->dot_f32(value_row(job->l, head, e), latent, rank);
         for (int e = 0; e < mla->v_head_dim; e++) out[e] += scores[t] * value[e];
     }

@@ -71,6 +71,11 @@ static void release_block(r1_kv_cache *c, int block) {
     if (--c->refs[block] == 0) c->free_blocks[c->n_free++] = block;
 }
 
+void r1_kv_cache_write_row(const r1_kv_cache *c, void *at, const float *row, r1_quantize_fn to_half) {
+    if (c->type == R1_KV_F16) to_half(row, at, c->head_dim);
+    else memcpy(at, row, (size_t)c->head_dim * sizeof(float));
+}
+
 /* Copies the first n_positions slots of block `from` into block `to`, in
  * every layer and head. */
 static void copy_block(r1_kv_cache *c, int from, int to, int n_positions) {

@@ -33,6 +33,7 @@
 
 #include "base/error.h"
 #include "r1.h"
+#include "tensor/kernels.h"
 
 #define R1_KV_BLOCK_TOKENS 16
 
@@ -97,5 +98,10 @@ static inline void *r1_kv_cache_key(const r1_kv_cache *c, int layer, int head, i
 static inline void *r1_kv_cache_value(const r1_kv_cache *c, int layer, int head, int seq, int pos) {
     return c->values + r1_kv_cache_offset(c, layer, head, seq, pos);
 }
+
+/* Writes one row (head_dim floats) at `at` (from r1_kv_cache_key/value) in
+ * the cache's type: copied, or converted to half by to_half (a kernel
+ * set's f16 quantize: round to nearest even). */
+void r1_kv_cache_write_row(const r1_kv_cache *c, void *at, const float *row, r1_quantize_fn to_half);
 
 #endif

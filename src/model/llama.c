@@ -48,21 +48,15 @@ static int project_qkv(r1_context *ctx, const r1_llama_layer *l, const r1_chunk 
     return 0;
 }
 
-/* One head's key or value row into the cache, converted to half for an
- * f16 cache (round to nearest even, by the kernel set's f16 conversion). */
-static void store_row(const r1_kv_cache *c, r1_quantize_fn to_half, const float *row, void *at) {
-    if (c->type == R1_KV_F16) to_half(row, at, c->head_dim);
-    else memcpy(at, row, (size_t)c->head_dim * sizeof(float));
-}
-
+/* Each row's keys and values into the cache, head by head. */
 static void store_kv(r1_context *ctx, int layer, const r1_chunk *b) {
     r1_kv_cache *c = &ctx->cache;
     const r1_quantize_fn to_half = ctx->compute.kernels->format[R1_TYPE_F16].quantize;
     for (int i = 0; i < b->n; i++)
         for (int h = 0; h < c->n_heads; h++) {
             long at = (long)i * c->kv_dim + (long)h * c->head_dim;
-            store_row(c, to_half, ctx->act.k + at, r1_kv_cache_key(c, layer, h, b->seq[i], b->pos[i]));
-            store_row(c, to_half, ctx->act.v + at, r1_kv_cache_value(c, layer, h, b->seq[i], b->pos[i]));
+            r1_kv_cache_write_row(c, r1_kv_cache_key(c, layer, h, b->seq[i], b->pos[i]), ctx->act.k + at, to_half);
+            r1_kv_cache_write_row(c, r1_kv_cache_value(c, layer, h, b->seq[i], b->pos[i]), ctx->act.v + at, to_half);
         }
 }
 
