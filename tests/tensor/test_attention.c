@@ -132,21 +132,10 @@ static void check_values_of(const r1_kernel_set *k, bool half, int dim, int n_q,
     if (half) free_halves(half_values, n_values);
 }
 
-static void check_scores(const r1_kernel_set *k, int dim, int n_q, int n_keys, uint64_t *rng) {
-    check_scores_of(k, false, dim, n_q, n_keys, rng);
-}
-static void check_values(const r1_kernel_set *k, int dim, int n_q, int n_values, uint64_t *rng) {
-    check_values_of(k, false, dim, n_q, n_values, rng);
-}
-static void check_scores_f16(const r1_kernel_set *k, int dim, int n_q, int n_keys, uint64_t *rng) {
-    check_scores_of(k, true, dim, n_q, n_keys, rng);
-}
-static void check_values_f16(const r1_kernel_set *k, int dim, int n_q, int n_values, uint64_t *rng) {
-    check_values_of(k, true, dim, n_q, n_values, rng);
-}
 
-/* Every shape in every kernel set this CPU can run. */
-static void for_each_set_and_shape(void (*check)(const r1_kernel_set *, int, int, int, uint64_t *)) {
+/* Every shape in every kernel set this CPU can run, with f32 or f16 rows. */
+static void for_each_set_and_shape(void (*check)(const r1_kernel_set *, bool, int, int, int, uint64_t *),
+                                   bool half) {
     int sets_run = 0;
     for (int isa = 0; isa < R1_ISA_COUNT; isa++) {
         const r1_kernel_set *k = r1_kernels_for((r1_isa)isa);
@@ -159,7 +148,7 @@ static void for_each_set_and_shape(void (*check)(const r1_kernel_set *, int, int
         for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
             for (size_t h = 0; h < sizeof head_counts / sizeof head_counts[0]; h++)
                 for (size_t r = 0; r < sizeof row_counts / sizeof row_counts[0]; r++)
-                    check(k, dims[d], head_counts[h], row_counts[r], &rng);
+                    check(k, half, dims[d], head_counts[h], row_counts[r], &rng);
         sets_run++;
     }
     assert_true(sets_run >= 1);
@@ -167,22 +156,22 @@ static void for_each_set_and_shape(void (*check)(const r1_kernel_set *, int, int
 
 static void test_scores(void **state) {
     (void)state;
-    for_each_set_and_shape(check_scores);
+    for_each_set_and_shape(check_scores_of, false);
 }
 
 static void test_values(void **state) {
     (void)state;
-    for_each_set_and_shape(check_values);
+    for_each_set_and_shape(check_values_of, false);
 }
 
 static void test_scores_f16(void **state) {
     (void)state;
-    for_each_set_and_shape(check_scores_f16);
+    for_each_set_and_shape(check_scores_of, true);
 }
 
 static void test_values_f16(void **state) {
     (void)state;
-    for_each_set_and_shape(check_values_f16);
+    for_each_set_and_shape(check_values_of, true);
 }
 
 /* Key t scores exactly t + 1016 h for head h (integers, so every order of
