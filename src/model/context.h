@@ -80,7 +80,20 @@ int r1_deepseek2_forward(r1_context *ctx, const r1_chunk *chunk, r1_error *err);
 
 /* Steps every architecture shares (forward_common.c). */
 void r1_forward_embed(r1_context *ctx, const r1_chunk *b);
-void r1_forward_norm_rows(float *out, const float *x, const r1_tensor *weight, int n_rows, int dim, float eps);
+
+/* Row-wise work split over the compute threads: fn(ctx, arg, begin, end)
+ * on contiguous ranges of rows [0, n_rows), each row independent of the
+ * others, so the split changes no result. A few rows stay on the calling
+ * thread. */
+typedef void (*r1_rows_fn)(r1_context *ctx, const void *arg, int begin, int end);
+void r1_forward_rows(r1_context *ctx, int n_rows, r1_rows_fn fn, const void *arg);
+
+/* The same for the usual steps: out = rmsnorm(x) * weight (out may be x),
+ * y += x, and gate = silu(gate) * up, on n_rows rows of dim values. */
+void r1_forward_norm_rows(r1_context *ctx, float *out, const float *x, const r1_tensor *weight, int n_rows, int dim,
+                          float eps);
+void r1_forward_add_rows(r1_context *ctx, float *y, const float *x, int n_rows, int dim);
+void r1_forward_swiglu_rows(r1_context *ctx, float *gate, const float *up, int n_rows, int dim);
 int r1_forward_output(r1_context *ctx, const r1_chunk *b);
 
 /* A layer's two halves, as each architecture defines them. */

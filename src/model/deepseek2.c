@@ -40,7 +40,7 @@ static int project_queries_and_latents(r1_context *ctx, const r1_deepseek2_layer
     if (l->has_q_lora) {
         r1_matmul_out first[2] = {{&l->q_a, a->qa, mla->q_lora_rank}, {&l->kv_a_mqa, a->latent, lat_width}};
         if (r1_matmul_group(&ctx->compute, first, 2, a->xn, b->n) != 0) return -1;
-        r1_forward_norm_rows(a->qa, a->qa, &l->q_a_norm, b->n, mla->q_lora_rank, hp->rms_eps);
+        r1_forward_norm_rows(ctx, a->qa, a->qa, &l->q_a_norm, b->n, mla->q_lora_rank, hp->rms_eps);
         if (r1_matmul(&ctx->compute, &l->q_b, a->qa, b->n, a->q, q_width) != 0) return -1;
     } else {
         r1_matmul_out first[2] = {{&l->wq, a->q, q_width}, {&l->kv_a_mqa, a->latent, lat_width}};
@@ -182,13 +182,13 @@ static int attention_block(r1_context *ctx, int il, const r1_chunk *b) {
     const r1_hparams *hp = &ctx->model->hp;
     const r1_deepseek2_layer *l = &ctx->model->ds_layers[il];
     r1_activations *a = &ctx->act;
-    r1_forward_norm_rows(a->xn, a->x, &l->attn_norm, b->n, hp->n_embd, hp->rms_eps);
+    r1_forward_norm_rows(ctx, a->xn, a->x, &l->attn_norm, b->n, hp->n_embd, hp->rms_eps);
     if (project_queries_and_latents(ctx, l, b) != 0) return -1;
     store_latents(ctx, il, b);
     mla_job job = {ctx, b, l, il};
     r1_threadpool_run(ctx->compute.pool, mla_task, &job);
     if (r1_matmul(&ctx->compute, &l->wo, a->attn, b->n, a->xn, hp->n_embd) != 0) return -1;
-    r1_add(a->x, a->xn, b->n * hp->n_embd);
+    r1_forward_add_rows(ctx, a->x, a->xn, b->n, hp->n_embd);
     return 0;
 }
 
@@ -201,7 +201,7 @@ static int swiglu_ffn(r1_context *ctx, const r1_tensor *gate, const r1_tensor *u
     int width = (int)gate->ne[1];
     r1_matmul_out gate_up[2] = {{gate, a->gate, width}, {up, a->up, width}};
     if (r1_matmul_group(&ctx->compute, gate_up, 2, x, n) != 0) return -1;
-    r1_swiglu(a->gate, a->up, n * width);
+    r1_forward_swiglu_rows(ctx, a->gate, a->up, n, width);
     return r1_matmul(&ctx->compute, down, a->gate, n, out, down->ne[1]);
 }
 
@@ -257,9 +257,9 @@ static int moe_block(r1_context *ctx, const r1_deepseek2_layer *l, const r1_chun
     if (run_routed_experts(ctx, l, b) != 0) return -1;
     if (l->has_shared) {
         if (swiglu_ffn(ctx, &l->gate_shexp, &l->up_shexp, &l->down_shexp, a->xn, b->n, a->attn) != 0) return -1;
-        r1_add(a->moe_out, a->attn, b->n * hp->n_embd);
+        r1_forward_add_rows(ctx, a->moe_out, a->attn, b->n, hp->n_embd);
     }
-    r1_add(a->x, a->moe_out, b->n * hp->n_embd);
+    r1_forward_add_rows(ctx, a->x, a->moe_out, b->n, hp->n_embd);
     return 0;
 }
 
@@ -267,10 +267,10 @@ static int feed_forward_block(r1_context *ctx, int il, const r1_chunk *b) {
     const r1_hparams *hp = &ctx->model->hp;
     const r1_deepseek2_layer *l = &ctx->model->ds_layers[il];
     r1_activations *a = &ctx->act;
-    r1_forward_norm_rows(a->xn, a->x, &l->ffn_norm, b->n, hp->n_embd, hp->rms_eps);
+    r1_forward_norm_rows(ctx, a->xn, a->x, &l->ffn_norm, b->n, hp->n_embd, hp->rms_eps);
     if (l->is_moe) return moe_block(ctx, l, b);
     if (swiglu_ffn(ctx, &l->ffn_gate, &l->ffn_up, &l->ffn_down, a->xn, b->n, a->attn) != 0) return -1;
-    r1_add(a->x, a->attn, b->n * hp->n_embd);
+    r1_forward_add_rows(ctx, a->x, a->attn, b->n, hp->n_embd);
     return 0;
 }
 

@@ -24,40 +24,53 @@
 #include "model/context.h"
 #include "tensor/ops.h"
 
-static void add_bias_rows(float *y, const r1_tensor *bias, int n_rows) {
-    int dim = (int)bias->ne[0];
-    for (int i = 0; i < n_rows; i++) r1_add(y + (long)i * dim, bias->data, dim);
+/* A chunk's rows in one layer, for row-wise steps. */
+typedef struct layer_rows {
+    const r1_chunk *chunk;
+    int layer;
+} layer_rows;
+
+/* Rows [begin, end) of the projected q, k, v: biases added (qwen2), q
+ * and k rotated, keys and values into the cache head by head. */
+static void finish_qkv_rows(r1_context *ctx, const void *arg, int begin, int end) {
+    const layer_rows *rows = arg;
+    const r1_chunk *b = rows->chunk;
+    const int layer = rows->layer;
+    const r1_hparams *hp = &ctx->model->hp;
+    const r1_llama_layer *l = &ctx->model->layers[layer];
+    r1_activations *a = &ctx->act;
+    r1_kv_cache *c = &ctx->cache;
+    const r1_quantize_fn to_half = ctx->compute.kernels->format[R1_TYPE_F16].quantize;
+    const int q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
+    for (int i = begin; i < end; i++) {
+        float *q = a->q + (long)i * q_dim, *k = a->k + (long)i * kv_dim, *v = a->v + (long)i * kv_dim;
+        if (l->has_qkv_bias) {
+            r1_add(q, l->bq.data, q_dim);
+            r1_add(k, l->bk.data, kv_dim);
+            r1_add(v, l->bv.data, kv_dim);
+        }
+        r1_rope_apply(&hp->rope, q, hp->n_head, hp->head_dim, b->pos[i]);
+        r1_rope_apply(&hp->rope, k, hp->n_head_kv, hp->head_dim, b->pos[i]);
+        for (int h = 0; h < c->n_heads; h++) {
+            const long at = (long)h * c->head_dim;
+            r1_kv_cache_write_row(c, r1_kv_cache_key(c, layer, h, b->seq[i], b->pos[i]), k + at, to_half);
+            r1_kv_cache_write_row(c, r1_kv_cache_value(c, layer, h, b->seq[i], b->pos[i]), v + at, to_half);
+        }
+    }
 }
 
-/* Projects the normed rows to q, k, v, adds biases, rotates q and k. */
-static int project_qkv(r1_context *ctx, const r1_llama_layer *l, const r1_chunk *b) {
+/* Projects the normed rows to q, k, v, then finishes them row by row on the
+ * compute threads. */
+static int project_qkv(r1_context *ctx, int layer, const r1_chunk *b) {
     const r1_hparams *hp = &ctx->model->hp;
+    const r1_llama_layer *l = &ctx->model->layers[layer];
     r1_activations *a = &ctx->act;
     int q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
     r1_matmul_out qkv[3] = {{&l->wq, a->q, q_dim}, {&l->wk, a->k, kv_dim}, {&l->wv, a->v, kv_dim}};
     if (r1_matmul_group(&ctx->compute, qkv, 3, a->xn, b->n) != 0) return -1;
-    if (l->has_qkv_bias) {
-        add_bias_rows(a->q, &l->bq, b->n);
-        add_bias_rows(a->k, &l->bk, b->n);
-        add_bias_rows(a->v, &l->bv, b->n);
-    }
-    for (int i = 0; i < b->n; i++) {
-        r1_rope_apply(&hp->rope, a->q + (long)i * q_dim, hp->n_head, hp->head_dim, b->pos[i]);
-        r1_rope_apply(&hp->rope, a->k + (long)i * kv_dim, hp->n_head_kv, hp->head_dim, b->pos[i]);
-    }
+    layer_rows rows = {b, layer};
+    r1_forward_rows(ctx, b->n, finish_qkv_rows, &rows);
     return 0;
-}
-
-/* Each row's keys and values into the cache, head by head. */
-static void store_kv(r1_context *ctx, int layer, const r1_chunk *b) {
-    r1_kv_cache *c = &ctx->cache;
-    const r1_quantize_fn to_half = ctx->compute.kernels->format[R1_TYPE_F16].quantize;
-    for (int i = 0; i < b->n; i++)
-        for (int h = 0; h < c->n_heads; h++) {
-            long at = (long)i * c->kv_dim + (long)h * c->head_dim;
-            r1_kv_cache_write_row(c, r1_kv_cache_key(c, layer, h, b->seq[i], b->pos[i]), ctx->act.k + at, to_half);
-            r1_kv_cache_write_row(c, r1_kv_cache_value(c, layer, h, b->seq[i], b->pos[i]), ctx->act.v + at, to_half);
-        }
 }
 
 /* Points s.rows (f32 cache) or s.half_rows (f16) at KV head kv_head's key or
@@ -156,14 +169,13 @@ static int attention_block(r1_context *ctx, int il, const r1_chunk *b) {
     const r1_hparams *hp = &ctx->model->hp;
     const r1_llama_layer *l = &ctx->model->layers[il];
     r1_activations *a = &ctx->act;
-    r1_forward_norm_rows(a->xn, a->x, &l->attn_norm, b->n, hp->n_embd, hp->rms_eps);
-    if (project_qkv(ctx, l, b) != 0) return -1;
-    store_kv(ctx, il, b);
+    r1_forward_norm_rows(ctx, a->xn, a->x, &l->attn_norm, b->n, hp->n_embd, hp->rms_eps);
+    if (project_qkv(ctx, il, b) != 0) return -1;
     attention_task task = {ctx, b, il};
     r1_threadpool_run(ctx->compute.pool, attention_task_run, &task);
     /* x += attn Wo, through xn as the product's output */
     if (r1_matmul(&ctx->compute, &l->wo, a->attn, b->n, a->xn, hp->n_embd) != 0) return -1;
-    r1_add(a->x, a->xn, b->n * hp->n_embd);
+    r1_forward_add_rows(ctx, a->x, a->xn, b->n, hp->n_embd);
     return 0;
 }
 
@@ -171,12 +183,12 @@ static int feed_forward_block(r1_context *ctx, int il, const r1_chunk *b) {
     const r1_hparams *hp = &ctx->model->hp;
     const r1_llama_layer *l = &ctx->model->layers[il];
     r1_activations *a = &ctx->act;
-    r1_forward_norm_rows(a->xn, a->x, &l->ffn_norm, b->n, hp->n_embd, hp->rms_eps);
+    r1_forward_norm_rows(ctx, a->xn, a->x, &l->ffn_norm, b->n, hp->n_embd, hp->rms_eps);
     r1_matmul_out gate_up[2] = {{&l->ffn_gate, a->gate, hp->n_ff}, {&l->ffn_up, a->up, hp->n_ff}};
     if (r1_matmul_group(&ctx->compute, gate_up, 2, a->xn, b->n) != 0) return -1;
-    r1_swiglu(a->gate, a->up, b->n * hp->n_ff);
+    r1_forward_swiglu_rows(ctx, a->gate, a->up, b->n, hp->n_ff);
     if (r1_matmul(&ctx->compute, &l->ffn_down, a->gate, b->n, a->xn, hp->n_embd) != 0) return -1;
-    r1_add(a->x, a->xn, b->n * hp->n_embd);
+    r1_forward_add_rows(ctx, a->x, a->xn, b->n, hp->n_embd);
     return 0;
 }
 
