@@ -50,9 +50,10 @@ void r1_forward_rows(r1_context *ctx, int n_rows, r1_rows_fn fn, const void *arg
 typedef struct row_step {
     float *out;
     const float *x;
-    const float *weight;
+    const float *weight;        /* norm */
     int dim;
-    float eps;
+    float eps;                  /* norm */
+    void (*pairwise)(float *out, const float *x, int n); /* out = f(out, x): r1_add, r1_swiglu */
 } row_step;
 
 static void norm_rows(r1_context *ctx, const void *arg, int begin, int end) {
@@ -63,30 +64,25 @@ static void norm_rows(r1_context *ctx, const void *arg, int begin, int end) {
 
 void r1_forward_norm_rows(r1_context *ctx, float *out, const float *x, const r1_tensor *weight, int n_rows, int dim,
                           float eps) {
-    row_step s = {out, x, weight->data, dim, eps};
+    row_step s = {.out = out, .x = x, .weight = weight->data, .dim = dim, .eps = eps};
     r1_forward_rows(ctx, n_rows, norm_rows, &s);
 }
 
-static void add_rows(r1_context *ctx, const void *arg, int begin, int end) {
+/* The rows' values are contiguous, so a range of rows is one call. */
+static void pairwise_rows(r1_context *ctx, const void *arg, int begin, int end) {
     (void)ctx;
     const row_step *s = arg;
-    r1_add(s->out + (long)begin * s->dim, s->x + (long)begin * s->dim, (end - begin) * s->dim);
+    s->pairwise(s->out + (long)begin * s->dim, s->x + (long)begin * s->dim, (end - begin) * s->dim);
 }
 
 void r1_forward_add_rows(r1_context *ctx, float *y, const float *x, int n_rows, int dim) {
-    row_step s = {y, x, NULL, dim, 0.0f};
-    r1_forward_rows(ctx, n_rows, add_rows, &s);
-}
-
-static void swiglu_rows(r1_context *ctx, const void *arg, int begin, int end) {
-    (void)ctx;
-    const row_step *s = arg;
-    r1_swiglu(s->out + (long)begin * s->dim, s->x + (long)begin * s->dim, (end - begin) * s->dim);
+    row_step s = {.out = y, .x = x, .dim = dim, .pairwise = r1_add};
+    r1_forward_rows(ctx, n_rows, pairwise_rows, &s);
 }
 
 void r1_forward_swiglu_rows(r1_context *ctx, float *gate, const float *up, int n_rows, int dim) {
-    row_step s = {gate, up, NULL, dim, 0.0f};
-    r1_forward_rows(ctx, n_rows, swiglu_rows, &s);
+    row_step s = {.out = gate, .x = up, .dim = dim, .pairwise = r1_swiglu};
+    r1_forward_rows(ctx, n_rows, pairwise_rows, &s);
 }
 
 int r1_forward_output(r1_context *ctx, const r1_chunk *b) {
