@@ -61,6 +61,8 @@ typedef struct engine_slot {
     r1_detok_stream detok;
     r1_stop_matcher stops;
     r1_reasoning_parser reasoning;
+    r1_generation_event chosen;    /* this step's token and log-probabilities (engine_slot_choose) */
+    r1_token_logprob chosen_top[R1_MAX_TOP_LOGPROBS];
     char *reasoning_text, *content_text;   /* this step's text, for the event */
     size_t reasoning_len, content_len, reasoning_cap, content_cap;
     bool text_failed;              /* out of memory collecting text */
@@ -75,6 +77,7 @@ struct r1_engine {
     int n_vocab;
 
     engine_slot *slots;            /* params.n_parallel */
+    engine_slot **sampling;        /* a step's slots that sample, params.n_parallel at most */
     int reserved_blocks;           /* sum over running slots */
     int cache_blocks;
 
@@ -100,7 +103,13 @@ int engine_slot_output_begin(r1_engine *e, engine_slot *slot, r1_error *err);
 void engine_slot_output_end(engine_slot *slot);
 /* Samples from the slot's logits, emits the step's event; returns the
  * finish reason (R1_FINISH_NONE to go on). */
-r1_finish_reason engine_slot_sample(r1_engine *e, engine_slot *slot, const float *logits);
+/* A step's output for one sequence, in two halves: choosing the token
+ * (bias, sampler, log-probabilities) touches only the slot, so the engine
+ * runs it for every sequence of a step at once on the compute threads;
+ * emitting it (text, stop strings, the request's event) runs on the
+ * engine thread, sequence after sequence. */
+void engine_slot_choose(r1_engine *e, engine_slot *slot, const float *logits);
+r1_finish_reason engine_slot_emit(r1_engine *e, engine_slot *slot);
 /* Flushes held-back text and sends the final event. */
 void engine_slot_finish(r1_engine *e, engine_slot *slot, r1_finish_reason finish, const char *error);
 

@@ -131,24 +131,27 @@ static const float *apply_bias(engine_slot *slot, const float *logits, int n_voc
     return slot->logits_scratch;
 }
 
-r1_finish_reason engine_slot_sample(r1_engine *e, engine_slot *slot, const float *logits) {
+void engine_slot_choose(r1_engine *e, engine_slot *slot, const float *logits) {
     const r1_generation_params *p = &slot->request->params;
     int32_t token = r1_sampler_sample(slot->sampler, apply_bias(slot, logits, e->n_vocab));
     r1_sampler_accept(slot->sampler, token);
-    slot->next_token = token;
-    slot->n_generated++;
-    if (p->split_reasoning && slot->reasoning.in_reasoning) slot->n_reasoning++;
-
-    r1_generation_event ev = {.token = token};
-    r1_token_logprob top[R1_MAX_TOP_LOGPROBS];
+    slot->chosen = (r1_generation_event){.token = token};
     if (p->top_logprobs >= 0) {
         /* the sampler is done with the biased logits: the scratch is free */
         double norm = log_normaliser(logits, e->n_vocab, slot->logits_scratch);
-        ev.sampled.token = token;
-        ev.sampled.logprob = (float)(logits[token] - norm);
-        ev.n_top = top_tokens(logits, e->n_vocab, p->top_logprobs, norm, top);
-        ev.top = top;
+        slot->chosen.sampled.token = token;
+        slot->chosen.sampled.logprob = (float)(logits[token] - norm);
+        slot->chosen.n_top = top_tokens(logits, e->n_vocab, p->top_logprobs, norm, slot->chosen_top);
+        slot->chosen.top = slot->chosen_top;
     }
+}
+
+r1_finish_reason engine_slot_emit(r1_engine *e, engine_slot *slot) {
+    const r1_generation_params *p = &slot->request->params;
+    const int32_t token = slot->chosen.token;
+    slot->next_token = token;
+    slot->n_generated++;
+    if (p->split_reasoning && slot->reasoning.in_reasoning) slot->n_reasoning++;
 
     r1_finish_reason finish = R1_FINISH_NONE;
     if (!p->ignore_eos && r1_token_is_eog(e->tok, token)) {
@@ -163,7 +166,7 @@ r1_finish_reason engine_slot_sample(r1_engine *e, engine_slot *slot, const float
     }
     if (finish == R1_FINISH_NONE && slot->n_generated >= p->max_tokens) finish = R1_FINISH_LENGTH;
     if (finish == R1_FINISH_NONE && slot->n_tokens >= e->params.n_ctx_seq) finish = R1_FINISH_LENGTH;
-    send_event(e, slot, &ev);
+    send_event(e, slot, &slot->chosen);
     return finish;
 }
 

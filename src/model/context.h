@@ -84,9 +84,10 @@ void r1_forward_embed(r1_context *ctx, const r1_chunk *b);
 /* Row-wise work split over the compute threads: fn(ctx, arg, begin, end)
  * on contiguous ranges of rows [0, n_rows), each row independent of the
  * others, so the split changes no result. A few rows stay on the calling
- * thread. */
+ * thread. (The forward pass's row-wise steps; the engine's sampling, one
+ * sequence a row.) */
 typedef void (*r1_rows_fn)(r1_context *ctx, const void *arg, int begin, int end);
-void r1_forward_rows(r1_context *ctx, int n_rows, r1_rows_fn fn, const void *arg);
+void r1_run_rows(r1_context *ctx, int n_rows, r1_rows_fn fn, const void *arg);
 
 /* The same for the usual steps: out = rmsnorm(x) * weight (out may be x),
  * y += x, and gate = silu(gate) * up, on n_rows rows of dim values. */

@@ -38,7 +38,7 @@ static void rows_job_run(void *arg, int thread, int n_threads) {
     if (begin < end) job->fn(job->ctx, job->arg, (int)begin, (int)end);
 }
 
-void r1_forward_rows(r1_context *ctx, int n_rows, r1_rows_fn fn, const void *arg) {
+void r1_run_rows(r1_context *ctx, int n_rows, r1_rows_fn fn, const void *arg) {
     if (n_rows < MIN_PARALLEL_ROWS || r1_threadpool_size(ctx->compute.pool) == 1) {
         fn(ctx, arg, 0, n_rows);
         return;
@@ -65,7 +65,7 @@ static void norm_rows(r1_context *ctx, const void *arg, int begin, int end) {
 void r1_forward_norm_rows(r1_context *ctx, float *out, const float *x, const r1_tensor *weight, int n_rows, int dim,
                           float eps) {
     row_step s = {.out = out, .x = x, .weight = weight->data, .dim = dim, .eps = eps};
-    r1_forward_rows(ctx, n_rows, norm_rows, &s);
+    r1_run_rows(ctx, n_rows, norm_rows, &s);
 }
 
 /* The rows' values are contiguous, so a range of rows is one call. */
@@ -77,12 +77,12 @@ static void pairwise_rows(r1_context *ctx, const void *arg, int begin, int end) 
 
 void r1_forward_add_rows(r1_context *ctx, float *y, const float *x, int n_rows, int dim) {
     row_step s = {.out = y, .x = x, .dim = dim, .pairwise = r1_add};
-    r1_forward_rows(ctx, n_rows, pairwise_rows, &s);
+    r1_run_rows(ctx, n_rows, pairwise_rows, &s);
 }
 
 void r1_forward_swiglu_rows(r1_context *ctx, float *gate, const float *up, int n_rows, int dim) {
     row_step s = {.out = gate, .x = up, .dim = dim, .pairwise = r1_swiglu};
-    r1_forward_rows(ctx, n_rows, pairwise_rows, &s);
+    r1_run_rows(ctx, n_rows, pairwise_rows, &s);
 }
 
 int r1_forward_output(r1_context *ctx, const r1_chunk *b) {

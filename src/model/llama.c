@@ -69,7 +69,7 @@ static int project_qkv(r1_context *ctx, int layer, const r1_chunk *b) {
     r1_matmul_out qkv[3] = {{&l->wq, a->q, q_dim}, {&l->wk, a->k, kv_dim}, {&l->wv, a->v, kv_dim}};
     if (r1_matmul_group(&ctx->compute, qkv, 3, a->xn, b->n) != 0) return -1;
     layer_rows rows = {b, layer};
-    r1_forward_rows(ctx, b->n, finish_qkv_rows, &rows);
+    r1_run_rows(ctx, b->n, finish_qkv_rows, &rows);
     return 0;
 }
 

@@ -156,23 +156,26 @@ static collected *generate(r1_engine *e, const int32_t *prompt, int n, const r1_
 
 enum { N_BATCHED = 32, BATCHED_PROMPT = 40, BATCHED_GEN = 24 };
 
-/* Runs 32 prompts one at a time, then all at once; returns the results. */
-static void run_alone_and_together(collected *alone[N_BATCHED], collected *together[N_BATCHED]) {
+/* Runs 32 prompts one at a time, then all at once, each request with g
+ * (and, when `seeded`, a sampling seed of its own); returns the results. */
+static void run_alone_and_together(collected *alone[N_BATCHED], collected *together[N_BATCHED],
+                                   const r1_generation_params *g, bool seeded) {
     int32_t prompt[BATCHED_PROMPT];
-    r1_generation_params g = greedy(BATCHED_GEN);
-    g.top_logprobs = 2;
+    r1_generation_params gi = *g;
     r1_engine *e = start_engine(N_BATCHED, 64, 512);
     for (int i = 0; i < N_BATCHED; i++) {
         prompt[0] = 7;
         make_prompt(prompt + 1, BATCHED_PROMPT - 1, i);
-        alone[i] = generate(e, prompt, BATCHED_PROMPT, &g);
+        if (seeded) gi.sampling.seed = 1000 + (uint64_t)i;
+        alone[i] = generate(e, prompt, BATCHED_PROMPT, &gi);
     }
     r1_engine_stop(e);
     e = start_engine(N_BATCHED, 64, 512);
     for (int i = 0; i < N_BATCHED; i++) {
         prompt[0] = 7;
         make_prompt(prompt + 1, BATCHED_PROMPT - 1, i);
-        together[i] = submit(e, prompt, BATCHED_PROMPT, &g);
+        if (seeded) gi.sampling.seed = 1000 + (uint64_t)i;
+        together[i] = submit(e, prompt, BATCHED_PROMPT, &gi);
     }
     for (int i = 0; i < N_BATCHED; i++) wait_done(together[i]);
     r1_engine_stats st;
@@ -182,23 +185,63 @@ static void run_alone_and_together(collected *alone[N_BATCHED], collected *toget
     assert_true(st.steps < (uint64_t)N_BATCHED * BATCHED_GEN); /* they did run together */
 }
 
-/* With float activations (exact), a row's result does not depend on the
- * rows beside it: batching gives the very same tokens. */
-static void test_batching_does_not_change_tokens_exact(void **state) {
-    (void)state;
-    collected *alone[N_BATCHED], *together[N_BATCHED];
-    exact_mode = true;
-    run_alone_and_together(alone, together);
-    exact_mode = false;
+static r1_generation_params greedy_with_logprobs(void) {
+    r1_generation_params g = greedy(BATCHED_GEN);
+    g.top_logprobs = 2;
+    return g;
+}
+
+/* How many of the batched requests gave other tokens than alone. */
+static int count_differing(collected *alone[N_BATCHED], collected *together[N_BATCHED]) {
     int differing = 0;
     for (int i = 0; i < N_BATCHED; i++) {
         assert_int_equal(together[i]->n_tokens, BATCHED_GEN);
         assert_int_equal(together[i]->finish, R1_FINISH_LENGTH);
         differing += memcmp(alone[i]->tokens, together[i]->tokens, BATCHED_GEN * sizeof(int32_t)) != 0;
+    }
+    return differing;
+}
+
+/* With float activations (exact), a row's result does not depend on the
+ * rows beside it: batching gives the very same tokens. */
+static void test_batching_does_not_change_tokens_exact(void **state) {
+    (void)state;
+    collected *alone[N_BATCHED], *together[N_BATCHED];
+    r1_generation_params g = greedy_with_logprobs();
+    exact_mode = true;
+    run_alone_and_together(alone, together, &g, false);
+    exact_mode = false;
+    int differing = count_differing(alone, together);
+    for (int i = 0; i < N_BATCHED; i++) {
         collected_free(alone[i]);
         collected_free(together[i]);
     }
     if (differing) fail_msg("%d of %d requests gave other tokens when batched", differing, N_BATCHED);
+}
+
+/* The sequences of a step choose their tokens on several threads at once,
+ * each with its own seeded sampler: a seeded request draws the same tokens
+ * among 31 others as alone (exact mode: the same logits too). */
+static void test_seeded_sampling_batched_exact(void **state) {
+    (void)state;
+    collected *alone[N_BATCHED], *together[N_BATCHED];
+    r1_generation_params g = greedy(BATCHED_GEN);
+    g.sampling.temperature = 1.5f; /* a random model's logits are flat: draws spread */
+    g.sampling.top_k = 0;
+    g.sampling.top_p = 0.98f;
+    g.sampling.min_p = 0.0f;
+    exact_mode = true;
+    run_alone_and_together(alone, together, &g, true);
+    exact_mode = false;
+    int differing = count_differing(alone, together), differing_seeds = 0;
+    for (int i = 1; i < N_BATCHED; i++) /* the seeds matter: the draws differ */
+        differing_seeds += memcmp(alone[i]->tokens, alone[0]->tokens, BATCHED_GEN * sizeof(int32_t)) != 0;
+    for (int i = 0; i < N_BATCHED; i++) {
+        collected_free(alone[i]);
+        collected_free(together[i]);
+    }
+    if (differing) fail_msg("%d of %d seeded requests drew other tokens when batched", differing, N_BATCHED);
+    assert_true(differing_seeds > 0);
 }
 
 /* With 8-bit activations the batched kernels sum in another order than the
@@ -212,7 +255,8 @@ static void test_batching_does_not_change_tokens_exact(void **state) {
 static void test_batching_changes_tokens_only_at_near_ties(void **state) {
     (void)state;
     collected *alone[N_BATCHED], *together[N_BATCHED];
-    run_alone_and_together(alone, together);
+    r1_generation_params g = greedy_with_logprobs();
+    run_alone_and_together(alone, together, &g, false);
     int differing = 0;
     for (int i = 0; i < N_BATCHED; i++) {
         assert_int_equal(together[i]->n_tokens, BATCHED_GEN);
@@ -497,6 +541,7 @@ static void test_logprobs_match_log_softmax(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batching_does_not_change_tokens_exact),
+        cmocka_unit_test(test_seeded_sampling_batched_exact),
         cmocka_unit_test(test_batching_changes_tokens_only_at_near_ties),
         cmocka_unit_test(test_prefix_reuse_gives_same_tokens),
         cmocka_unit_test(test_shared_prefix_between_running_requests),
