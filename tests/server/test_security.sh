@@ -95,6 +95,7 @@ openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/lb
 openssl x509 -req -in "$WORK/lb.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial -out "$WORK/lb.crt" \
     -days 2 2>/dev/null
 start_tls() { # the helper's start_server waits for http://, so this one reads https://
+    : >"$SERVER_LOG" # not a previous server's port (see start_server)
     "$R1" serve -m "$MODEL" --host 127.0.0.1 --port 0 -t 2 --tls-cert "$WORK/srv.crt" --tls-key "$WORK/srv.key" "$@" \
         >"$SERVER_LOG" 2>&1 &
     SERVER_PID=$!

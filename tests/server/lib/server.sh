@@ -93,6 +93,10 @@ start_server() {
     fi
     # The previous server's log, if any, is kept next to the new one.
     [ -s "$SERVER_LOG" ] && cat "$SERVER_LOG" >>"$WORK/server.previous.log"
+    # Emptied here, not only by the redirection below: that happens in the
+    # child, and until it does the loop would read the previous server's
+    # port from the old log (seen once on a loaded machine).
+    : >"$SERVER_LOG"
     "$R1" serve -m "$model" --host 127.0.0.1 --port 0 -t 2 "$@" >"$SERVER_LOG" 2>&1 &
     SERVER_PID=$!
     R1_URL=""
