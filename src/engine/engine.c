@@ -261,9 +261,11 @@ static void start_request(r1_engine *e, r1_request *r) {
     s->logits_row = -1;
     s->reserved_blocks = blocks_for(r->n_prompt + r->params.max_tokens) + 1;
     e->reserved_blocks += s->reserved_blocks;
+    pthread_mutex_lock(&e->lock); /* r1_engine_get_stats reads them from other threads */
     e->stats.prefix_queries++;
     if (s->n_prompt_cached > 0) e->stats.prefix_hits++;
     e->stats.prompt_tokens_cached += (uint64_t)s->n_prompt_cached;
+    pthread_mutex_unlock(&e->lock);
     r1_error err;
     if (engine_slot_output_begin(e, s, &err) != 0) finish_slot(e, s, R1_FINISH_ERROR, err.message);
 }
@@ -368,8 +370,8 @@ static void report_step(r1_engine *e, int n, const int *prefill_take, double sta
  * engine thread took ~4 % of a 2-thread step while the other thread
  * waited, and the share grows with the cores, as the step shrinks and the
  * sampling does not. */
-static void choose_tokens(r1_context *ctx, const void *arg, int begin, int end) {
-    r1_engine *e = (r1_engine *)arg;
+static void choose_tokens(r1_context *ctx, void *arg, int begin, int end) {
+    r1_engine *e = arg;
     for (int k = begin; k < end; k++) {
         engine_slot *s = e->sampling[k];
         engine_slot_choose(e, s, r1_get_logits(ctx, s->logits_row));

@@ -101,14 +101,13 @@ struct r1_engine {
 /* engine_output.c */
 int engine_slot_output_begin(r1_engine *e, engine_slot *slot, r1_error *err);
 void engine_slot_output_end(engine_slot *slot);
-/* Samples from the slot's logits, emits the step's event; returns the
- * finish reason (R1_FINISH_NONE to go on). */
 /* A step's output for one sequence, in two halves: choosing the token
  * (bias, sampler, log-probabilities) touches only the slot, so the engine
  * runs it for every sequence of a step at once on the compute threads;
  * emitting it (text, stop strings, the request's event) runs on the
  * engine thread, sequence after sequence. */
 void engine_slot_choose(r1_engine *e, engine_slot *slot, const float *logits);
+/* Returns the finish reason (R1_FINISH_NONE to go on). */
 r1_finish_reason engine_slot_emit(r1_engine *e, engine_slot *slot);
 /* Flushes held-back text and sends the final event. */
 void engine_slot_finish(r1_engine *e, engine_slot *slot, r1_finish_reason finish, const char *error);

@@ -86,8 +86,8 @@ void r1_forward_embed(r1_context *ctx, const r1_chunk *b);
  * others, so the split changes no result. A few rows stay on the calling
  * thread. (The forward pass's row-wise steps; the engine's sampling, one
  * sequence a row.) */
-typedef void (*r1_rows_fn)(r1_context *ctx, const void *arg, int begin, int end);
-void r1_run_rows(r1_context *ctx, int n_rows, r1_rows_fn fn, const void *arg);
+typedef void (*r1_rows_fn)(r1_context *ctx, void *arg, int begin, int end);
+void r1_run_rows(r1_context *ctx, int n_rows, r1_rows_fn fn, void *arg);
 
 /* The same for the usual steps: out = rmsnorm(x) * weight (out may be x),
  * y += x, and gate = silu(gate) * up, on n_rows rows of dim values. */

@@ -28,7 +28,7 @@ typedef struct rows_job {
     r1_context *ctx;
     int n_rows;
     r1_rows_fn fn;
-    const void *arg;
+    void *arg;
 } rows_job;
 
 static void rows_job_run(void *arg, int thread, int n_threads) {
@@ -38,7 +38,7 @@ static void rows_job_run(void *arg, int thread, int n_threads) {
     if (begin < end) job->fn(job->ctx, job->arg, (int)begin, (int)end);
 }
 
-void r1_run_rows(r1_context *ctx, int n_rows, r1_rows_fn fn, const void *arg) {
+void r1_run_rows(r1_context *ctx, int n_rows, r1_rows_fn fn, void *arg) {
     if (n_rows < MIN_PARALLEL_ROWS || r1_threadpool_size(ctx->compute.pool) == 1) {
         fn(ctx, arg, 0, n_rows);
         return;
@@ -56,7 +56,7 @@ typedef struct row_step {
     void (*pairwise)(float *out, const float *x, int n); /* out = f(out, x): r1_add, r1_swiglu */
 } row_step;
 
-static void norm_rows(r1_context *ctx, const void *arg, int begin, int end) {
+static void norm_rows(r1_context *ctx, void *arg, int begin, int end) {
     (void)ctx;
     const row_step *s = arg;
     for (long i = begin; i < end; i++) r1_rmsnorm(s->out + i * s->dim, s->x + i * s->dim, s->weight, s->dim, s->eps);
@@ -69,7 +69,7 @@ void r1_forward_norm_rows(r1_context *ctx, float *out, const float *x, const r1_
 }
 
 /* The rows' values are contiguous, so a range of rows is one call. */
-static void pairwise_rows(r1_context *ctx, const void *arg, int begin, int end) {
+static void pairwise_rows(r1_context *ctx, void *arg, int begin, int end) {
     (void)ctx;
     const row_step *s = arg;
     s->pairwise(s->out + (long)begin * s->dim, s->x + (long)begin * s->dim, (end - begin) * s->dim);

@@ -32,7 +32,7 @@ typedef struct layer_rows {
 
 /* Rows [begin, end) of the projected q, k, v: biases added (qwen2), q
  * and k rotated, keys and values into the cache head by head. */
-static void finish_qkv_rows(r1_context *ctx, const void *arg, int begin, int end) {
+static void finish_qkv_rows(r1_context *ctx, void *arg, int begin, int end) {
     const layer_rows *rows = arg;
     const r1_chunk *b = rows->chunk;
     const int layer = rows->layer;
