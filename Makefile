@@ -54,4 +54,4 @@ fuzz: deps
 	done
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-clang
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-clang build-tsan

@@ -1,8 +1,9 @@
 #!/bin/sh
 # test.sh - `make test`: every test of the optimised build, then the unit
-# tests again under AddressSanitizer + UndefinedBehaviorSanitizer, a build
-# with clang-14 (warnings are errors there too), a short run of every fuzz
-# harness, then a one-line summary ("N passed, N failed") for CI.
+# tests again under AddressSanitizer + UndefinedBehaviorSanitizer, the
+# threaded ones under ThreadSanitizer, a build with clang-14 (warnings are
+# errors there too), a short run of every fuzz harness, then a one-line
+# summary ("N passed, N failed") for CI.
 #   usage: scripts/test.sh BUILD_DIR ASAN_BUILD_DIR JOBS
 set -u
 BUILD="$1"
@@ -20,6 +21,20 @@ cmake -S . -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Debug -DR1_SANITIZE=ON >/dev/null
     (cd "$ASAN_BUILD" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
         ctest --output-on-failure -j"$JOBS" -E '^(cli|server|ha)_') 2>&1 | tee -a "$LOG"
 [ -d "$ASAN_BUILD" ] || echo "The following tests FAILED: sanitizer build" >>"$LOG"
+
+# The tests whose work runs on several threads at once: the pool, the
+# forward pass's products and row-wise steps, the engine's sampling. setarch
+# -R turns off address randomisation, whose large mmap offsets on newer
+# kernels make gcc 12's ThreadSanitizer abort at start.
+TSAN_TESTS="test_threadpool test_context test_deepseek2 test_engine"
+echo "== threaded unit tests under ThreadSanitizer =="
+if cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DR1_TSAN=ON >/dev/null &&
+    cmake --build build-tsan -j"$JOBS" --target $TSAN_TESTS >/dev/null; then
+    (cd build-tsan && TSAN_OPTIONS="halt_on_error=1" setarch "$(uname -m)" -R \
+        ctest --output-on-failure -j"$JOBS" -R "^($(echo $TSAN_TESTS | tr ' ' '|'))\$") 2>&1 | tee -a "$LOG"
+else
+    echo "1 tests failed out of 1 (the ThreadSanitizer build)" | tee -a "$LOG"
+fi
 
 echo "== clang-14 build (-Wall -Wextra -Werror) =="
 if cmake -S . -B build-clang -DCMAKE_C_COMPILER=clang-14 >/dev/null && cmake --build build-clang -j"$JOBS" >/dev/null; then
