@@ -62,6 +62,14 @@ typedef struct r1_attention_scratch {
 
 r1_attention_scratch r1_attention_scratch_of(r1_context *ctx, int thread);
 
+/* Row-wise work split over the compute threads (context.c): fn(ctx, arg,
+ * begin, end) on contiguous ranges of rows [0, n_rows), each row
+ * independent of the others, so the split changes no result. A few rows
+ * stay on the calling thread. (The forward pass's row-wise steps; the
+ * engine's sampling, one sequence a row.) */
+typedef void (*r1_rows_fn)(r1_context *ctx, void *arg, int begin, int end);
+void r1_run_rows(r1_context *ctx, int n_rows, r1_rows_fn fn, void *arg);
+
 
 /* One chunk of a batch (at most n_batch rows), already validated. */
 typedef struct r1_chunk {
@@ -81,15 +89,7 @@ int r1_deepseek2_forward(r1_context *ctx, const r1_chunk *chunk, r1_error *err);
 /* Steps every architecture shares (forward_common.c). */
 void r1_forward_embed(r1_context *ctx, const r1_chunk *b);
 
-/* Row-wise work split over the compute threads: fn(ctx, arg, begin, end)
- * on contiguous ranges of rows [0, n_rows), each row independent of the
- * others, so the split changes no result. A few rows stay on the calling
- * thread. (The forward pass's row-wise steps; the engine's sampling, one
- * sequence a row.) */
-typedef void (*r1_rows_fn)(r1_context *ctx, void *arg, int begin, int end);
-void r1_run_rows(r1_context *ctx, int n_rows, r1_rows_fn fn, void *arg);
-
-/* The same for the usual steps: out = rmsnorm(x) * weight (out may be x),
+/* Row-wise steps on the compute threads (r1_run_rows): out = rmsnorm(x) * weight (out may be x),
  * y += x, and gate = silu(gate) * up, on n_rows rows of dim values. */
 void r1_forward_norm_rows(r1_context *ctx, float *out, const float *x, const r1_tensor *weight, int n_rows, int dim,
                           float eps);

@@ -4,7 +4,6 @@
  * SwiGLU) on the compute threads, the final norm and output projection for
  * the rows that asked for logits, and the loop over layers.
  */
-#include "base/threadpool.h"
 #include "model/context.h"
 #include "tensor/ops.h"
 
@@ -14,38 +13,7 @@ void r1_forward_embed(r1_context *ctx, const r1_chunk *b) {
         r1_tensor_get_row(&ctx->compute, &m->token_embd, b->token[i], ctx->act.x + (long)i * m->hp.n_embd);
 }
 
-/* ---- row-wise steps ----
- *
- * Norms, residual sums, SwiGLU, RoPE are cheap beside the products, but the
- * products keep every thread busy, so a row-wise step left to the calling
- * thread keeps the others waiting: with 2 threads and a batch of 32 rows
- * they were ~5 % of a step, all on one thread (perf of r1 serve under
- * load). Below MIN_PARALLEL_ROWS rows, waking the pool costs about what
- * it saves. */
-enum { MIN_PARALLEL_ROWS = 4 };
-
-typedef struct rows_job {
-    r1_context *ctx;
-    int n_rows;
-    r1_rows_fn fn;
-    void *arg;
-} rows_job;
-
-static void rows_job_run(void *arg, int thread, int n_threads) {
-    const rows_job *job = arg;
-    long begin, end;
-    r1_split_range(job->n_rows, thread, n_threads, 1, &begin, &end);
-    if (begin < end) job->fn(job->ctx, job->arg, (int)begin, (int)end);
-}
-
-void r1_run_rows(r1_context *ctx, int n_rows, r1_rows_fn fn, void *arg) {
-    if (n_rows < MIN_PARALLEL_ROWS || r1_threadpool_size(ctx->compute.pool) == 1) {
-        fn(ctx, arg, 0, n_rows);
-        return;
-    }
-    rows_job job = {ctx, n_rows, fn, arg};
-    r1_threadpool_run(ctx->compute.pool, rows_job_run, &job);
-}
+/* ---- row-wise steps on the compute threads (r1_run_rows) ---- */
 
 typedef struct row_step {
     float *out;
