@@ -191,13 +191,20 @@ static r1_generation_params greedy_with_logprobs(void) {
     return g;
 }
 
-/* How many of the batched requests gave other tokens than alone. */
-static int count_differing(collected *alone[N_BATCHED], collected *together[N_BATCHED]) {
+/* In exact mode, runs the 32 requests alone and together (run_alone_and_
+ * together) and returns how many gave other tokens batched. */
+static int differing_when_batched_exact(const r1_generation_params *g, bool seeded) {
+    collected *alone[N_BATCHED], *together[N_BATCHED];
+    exact_mode = true;
+    run_alone_and_together(alone, together, g, seeded);
+    exact_mode = false;
     int differing = 0;
     for (int i = 0; i < N_BATCHED; i++) {
         assert_int_equal(together[i]->n_tokens, BATCHED_GEN);
         assert_int_equal(together[i]->finish, R1_FINISH_LENGTH);
         differing += memcmp(alone[i]->tokens, together[i]->tokens, BATCHED_GEN * sizeof(int32_t)) != 0;
+        collected_free(alone[i]);
+        collected_free(together[i]);
     }
     return differing;
 }
@@ -206,16 +213,8 @@ static int count_differing(collected *alone[N_BATCHED], collected *together[N_BA
  * rows beside it: batching gives the very same tokens. */
 static void test_batching_does_not_change_tokens_exact(void **state) {
     (void)state;
-    collected *alone[N_BATCHED], *together[N_BATCHED];
     r1_generation_params g = greedy_with_logprobs();
-    exact_mode = true;
-    run_alone_and_together(alone, together, &g, false);
-    exact_mode = false;
-    int differing = count_differing(alone, together);
-    for (int i = 0; i < N_BATCHED; i++) {
-        collected_free(alone[i]);
-        collected_free(together[i]);
-    }
+    int differing = differing_when_batched_exact(&g, false);
     if (differing) fail_msg("%d of %d requests gave other tokens when batched", differing, N_BATCHED);
 }
 
@@ -224,20 +223,12 @@ static void test_batching_does_not_change_tokens_exact(void **state) {
  * among 31 others as alone (exact mode: the same logits too). */
 static void test_seeded_sampling_batched_exact(void **state) {
     (void)state;
-    collected *alone[N_BATCHED], *together[N_BATCHED];
     r1_generation_params g = greedy(BATCHED_GEN);
     g.sampling.temperature = 1.5f; /* a random model's logits are flat: draws spread */
     g.sampling.top_k = 0;
     g.sampling.top_p = 0.98f;
     g.sampling.min_p = 0.0f;
-    exact_mode = true;
-    run_alone_and_together(alone, together, &g, true);
-    exact_mode = false;
-    int differing = count_differing(alone, together);
-    for (int i = 0; i < N_BATCHED; i++) {
-        collected_free(alone[i]);
-        collected_free(together[i]);
-    }
+    int differing = differing_when_batched_exact(&g, true);
     if (differing) fail_msg("%d of %d seeded requests drew other tokens when batched", differing, N_BATCHED);
 
     /* the premise: these draws are random, so one prompt under two seeds goes two ways */
