@@ -227,10 +227,7 @@ int cmd_serve(int argc, char **argv) {
         rc = -1;
     }
     r1_kv_type kv_type;
-    if (rc == 0 && r1_kv_type_parse(s.config.kv_type, &kv_type) != 0) {
-        fprintf(stderr, "r1 serve: --kv-type expects auto, f16 or f32, got '%s'\n", s.config.kv_type);
-        rc = -1;
-    }
+    if (rc == 0 && arg_kv_type("--kv-type", s.config.kv_type, &kv_type) != 0) rc = -1;
     const char *verify = s.config.verify;
     if (rc == 0 && verify && strcmp(verify, "full") != 0 && strcmp(verify, "fast") != 0 && strcmp(verify, "off") != 0) {
         fprintf(stderr, "r1 serve: --verify expects full, fast or off, got '%s'\n", verify);
