@@ -135,10 +135,11 @@ static int alloc_activations(r1_context *ctx, r1_error *err) {
     a->attn = malloc(n * wide * sizeof(float)); /* also holds FFN outputs of n_embd */
     a->gate = malloc(n * ff * sizeof(float));
     a->up = malloc(n * ff * sizeof(float));
+    a->rope = malloc(n * (size_t)(hp->rope.n_dims > 0 ? hp->rope.n_dims : 1) * sizeof(float));
     /* a multiple of 64 bytes (scratch_per_thread is of 16 floats) */
     size_t scratch_bytes = (size_t)r1_threadpool_size(ctx->compute.pool) * a->scratch_per_thread * sizeof(float);
     a->scores = aligned_alloc(64, scratch_bytes);
-    bool ok = a->x && a->xn && a->q && a->k && a->v && a->attn && a->gate && a->up && a->scores;
+    bool ok = a->x && a->xn && a->q && a->k && a->v && a->attn && a->gate && a->up && a->rope && a->scores;
     if (ok && mla_model) {
         size_t k_used = moe->n_expert_used > 0 ? (size_t)moe->n_expert_used : 1;
         a->qa = malloc(n * (size_t)(mla->q_lora_rank > 0 ? mla->q_lora_rank : 1) * sizeof(float));
@@ -156,7 +157,7 @@ static int alloc_activations(r1_context *ctx, r1_error *err) {
 }
 
 static void free_activations(r1_activations *a) {
-    float *buffers[] = {a->x, a->xn, a->q, a->k, a->v, a->attn, a->gate, a->up, a->scores,
+    float *buffers[] = {a->x, a->xn, a->q, a->k, a->v, a->attn, a->gate, a->up, a->rope, a->scores,
                         a->qa, a->latent, a->router, a->chosen_w, a->xg, a->moe_out};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) free(buffers[i]);
     free(a->chosen);

@@ -25,6 +25,8 @@ typedef struct r1_activations {
     float *attn;     /* [n][n_head * head_dim] attention output */
     float *gate;     /* [n][n_ff] */
     float *up;       /* [n][n_ff] */
+    float *rope;     /* [n][rope.n_dims] each row's rotary angles (r1_rope_angles), once
+                        per chunk for all layers */
     float *scores;   /* [n_threads][scratch_per_thread] attention weights and
                         per-thread vectors */
     long scratch_per_thread;

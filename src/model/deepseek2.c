@@ -30,8 +30,27 @@
 
 /* ---- attention ---- */
 
+/* Rows [begin, end) of the projected latents and queries: the latent's
+ * compressed part normed, its rotary part and the queries' rotated with
+ * the row's angles. */
+static void finish_latent_rows(r1_context *ctx, void *arg, int begin, int end) {
+    const r1_deepseek2_layer *l = arg;
+    const r1_hparams *hp = &ctx->model->hp;
+    const r1_mla_hparams *mla = &hp->mla;
+    r1_activations *a = &ctx->act;
+    const int q_width = hp->n_head * (mla->qk_nope + mla->qk_rope), lat_width = mla->kv_lora_rank + mla->qk_rope;
+    for (int i = begin; i < end; i++) {
+        float *latent = a->latent + (long)i * lat_width;
+        const float *angles = a->rope + (long)i * hp->rope.n_dims;
+        r1_rmsnorm(latent, latent, l->kv_a_norm.data, mla->kv_lora_rank, hp->rms_eps);
+        r1_rope_rotate(&hp->rope, angles, latent + mla->kv_lora_rank, 1, mla->qk_rope);
+        r1_rope_rotate(&hp->rope, angles, a->q + (long)i * q_width + mla->qk_nope, hp->n_head,
+                       mla->qk_nope + mla->qk_rope);
+    }
+}
+
 /* Projects the normed rows to queries and latents, normalises the latents
- * and rotates the RoPE parts. */
+ * and rotates the RoPE parts (on the compute threads). */
 static int project_queries_and_latents(r1_context *ctx, const r1_deepseek2_layer *l, const r1_chunk *b) {
     const r1_hparams *hp = &ctx->model->hp;
     const r1_mla_hparams *mla = &hp->mla;
@@ -46,13 +65,7 @@ static int project_queries_and_latents(r1_context *ctx, const r1_deepseek2_layer
         r1_matmul_out first[2] = {{&l->wq, a->q, q_width}, {&l->kv_a_mqa, a->latent, lat_width}};
         if (r1_matmul_group(&ctx->compute, first, 2, a->xn, b->n) != 0) return -1;
     }
-    for (int i = 0; i < b->n; i++) {
-        float *latent = a->latent + (long)i * lat_width;
-        r1_rmsnorm(latent, latent, l->kv_a_norm.data, mla->kv_lora_rank, hp->rms_eps);
-        r1_rope_apply(&hp->rope, latent + mla->kv_lora_rank, 1, mla->qk_rope, b->pos[i]);
-        r1_rope_apply(&hp->rope, a->q + (long)i * q_width + mla->qk_nope, hp->n_head, mla->qk_nope + mla->qk_rope,
-                      b->pos[i]);
-    }
+    r1_run_rows(ctx, b->n, finish_latent_rows, (void *)l);
     return 0;
 }
 

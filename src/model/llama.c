@@ -49,8 +49,9 @@ static void finish_qkv_rows(r1_context *ctx, void *arg, int begin, int end) {
             r1_add(k, l->bk.data, kv_dim);
             r1_add(v, l->bv.data, kv_dim);
         }
-        r1_rope_apply(&hp->rope, q, hp->n_head, hp->head_dim, b->pos[i]);
-        r1_rope_apply(&hp->rope, k, hp->n_head_kv, hp->head_dim, b->pos[i]);
+        const float *angles = a->rope + (long)i * hp->rope.n_dims;
+        r1_rope_rotate(&hp->rope, angles, q, hp->n_head, hp->head_dim);
+        r1_rope_rotate(&hp->rope, angles, k, hp->n_head_kv, hp->head_dim);
         for (int h = 0; h < c->n_heads; h++) {
             const long at = (long)h * c->head_dim;
             r1_kv_cache_write_row(c, r1_kv_cache_key(c, layer, h, b->seq[i], b->pos[i]), k + at, to_half);

@@ -45,11 +45,14 @@ static void rope_angle(const r1_rope *rope, int i0, int32_t pos, float *cos_out,
     *sin_out = sinf(theta) * mscale;
 }
 
-void r1_rope_apply(const r1_rope *rope, float *x, int n_heads, int head_dim, int32_t pos) {
+void r1_rope_angles(const r1_rope *rope, int32_t pos, float *cos_sin) {
+    for (int i0 = 0; i0 < rope->n_dims; i0 += 2) rope_angle(rope, i0, pos, &cos_sin[i0], &cos_sin[i0 + 1]);
+}
+
+void r1_rope_rotate(const r1_rope *rope, const float *cos_sin, float *x, int n_heads, int head_dim) {
     int half = rope->n_dims / 2;
     for (int i0 = 0; i0 < rope->n_dims; i0 += 2) {
-        float c, s;
-        rope_angle(rope, i0, pos, &c, &s);
+        float c = cos_sin[i0], s = cos_sin[i0 + 1];
         for (int h = 0; h < n_heads; h++) {
             float *head = x + (long)h * head_dim;
             int a = rope->mode == R1_ROPE_NEOX ? i0 / 2 : i0;

@@ -32,9 +32,14 @@ typedef struct r1_rope {
     int n_ctx_orig;
 } r1_rope;
 
-/* Rotates n_heads heads of head_dim values, stored one after another in x,
- * for position pos. */
-void r1_rope_apply(const r1_rope *rope, float *x, int n_heads, int head_dim, int32_t pos);
+/* Rotary embedding in two halves: the angles depend only on the position,
+ * so a forward pass computes them once per row (r1_rope_angles: n_dims
+ * values, the cos and sin of each rotated pair, YaRN's magnitude included)
+ * and rotates that row's queries and keys in every layer with them
+ * (r1_rope_rotate: n_heads heads of head_dim values, one after another in
+ * x). */
+void r1_rope_angles(const r1_rope *rope, int32_t pos, float *cos_sin);
+void r1_rope_rotate(const r1_rope *rope, const float *cos_sin, float *x, int n_heads, int head_dim);
 
 /* In-place softmax of n values (-inf entries get 0). */
 void r1_softmax(float *x, int n);

@@ -1,7 +1,8 @@
 /*
  * test_ops.c - the row operations of src/tensor/ops.c against double
  * precision: softmax (with masked -inf entries), the vectorised exp, GELU,
- * LayerNorm; and each vectorised build against its scalar twin.
+ * LayerNorm, the rotary embedding; and each vectorised build against its
+ * scalar twin.
  */
 #include <math.h>
 #include <stdio.h>
@@ -128,6 +129,43 @@ static void test_layernorm(void **state) {
     }
 }
 
+/* Rotary embedding: pair i of a head turns by pos * base^(-2i/n_dims),
+ * NEOX pairs value i with value i + n_dims/2, and a query-key product
+ * depends on the distance between their positions only. */
+static void test_rope(void **state) {
+    (void)state;
+    enum { HEAD = 8 };
+    for (int neox = 0; neox <= 1; neox++) {
+        r1_rope rope = {.mode = neox ? R1_ROPE_NEOX : R1_ROPE_NORMAL, .n_dims = HEAD, .freq_base = 10000.0f,
+                        .freq_scale = 1.0f, .attn_factor = 1.0f};
+        float angles[HEAD];
+        /* a unit vector in the first of each pair turns to (cos, sin) of its angle */
+        for (int i = 0; i < HEAD / 2; i++) {
+            float x[HEAD] = {0};
+            int a = neox ? i : 2 * i, b = neox ? i + HEAD / 2 : 2 * i + 1;
+            x[a] = 1.0f;
+            r1_rope_angles(&rope, 7, angles);
+            r1_rope_rotate(&rope, angles, x, 1, HEAD);
+            double theta = 7.0 * pow(10000.0, -2.0 * i / HEAD);
+            assert_float_equal(x[a], cos(theta), 1e-5);
+            assert_float_equal(x[b], sin(theta), 1e-5);
+        }
+        /* q at position m against k at n: the same product for (5, 3) and (12, 10) */
+        float q[2][HEAD], k[2][HEAD];
+        const int pos_q[2] = {5, 12}, pos_k[2] = {3, 10};
+        double dot[2] = {0, 0};
+        for (int t = 0; t < 2; t++) {
+            for (int d = 0; d < HEAD; d++) q[t][d] = 0.1f * (float)(d + 1), k[t][d] = 1.0f - 0.2f * (float)d;
+            r1_rope_angles(&rope, pos_q[t], angles);
+            r1_rope_rotate(&rope, angles, q[t], 1, HEAD);
+            r1_rope_angles(&rope, pos_k[t], angles);
+            r1_rope_rotate(&rope, angles, k[t], 1, HEAD);
+            for (int d = 0; d < HEAD; d++) dot[t] += (double)q[t][d] * k[t][d];
+        }
+        assert_float_equal(dot[0], dot[1], 1e-4);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exp_accuracy),
@@ -136,6 +174,7 @@ int main(void) {
         cmocka_unit_test(test_swiglu),
         cmocka_unit_test(test_max),
         cmocka_unit_test(test_layernorm),
+        cmocka_unit_test(test_rope),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
