@@ -209,8 +209,25 @@ static inline __attribute__((always_inline)) float max_body(const float *x, int 
     return m;
 }
 
+/* Softmax in place: the maximum, the exp of the values shifted by it with
+ * their sum, then one scaling, each pass 16 lanes at a time (with a scalar
+ * maximum and scaling, attention's softmax took 2.8 % of a 2048-token
+ * prefill, more than half as much as the scores it normalises). */
+static inline __attribute__((always_inline)) void softmax_body(float *x, int n) {
+    float inv = 1.0f / exp_shifted_body(x, x, n, max_body(x, n));
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        float16v v;
+        memcpy(&v, x + i, sizeof v);
+        v *= inv;
+        memcpy(x + i, &v, sizeof v);
+    }
+    for (; i < n; i++) x[i] *= inv;
+}
+
 typedef float (*exp_shifted_fn)(float *, const float *, int, float);
 typedef float (*max_fn)(const float *, int);
+typedef void (*softmax_fn)(float *, int);
 typedef void (*gelu_fn)(float *, int);
 typedef void (*swiglu_fn)(float *, const float *, int);
 
@@ -226,6 +243,9 @@ static void swiglu_plain(float *gate, const float *up, int n) {
 }
 static float max_plain(const float *x, int n) {
     return max_body(x, n);
+}
+static void softmax_plain(float *x, int n) {
+    softmax_body(x, n);
 }
 
 #if defined(__x86_64__)
@@ -252,6 +272,12 @@ __attribute__((target("avx2,fma"))) static float max_avx2(const float *x, int n)
 }
 __attribute__((target("avx512f"))) static float max_avx512(const float *x, int n) {
     return max_body(x, n);
+}
+__attribute__((target("avx2,fma"))) static void softmax_avx2(float *x, int n) {
+    softmax_body(x, n);
+}
+__attribute__((target("avx512f"))) static void softmax_avx512(float *x, int n) {
+    softmax_body(x, n);
 }
 #endif
 
@@ -282,11 +308,21 @@ float r1_exp_shifted_reference(float *y, const float *x, int n, float shift) {
 }
 
 void r1_softmax(float *x, int n) {
-    float max = -INFINITY;
-    for (int i = 0; i < n; i++) max = x[i] > max ? x[i] : max;
-    float sum = r1_exp_shifted(x, x, n, max);
-    float inv = 1.0f / sum;
-    for (int i = 0; i < n; i++) x[i] *= inv;
+    static _Atomic(softmax_fn) impl;
+    softmax_fn f = impl;
+    if (!f) {
+        f = softmax_plain;
+#if defined(__x86_64__)
+        if (ops_isa() == R1_ISA_AVX512) f = softmax_avx512;
+        else if (ops_isa() == R1_ISA_AVX2) f = softmax_avx2;
+#endif
+        impl = f;
+    }
+    if (n > 0) f(x, n);
+}
+
+void r1_softmax_reference(float *x, int n) {
+    if (n > 0) softmax_plain(x, n);
 }
 
 void r1_layernorm(float *out, const float *x, const float *weight, const float *bias, int n, float eps) {

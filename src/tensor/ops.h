@@ -41,8 +41,10 @@ typedef struct r1_rope {
 void r1_rope_angles(const r1_rope *rope, int32_t pos, float *cos_sin);
 void r1_rope_rotate(const r1_rope *rope, const float *cos_sin, float *x, int n_heads, int head_dim);
 
-/* In-place softmax of n values (-inf entries get 0). */
+/* In-place softmax of n values (-inf entries get 0); _reference is the
+ * plain build of the same passes, for tests. */
 void r1_softmax(float *x, int n);
+void r1_softmax_reference(float *x, int n);
 
 /* The largest of x[0..n), n >= 1 (NaNs skipped unless x[0] is one),
  * vectorised; _reference: the scalar loop. */

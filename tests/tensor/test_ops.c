@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tensor/ops.h"
 #include "testutil.h"
@@ -43,17 +44,21 @@ static void test_softmax(void **state) {
     static double want[N];
     uint64_t rng = 11;
     for (int i = 0; i < N; i++) x[i] = test_rand_uniform(&rng, -30.0f, 30.0f);
-    x[5] = x[17] = -INFINITY; /* masked */
+    static float plain[N];
+    x[0] = x[5] = x[17] = -INFINITY; /* masked, the first too: the maximum starts from x[0] */
     double max = -INFINITY, sum = 0.0;
     for (int i = 0; i < N; i++) max = x[i] > max ? x[i] : max;
     for (int i = 0; i < N; i++) sum += want[i] = exp((double)x[i] - max);
+    memcpy(plain, x, sizeof plain);
     r1_softmax(x, N);
+    r1_softmax_reference(plain, N);
+    assert_memory_equal(x, plain, sizeof plain); /* the same passes, the same sums */
     double total = 0.0;
     for (int i = 0; i < N; i++) {
         total += x[i];
         if (fabs(x[i] - want[i] / sum) > 1e-6 * (want[i] / sum) + 1e-12) fail_msg("softmax[%d] %g, want %g", i, x[i], want[i] / sum);
     }
-    assert_true(x[5] == 0.0f && x[17] == 0.0f);
+    assert_true(x[0] == 0.0f && x[5] == 0.0f && x[17] == 0.0f);
     assert_true(fabs(total - 1.0) < 1e-5);
 }
 
