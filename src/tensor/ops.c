@@ -225,12 +225,6 @@ static inline __attribute__((always_inline)) void softmax_body(float *x, int n) 
     for (; i < n; i++) x[i] *= inv;
 }
 
-typedef float (*exp_shifted_fn)(float *, const float *, int, float);
-typedef float (*max_fn)(const float *, int);
-typedef void (*softmax_fn)(float *, int);
-typedef void (*gelu_fn)(float *, int);
-typedef void (*swiglu_fn)(float *, const float *, int);
-
 /* The plain builds are the scalar reference of the SIMD ones below. */
 static float exp_shifted_plain(float *y, const float *x, int n, float shift) {
     return exp_shifted_body(y, x, n, shift);
@@ -281,26 +275,40 @@ __attribute__((target("avx512f"))) static void softmax_avx512(float *x, int n) {
 }
 #endif
 
-static r1_isa ops_isa(void) {
+/* The row operations of one instruction set. */
+typedef struct row_ops {
+    float (*exp_shifted)(float *y, const float *x, int n, float shift);
+    float (*max)(const float *x, int n);
+    void (*softmax)(float *x, int n);
+    void (*gelu)(float *x, int n);
+    void (*swiglu)(float *gate, const float *up, int n);
+} row_ops;
+
+static const row_ops plain_ops = {exp_shifted_plain, max_plain, softmax_plain, gelu_plain, swiglu_plain};
 #if defined(__x86_64__)
-    return r1_kernels()->isa;
-#else
-    return R1_ISA_SCALAR;
+static const row_ops avx2_ops = {exp_shifted_avx2, max_avx2, softmax_avx2, gelu_avx2, swiglu_avx2};
+static const row_ops avx512_ops = {exp_shifted_avx512, max_avx512, softmax_avx512, gelu_avx512, swiglu_avx512};
 #endif
+
+/* The set for the kernel set's instruction set (so R1_ISA applies here
+ * too), chosen on first use; a race only repeats the choice. */
+static const row_ops *cpu_ops(void) {
+    static _Atomic(const row_ops *) chosen;
+    const row_ops *ops = chosen;
+    if (!ops) {
+        ops = &plain_ops;
+#if defined(__x86_64__)
+        r1_isa isa = r1_kernels()->isa;
+        if (isa == R1_ISA_AVX512) ops = &avx512_ops;
+        else if (isa == R1_ISA_AVX2) ops = &avx2_ops;
+#endif
+        chosen = ops;
+    }
+    return ops;
 }
 
 float r1_exp_shifted(float *y, const float *x, int n, float shift) {
-    static _Atomic(exp_shifted_fn) impl; /* chosen on first use; a race only repeats the choice */
-    exp_shifted_fn f = impl;
-    if (!f) {
-        f = exp_shifted_plain;
-#if defined(__x86_64__)
-        if (ops_isa() == R1_ISA_AVX512) f = exp_shifted_avx512;
-        else if (ops_isa() == R1_ISA_AVX2) f = exp_shifted_avx2;
-#endif
-        impl = f;
-    }
-    return f(y, x, n, shift);
+    return cpu_ops()->exp_shifted(y, x, n, shift);
 }
 
 float r1_exp_shifted_reference(float *y, const float *x, int n, float shift) {
@@ -308,17 +316,7 @@ float r1_exp_shifted_reference(float *y, const float *x, int n, float shift) {
 }
 
 void r1_softmax(float *x, int n) {
-    static _Atomic(softmax_fn) impl;
-    softmax_fn f = impl;
-    if (!f) {
-        f = softmax_plain;
-#if defined(__x86_64__)
-        if (ops_isa() == R1_ISA_AVX512) f = softmax_avx512;
-        else if (ops_isa() == R1_ISA_AVX2) f = softmax_avx2;
-#endif
-        impl = f;
-    }
-    if (n > 0) f(x, n);
+    if (n > 0) cpu_ops()->softmax(x, n);
 }
 
 void r1_softmax_reference(float *x, int n) {
@@ -335,17 +333,7 @@ void r1_layernorm(float *out, const float *x, const float *weight, const float *
 }
 
 void r1_gelu(float *x, int n) {
-    static _Atomic(gelu_fn) impl;
-    gelu_fn f = impl;
-    if (!f) {
-        f = gelu_plain;
-#if defined(__x86_64__)
-        if (ops_isa() == R1_ISA_AVX512) f = gelu_avx512;
-        else if (ops_isa() == R1_ISA_AVX2) f = gelu_avx2;
-#endif
-        impl = f;
-    }
-    f(x, n);
+    cpu_ops()->gelu(x, n);
 }
 
 void r1_gelu_reference(float *x, int n) {
@@ -353,17 +341,7 @@ void r1_gelu_reference(float *x, int n) {
 }
 
 float r1_max(const float *x, int n) {
-    static _Atomic(max_fn) impl;
-    max_fn f = impl;
-    if (!f) {
-        f = max_plain;
-#if defined(__x86_64__)
-        if (ops_isa() == R1_ISA_AVX512) f = max_avx512;
-        else if (ops_isa() == R1_ISA_AVX2) f = max_avx2;
-#endif
-        impl = f;
-    }
-    return f(x, n);
+    return cpu_ops()->max(x, n);
 }
 
 float r1_max_reference(const float *x, int n) {
@@ -377,17 +355,7 @@ void r1_swiglu_reference(float *gate, const float *up, int n) {
 }
 
 void r1_swiglu(float *gate, const float *up, int n) {
-    static _Atomic(swiglu_fn) impl;
-    swiglu_fn f = impl;
-    if (!f) {
-        f = swiglu_plain;
-#if defined(__x86_64__)
-        if (ops_isa() == R1_ISA_AVX512) f = swiglu_avx512;
-        else if (ops_isa() == R1_ISA_AVX2) f = swiglu_avx2;
-#endif
-        impl = f;
-    }
-    f(gate, up, n);
+    cpu_ops()->swiglu(gate, up, n);
 }
 
 void r1_add(float *y, const float *x, int n) {
