@@ -7,16 +7,6 @@
 
 #include "tensor/kernels.h"
 
-void r1_rmsnorm(float *out, const float *x, const float *weight, int n, float eps) {
-    double sum = 0.0; /* double: a long row of squares loses little */
-    for (int i = 0; i < n; i++) sum += (double)x[i] * x[i];
-    float scale = (float)(1.0 / sqrt(sum / n + eps));
-    if (weight)
-        for (int i = 0; i < n; i++) out[i] = x[i] * scale * weight[i];
-    else
-        for (int i = 0; i < n; i++) out[i] = x[i] * scale;
-}
-
 /* YaRN's dimension index at which a rotation completes n_rot turns over the
  * original context. */
 static float yarn_corr_dim(int n_dims, int n_ctx_orig, float n_rot, float base) {
@@ -225,6 +215,42 @@ static inline __attribute__((always_inline)) void softmax_body(float *x, int n) 
     for (; i < n; i++) x[i] *= inv;
 }
 
+/* out = x / sqrt(mean(x^2) + eps) * weight. The squares are summed in
+ * double (a long row of squares loses little), 16 lanes in two vectors of
+ * 8 doubles, and the row is scaled 16 lanes at a time: the scalar loops
+ * were ~0.5-0.8 % of a batched decode step. out may be x. */
+typedef float float8v __attribute__((vector_size(32)));
+typedef double double8v __attribute__((vector_size(64)));
+
+static inline __attribute__((always_inline)) void rmsnorm_body(float *out, const float *x, const float *weight, int n,
+                                                               float eps) {
+    double8v low = {0}, high = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        float8v a, b;
+        memcpy(&a, x + i, sizeof a);
+        memcpy(&b, x + i + 8, sizeof b);
+        double8v da = __builtin_convertvector(a, double8v), db = __builtin_convertvector(b, double8v);
+        low += da * da;
+        high += db * db;
+    }
+    double sum = 0.0;
+    for (; i < n; i++) sum += (double)x[i] * x[i];
+    for (int j = 0; j < 8; j++) sum += low[j] + high[j];
+    const float scale = (float)(1.0 / sqrt(sum / n + eps));
+    for (i = 0; i + 16 <= n; i += 16) {
+        float16v v, w;
+        memcpy(&v, x + i, sizeof v);
+        v = v * scale;
+        if (weight) {
+            memcpy(&w, weight + i, sizeof w);
+            v = v * w;
+        }
+        memcpy(out + i, &v, sizeof v);
+    }
+    for (; i < n; i++) out[i] = weight ? x[i] * scale * weight[i] : x[i] * scale;
+}
+
 /* The plain builds are the scalar reference of the SIMD ones below. */
 static float exp_shifted_plain(float *y, const float *x, int n, float shift) {
     return exp_shifted_body(y, x, n, shift);
@@ -240,6 +266,9 @@ static float max_plain(const float *x, int n) {
 }
 static void softmax_plain(float *x, int n) {
     softmax_body(x, n);
+}
+static void rmsnorm_plain(float *out, const float *x, const float *weight, int n, float eps) {
+    rmsnorm_body(out, x, weight, n, eps);
 }
 
 #if defined(__x86_64__)
@@ -273,6 +302,14 @@ __attribute__((target("avx2,fma"))) static void softmax_avx2(float *x, int n) {
 __attribute__((target("avx512f"))) static void softmax_avx512(float *x, int n) {
     softmax_body(x, n);
 }
+__attribute__((target("avx2,fma"))) static void rmsnorm_avx2(float *out, const float *x, const float *weight, int n,
+                                                             float eps) {
+    rmsnorm_body(out, x, weight, n, eps);
+}
+__attribute__((target("avx512f"))) static void rmsnorm_avx512(float *out, const float *x, const float *weight, int n,
+                                                              float eps) {
+    rmsnorm_body(out, x, weight, n, eps);
+}
 #endif
 
 /* The row operations of one instruction set. */
@@ -282,12 +319,14 @@ typedef struct row_ops {
     void (*softmax)(float *x, int n);
     void (*gelu)(float *x, int n);
     void (*swiglu)(float *gate, const float *up, int n);
+    void (*rmsnorm)(float *out, const float *x, const float *weight, int n, float eps);
 } row_ops;
 
-static const row_ops plain_ops = {exp_shifted_plain, max_plain, softmax_plain, gelu_plain, swiglu_plain};
+static const row_ops plain_ops = {exp_shifted_plain, max_plain, softmax_plain, gelu_plain, swiglu_plain, rmsnorm_plain};
 #if defined(__x86_64__)
-static const row_ops avx2_ops = {exp_shifted_avx2, max_avx2, softmax_avx2, gelu_avx2, swiglu_avx2};
-static const row_ops avx512_ops = {exp_shifted_avx512, max_avx512, softmax_avx512, gelu_avx512, swiglu_avx512};
+static const row_ops avx2_ops = {exp_shifted_avx2, max_avx2, softmax_avx2, gelu_avx2, swiglu_avx2, rmsnorm_avx2};
+static const row_ops avx512_ops = {exp_shifted_avx512, max_avx512,  softmax_avx512,
+                                   gelu_avx512,        swiglu_avx512, rmsnorm_avx512};
 #endif
 
 /* The set for the kernel set's instruction set (so R1_ISA applies here
@@ -305,6 +344,14 @@ static const row_ops *cpu_ops(void) {
         chosen = ops;
     }
     return ops;
+}
+
+void r1_rmsnorm(float *out, const float *x, const float *weight, int n, float eps) {
+    cpu_ops()->rmsnorm(out, x, weight, n, eps);
+}
+
+void r1_rmsnorm_reference(float *out, const float *x, const float *weight, int n, float eps) {
+    rmsnorm_plain(out, x, weight, n, eps);
 }
 
 float r1_exp_shifted(float *y, const float *x, int n, float shift) {

@@ -9,8 +9,10 @@
 
 #include <stdint.h>
 
-/* out = x / sqrt(mean(x^2) + eps) * weight (weight may be NULL: no scaling). */
+/* out = x / sqrt(mean(x^2) + eps) * weight (weight may be NULL: no scaling;
+ * out may be x); _reference is the plain build, for tests. */
 void r1_rmsnorm(float *out, const float *x, const float *weight, int n, float eps);
+void r1_rmsnorm_reference(float *out, const float *x, const float *weight, int n, float eps);
 
 /* How a head's dimensions are paired for rotation. */
 typedef enum r1_rope_mode {

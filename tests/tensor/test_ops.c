@@ -1,8 +1,8 @@
 /*
  * test_ops.c - the row operations of src/tensor/ops.c against double
- * precision: softmax (with masked -inf entries), the vectorised exp, GELU,
- * LayerNorm, the rotary embedding; and each vectorised build against its
- * scalar twin.
+ * precision: softmax (with masked -inf entries), the vectorised exp, RMS
+ * norm, GELU, LayerNorm, the rotary embedding; and each vectorised build
+ * against its scalar twin.
  */
 #include <math.h>
 #include <stdio.h>
@@ -60,6 +60,31 @@ static void test_softmax(void **state) {
     }
     assert_true(x[0] == 0.0f && x[5] == 0.0f && x[17] == 0.0f);
     assert_true(fabs(total - 1.0) < 1e-5);
+}
+
+/* RMS norm against double precision, with and without a weight, in place
+ * too; the vector build gives the plain build's bytes. */
+static void test_rmsnorm(void **state) {
+    (void)state;
+    static float x[N], weight[N], out[N], plain[N], in_place[N];
+    uint64_t rng = 13;
+    for (int i = 0; i < N; i++) x[i] = test_rand_uniform(&rng, -4.0f, 4.0f), weight[i] = test_rand_uniform(&rng, 0.5f, 2.0f);
+    for (int with_weight = 0; with_weight <= 1; with_weight++) {
+        const float *w = with_weight ? weight : NULL;
+        double sum = 0.0;
+        for (int i = 0; i < N; i++) sum += (double)x[i] * x[i];
+        double scale = 1.0 / sqrt(sum / N + 1e-6);
+        r1_rmsnorm(out, x, w, N, 1e-6f);
+        r1_rmsnorm_reference(plain, x, w, N, 1e-6f);
+        memcpy(in_place, x, sizeof in_place);
+        r1_rmsnorm(in_place, in_place, w, N, 1e-6f);
+        for (int i = 0; i < N; i++) {
+            double want = x[i] * scale * (w ? w[i] : 1.0);
+            if (fabs(out[i] - want) > 1e-6 * fabs(want) + 1e-7) fail_msg("rmsnorm[%d] %g, want %g", i, out[i], want);
+        }
+        assert_memory_equal(out, plain, sizeof out);
+        assert_memory_equal(out, in_place, sizeof out);
+    }
 }
 
 static void test_gelu(void **state) {
@@ -175,6 +200,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exp_accuracy),
         cmocka_unit_test(test_softmax),
+        cmocka_unit_test(test_rmsnorm),
         cmocka_unit_test(test_gelu),
         cmocka_unit_test(test_swiglu),
         cmocka_unit_test(test_max),
