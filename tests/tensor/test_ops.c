@@ -87,6 +87,18 @@ static void test_rmsnorm(void **state) {
     }
 }
 
+static void test_add(void **state) {
+    (void)state;
+    static float y[N], x[N], want[N];
+    uint64_t rng = 17;
+    for (int i = 0; i < N; i++) {
+        y[i] = test_rand_uniform(&rng, -3.0f, 3.0f), x[i] = test_rand_uniform(&rng, -3.0f, 3.0f);
+        want[i] = y[i] + x[i];
+    }
+    r1_add(y, x, N);
+    assert_memory_equal(y, want, sizeof want);
+}
+
 static void test_gelu(void **state) {
     (void)state;
     static float x[N], ref[N];
@@ -201,6 +213,7 @@ int main(void) {
         cmocka_unit_test(test_exp_accuracy),
         cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_rmsnorm),
+        cmocka_unit_test(test_add),
         cmocka_unit_test(test_gelu),
         cmocka_unit_test(test_swiglu),
         cmocka_unit_test(test_max),
