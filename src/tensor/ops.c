@@ -1,4 +1,10 @@
-/* ops.c - RMS norm, LayerNorm, RoPE, softmax, SwiGLU, GELU on float rows (see ops.h). */
+/*
+ * ops.c - RMS norm, LayerNorm, RoPE, softmax, SwiGLU, GELU and sums on
+ * float rows (see ops.h). Each vectorised operation is one *_body written
+ * with 16-lane vectors, built three times (plain x86-64, AVX2, AVX-512);
+ * cpu_ops() picks the table of builds for the kernel set's instruction set
+ * once.
+ */
 #include "tensor/ops.h"
 
 #include <math.h>

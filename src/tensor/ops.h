@@ -1,8 +1,10 @@
 /*
  * ops.h - the element-wise and row-wise operations of a transformer layer,
  * on float32 activations: RMS norm, rotary position embedding, softmax,
- * SwiGLU. They are cheap next to the matrix products, so they are written
- * as plain loops that the compiler vectorises.
+ * SwiGLU, GELU, LayerNorm, sums. They are cheap next to the matrix
+ * products; the ones that run on every row of every layer are written once
+ * with the compiler's vector extension and built for each instruction set
+ * (ops.c's row-operation table), the plain build being the reference.
  */
 #ifndef R1_TENSOR_OPS_H
 #define R1_TENSOR_OPS_H
