@@ -271,7 +271,8 @@ static inline __attribute__((always_inline)) void add_body(float *y, const float
     for (; i < n; i++) y[i] += x[i];
 }
 
-/* The plain builds are the scalar reference of the SIMD ones below. */
+/* The plain builds (baseline x86-64: SSE2 at most) are the reference of
+ * the AVX2 and AVX-512 ones below: the same body, the same roundings. */
 static float exp_shifted_plain(float *y, const float *x, int n, float shift) {
     return exp_shifted_body(y, x, n, shift);
 }

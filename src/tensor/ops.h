@@ -2,9 +2,10 @@
  * ops.h - the element-wise and row-wise operations of a transformer layer,
  * on float32 activations: RMS norm, rotary position embedding, softmax,
  * SwiGLU, GELU, LayerNorm, sums. They are cheap next to the matrix
- * products; the ones that run on every row of every layer are written once
- * with the compiler's vector extension and built for each instruction set
- * (ops.c's row-operation table), the plain build being the reference.
+ * products. exp, softmax, the maximum, RMS norm, SwiGLU, GELU and sums are
+ * written once with the compiler's vector extension and built for each
+ * instruction set (ops.c's row-operation table), the plain build being the
+ * reference; RoPE and LayerNorm are plain loops.
  */
 #ifndef R1_TENSOR_OPS_H
 #define R1_TENSOR_OPS_H
@@ -74,7 +75,7 @@ void r1_gelu_reference(float *x, int n);
 void r1_swiglu(float *gate, const float *up, int n);
 void r1_swiglu_reference(float *gate, const float *up, int n);
 
-/* y[i] += x[i] */
+/* y[i] += x[i]; y and x are the same array or do not overlap. */
 void r1_add(float *y, const float *x, int n);
 
 #endif

@@ -52,7 +52,8 @@ static void test_softmax(void **state) {
     memcpy(plain, x, sizeof plain);
     r1_softmax(x, N);
     r1_softmax_reference(plain, N);
-    assert_memory_equal(x, plain, sizeof plain); /* the same passes, the same sums */
+    /* the same passes, the same sums (on a CPU without AVX2 both are the plain build) */
+    assert_memory_equal(x, plain, sizeof plain);
     double total = 0.0;
     for (int i = 0; i < N; i++) {
         total += x[i];
@@ -82,7 +83,7 @@ static void test_rmsnorm(void **state) {
             double want = x[i] * scale * (w ? w[i] : 1.0);
             if (fabs(out[i] - want) > 1e-6 * fabs(want) + 1e-7) fail_msg("rmsnorm[%d] %g, want %g", i, out[i], want);
         }
-        assert_memory_equal(out, plain, sizeof out);
+        assert_memory_equal(out, plain, sizeof out); /* as softmax: the same when the CPU has no AVX2 */
         assert_memory_equal(out, in_place, sizeof out);
     }
 }
@@ -206,6 +207,21 @@ static void test_rope(void **state) {
         }
         assert_float_equal(dot[0], dot[1], 1e-4);
     }
+    /* several heads with a stride beyond the rotated part (deepseek2's
+     * queries): each head turns like the first, the rest stays as it was */
+    enum { ROTATED = 4, STRIDE = 6, HEADS = 3 };
+    r1_rope rope = {.mode = R1_ROPE_NORMAL, .n_dims = ROTATED, .freq_base = 10000.0f, .freq_scale = 1.0f,
+                    .attn_factor = 1.0f};
+    float angles[ROTATED], x[HEADS * STRIDE];
+    for (int i = 0; i < HEADS * STRIDE; i++) x[i] = (float)(i % STRIDE + 1);
+    r1_rope_angles(&rope, 9, angles);
+    r1_rope_rotate(&rope, angles, x, HEADS, STRIDE);
+    for (int h = 0; h < HEADS; h++)
+        for (int d = 0; d < STRIDE; d++) {
+            if (d < ROTATED) assert_float_equal(x[h * STRIDE + d], x[d], 0.0f);
+            else assert_float_equal(x[h * STRIDE + d], (float)(d + 1), 0.0f);
+        }
+    assert_true(fabsf(x[0] - 1.0f) > 1e-3f); /* the first pair did turn */
 }
 
 int main(void) {
