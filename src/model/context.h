@@ -72,7 +72,6 @@ r1_attention_scratch r1_attention_scratch_of(r1_context *ctx, int thread);
 typedef void (*r1_rows_fn)(r1_context *ctx, void *arg, int begin, int end);
 void r1_run_rows(r1_context *ctx, int n_rows, r1_rows_fn fn, void *arg);
 
-
 /* One chunk of a batch (at most n_batch rows), already validated. */
 typedef struct r1_chunk {
     int n;

@@ -40,11 +40,10 @@ static void test_exp_accuracy(void **state) {
 
 static void test_softmax(void **state) {
     (void)state;
-    static float x[N];
+    static float x[N], plain[N];
     static double want[N];
     uint64_t rng = 11;
     for (int i = 0; i < N; i++) x[i] = test_rand_uniform(&rng, -30.0f, 30.0f);
-    static float plain[N];
     x[0] = x[5] = x[17] = -INFINITY; /* masked, the first too: the maximum starts from x[0] */
     double max = -INFINITY, sum = 0.0;
     for (int i = 0; i < N; i++) max = x[i] > max ? x[i] : max;
