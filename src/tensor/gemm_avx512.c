@@ -693,8 +693,10 @@ typedef struct {
 /* Q4_K / Q5_K: d, dmin and the 6-bit scales and mins (packed in 12 bytes
  * at byte 4, see k4_scale_min in quant_scalar.c), with rows in lanes. */
 static void unpack_k4_scales(const weight_tile *t, size_t block_at, k_chunk *chunk) {
+    __m512i mins[8];
     k4_scales_in_lanes(gather_words(t, block_at), gather_words(t, block_at + 4), gather_words(t, block_at + 8),
-                       gather_words(t, block_at + 12), chunk->scale, chunk->min_pair, &chunk->dmin);
+                       gather_words(t, block_at + 12), chunk->scale, mins, &chunk->dmin);
+    for (int j = 0; j < 8; j++) chunk->min_pair[j] = _mm512_or_si512(mins[j], _mm512_slli_epi32(mins[j], 16));
 }
 
 /* Q4_K / Q5_K nibbles: qs byte 32k + l holds value 64k + l (low nibble) and
@@ -796,10 +798,7 @@ static ALWAYS_INLINE void k45_group_n(const k_chunk *w, const r1_block_q8_k *con
         for (int c = 0; c < cx; c++)
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), w->scale[j], acc[c]);
     }
-    const int16_t *bsums[GROUP];
-#pragma GCC unroll 8
-    for (int c = 0; c < cx; c++) bsums[c] = x[c]->bsums;
-    subtract_k4_mins(w->min_pair, w->dmin, bsums, cx, acc);
+    subtract_k4_mins(w->min_pair, 8, w->dmin, x, (long)offsetof(r1_block_q8_k, bsums), cx, acc);
 #pragma GCC unroll 8
     for (int c = 0; c < cx; c++) sums[c] = _mm512_fmadd_ps(acc[c], _mm512_set1_ps(x[c]->d), sums[c]);
 }

@@ -104,16 +104,19 @@ static void store_rows(const __m512 *sums, int cx, float *y, long y_stride) {
 /* ------------------------------------------------------------------ Q4_K */
 
 /* A unit's scales with rows in lanes (k4_scales_in_lanes, from its first
- * four vectors). */
+ * four vectors); min_pairs[i] holds min_2i and min_2i+1 as two int16, for
+ * dpwssd with the activations' sums of sub-blocks 2i and 2i + 1. */
 typedef struct {
     __m512 scale[8];
-    __m512i min_pair[8];
+    __m512i min_pairs[4];
     __m512 dmin;
 } q4_k_scales;
 
 static ALWAYS_INLINE void q4_k_unit_scales(const uint8_t *unit, q4_k_scales *s) {
+    __m512i mins[8];
     k4_scales_in_lanes(load_vector(unit, 0), load_vector(unit, 1), load_vector(unit, 2), load_vector(unit, 3),
-                       s->scale, s->min_pair, &s->dmin);
+                       s->scale, mins, &s->dmin);
+    for (int i = 0; i < 4; i++) s->min_pairs[i] = _mm512_or_si512(mins[2 * i], _mm512_slli_epi32(mins[2 * i + 1], 16));
 }
 
 /* The sub-blocks 2k and 2k + 1 together (the low and high nibbles of the
@@ -147,17 +150,17 @@ static ALWAYS_INLINE void q4_k_sub_block_pairs(const uint8_t *unit, const q4_k_s
 }
 
 /*
- * One unit times cx activation rows (x[c]: row c's super-block), added to
- * sums. qs vector 4 + 8k + i holds, in its low nibbles, values 64k + 4i ..
- * + 3 of every row (sub-block 2k) and in its high nibbles values
- * 64k + 32 + 4i .. (sub-block 2k + 1). Per sub-block: 8 dpbusd per row into
- * an int32 sum, then one scaling for all 16 rows; the mins come from the
- * activations' bsums, min_j * (bsums[2j] + bsums[2j + 1]) by dpwssd.
- * Passes of up to 4 rows prefetch the unit's qs lines beside their loads;
- * wider ones had the whole unit asked for before (k_quant_group_n).
+ * One unit times cx activation rows (x[c]: row c's super-block; its sums of
+ * 32 values sums32_from_x bytes on), added to sums. qs vector 4 + 8k + i holds, in its
+ * low nibbles, values 64k + 4i .. + 3 of every row (sub-block 2k) and in
+ * its high nibbles values 64k + 32 + 4i .. (sub-block 2k + 1). Per
+ * sub-block: 8 dpbusd per row into an int32 sum, then one scaling for all
+ * 16 rows; then the mins, two sub-blocks per dpwssd. Passes of up to 4 rows
+ * prefetch the unit's qs lines beside their loads; wider ones had the whole
+ * unit asked for before (k_quant_group_n).
  */
-static ALWAYS_INLINE void q4_k_unit(const uint8_t *unit, const r1_block_q8_k *const *x, int cx, __m512 *sums,
-                                    x16_prefetch prefetch) {
+static ALWAYS_INLINE void q4_k_unit(const uint8_t *unit, const r1_block_q8_k *const *x, long sums32_from_x,
+                                    int cx, __m512 *sums, x16_prefetch prefetch) {
     q4_k_scales s;
     q4_k_unit_scales(unit, &s);
     const __m512i nibble = _mm512_set1_epi8(0x0F);
@@ -183,10 +186,9 @@ static ALWAYS_INLINE void q4_k_unit(const uint8_t *unit, const r1_block_q8_k *co
 #pragma GCC unroll 8
         for (int c = 0; c < cx; c++) acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), s.scale[j], acc[c]);
     }
-    const int16_t *bsums[X_GROUP];
-#pragma GCC unroll 8
-    for (int c = 0; c < cx; c++) bsums[c] = x[c]->bsums;
-    subtract_k4_mins(s.min_pair, s.dmin, bsums, cx, acc);
+    /* one offset from x[c] for every row: a second array of pointers
+     * would not fit the general registers */
+    subtract_k4_mins(s.min_pairs, 4, s.dmin, x, sums32_from_x, cx, acc);
 #pragma GCC unroll 8
     for (int c = 0; c < cx; c++) sums[c] = _mm512_fmadd_ps(acc[c], _mm512_set1_ps(x[c]->d), sums[c]);
 }
@@ -311,6 +313,10 @@ static ALWAYS_INLINE void k_quant_group_n(x16_format f, const uint8_t *group, in
     const int unit_bytes = f == X16_Q4_K ? Q4_K_UNIT_BYTES : Q6_K_UNIT_BYTES;
     __m512 sums[X_GROUP];
     const r1_block_q8_k *x[X_GROUP];
+    /* Q4_K: from a unit's block to its sums of 32 values in the sidecar
+     * (r1_x16_sidecar_sums32_at) */
+    long sums32_from_x = (long)n_units * (long)sizeof(r1_block_q8_k);
+    const long unit_sums32_bytes = R1_QK_K / 32 * (long)sizeof(int16_t);
 #pragma GCC unroll 8
     for (int c = 0; c < cx; c++) {
         sums[c] = _mm512_setzero_ps();
@@ -320,16 +326,17 @@ static ALWAYS_INLINE void k_quant_group_n(x16_format f, const uint8_t *group, in
         const uint8_t *unit = group + (size_t)u * unit_bytes;
         if (f == X16_Q4_K && cx <= 4) {
             for (int line = 0; line < 4; line++) prefetch_line(unit, line, prefetch); /* the scales' */
-            q4_k_unit(unit, x, cx, sums, prefetch); /* the rest beside their loads */
+            q4_k_unit(unit, x, sums32_from_x, cx, sums, prefetch); /* the rest beside their loads */
         } else if (f == X16_Q4_K) {
             prefetch_lines_ahead(unit, Q4_K_UNIT_BYTES / 64, prefetch);
-            q4_k_unit(unit, x, cx, sums, prefetch);
+            q4_k_unit(unit, x, sums32_from_x, cx, sums, prefetch);
         } else {
             prefetch_lines_ahead(unit, Q6_K_LINES, prefetch);
             q6_k_unit(unit, x, cx, sums);
         }
 #pragma GCC unroll 8
         for (int c = 0; c < cx; c++) x[c]++;
+        sums32_from_x += unit_sums32_bytes - (long)sizeof(r1_block_q8_k);
     }
     store_rows(sums, cx, y, y_stride);
 }

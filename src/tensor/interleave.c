@@ -128,10 +128,26 @@ int r1_x16_interleave(r1_type type, void *data, int64_t row_values, int64_t n_ro
 
 size_t r1_x16_activation_row_bytes(r1_type weight_type, int64_t n) {
     if (weight_type == R1_TYPE_Q8_0) return r1_x16_sidecar_sums_at(n) + (size_t)(n / R1_QK) * sizeof(int32_t);
+    if (weight_type == R1_TYPE_Q4_K) return r1_x16_sidecar_sums32_at(n) + (size_t)(n / 32) * sizeof(int16_t);
     return r1_row_bytes(r1_type_get((uint32_t)weight_type)->dot_type, n);
 }
 
+/* The Q4_K sidecar: per Q8_K block, the sums of its 32-value sub-blocks. */
+static void prepare_q4_k_activation(void *row, int64_t n) {
+    const r1_block_q8_k *blocks = row;
+    uint8_t *sums = (uint8_t *)row + r1_x16_sidecar_sums32_at(n);
+    for (int64_t b = 0; b < n / R1_QK_K; b++)
+        for (int j = 0; j < R1_QK_K / 32; j++) {
+            int16_t sum = (int16_t)(blocks[b].bsums[2 * j] + blocks[b].bsums[2 * j + 1]);
+            memcpy(sums + (size_t)(b * (R1_QK_K / 32) + j) * sizeof sum, &sum, sizeof sum);
+        }
+}
+
 void r1_x16_prepare_activation(r1_type weight_type, void *row, int64_t n) {
+    if (weight_type == R1_TYPE_Q4_K) {
+        prepare_q4_k_activation(row, n);
+        return;
+    }
     if (weight_type != R1_TYPE_Q8_0) return;
     const r1_block_q8_0 *blocks = row;
     uint8_t *scales = (uint8_t *)row + r1_x16_sidecar_scales_at(n), *sums = (uint8_t *)row + r1_x16_sidecar_sums_at(n);

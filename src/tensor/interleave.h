@@ -56,8 +56,15 @@ void r1_x16_group_rows(r1_type type, const void *group, int64_t row_values, void
  * of once per kernel call, they follow the row's Q8_0 blocks as a sidecar:
  * the n / 32 floats, then the n / 32 int32 sums. The blocks are left as they
  * are, so every other reader of the row (dot_q, the tiled products, the
- * reference below) sees a plain Q8_0 row. The activations of Q4_K and Q6_K
- * weights (Q8_K) carry their sums already and have no sidecar.
+ * reference below) sees a plain Q8_0 row.
+ *
+ * A Q4_K product takes each sub-block's minimum off with the sum of the
+ * activation row's 32 values in that sub-block. Q8_K blocks carry sums of
+ * 16 (bsums), so the Q4_K sidecar holds the sums of 32, 8 int16 per block
+ * (at most 32 * 127 in magnitude): one dpwssd then takes two sub-blocks'
+ * minimums off, where the bsums needed one per sub-block (measured, one
+ * core in cache, 16 activation rows: +4-6 % on the whole product). Q6_K
+ * weights need no sidecar.
  */
 
 /* Bytes of one activation row of n values for products on interleaved
@@ -74,6 +81,10 @@ static inline size_t r1_x16_sidecar_scales_at(int64_t n) { return (size_t)(n / R
 static inline size_t r1_x16_sidecar_sums_at(int64_t n) {
     return r1_x16_sidecar_scales_at(n) + (size_t)(n / R1_QK) * sizeof(float);
 }
+
+/* Where, from the start of a prepared Q4_K activation row (Q8_K blocks) of
+ * n values, the sidecar's sums of 32 values (int16) begin. */
+static inline size_t r1_x16_sidecar_sums32_at(int64_t n) { return (size_t)(n / R1_QK_K) * sizeof(r1_block_q8_k); }
 
 /* The reference product on an interleaved tensor: for the 16 * n_groups
  * rows from `group` on, y[c * y_stride + r] = dot_q(row r, activation row c),

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "tensor/types.h"
+
 /* Per-block steps must inline into the row loops; gcc otherwise calls
  * them through the function pointers the loops are instantiated with. */
 #define ALWAYS_INLINE inline __attribute__((always_inline))
@@ -109,12 +111,12 @@ static inline __m128i unpack_k_scales(const uint8_t packed[12]) {
 /*
  * The same scales and mins with rows in lanes: lane r of d_dmin, a, b, c
  * holds the 32-bit words at bytes 0 (the halves d, dmin), 4, 8 and 12 of
- * row r's block. Gives d * scale_j as floats, each min_j twice as int16
- * (for dpwssd with a pair of the activations' bsums) and dmin. Used by the
- * tiled products (gathered words) and the interleaved ones (loaded words).
+ * row r's block. Gives d * scale_j as floats, min_j as int32 and dmin.
+ * Used by the tiled products (gathered words) and the interleaved ones
+ * (loaded words), which pair the mins as their dpwssd needs them.
  */
 static inline void k4_scales_in_lanes(__m512i d_dmin, __m512i a, __m512i b, __m512i c, __m512 scale[8],
-                                      __m512i min_pair[8], __m512 *dmin) {
+                                      __m512i mins[8], __m512 *dmin) {
     const __m512i bits6 = _mm512_set1_epi32(63), bits4 = _mm512_set1_epi32(15), bits2 = _mm512_set1_epi32(3);
     __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d_dmin));
     *dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(d_dmin, 16)));
@@ -132,24 +134,30 @@ static inline void k4_scales_in_lanes(__m512i d_dmin, __m512i a, __m512i b, __m5
                                   _mm512_slli_epi32(min_top, 4));
         }
         scale[j] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc));
-        min_pair[j] = _mm512_or_si512(min, _mm512_slli_epi32(min, 16));
+        mins[j] = min;
     }
 }
 
-/* The minimums of a Q4_K / Q5_K super-block with rows in lanes, taken off
- * cx activation rows' sums: acc[c] -= dmin * sum_j min_j * (bsums_c[2j] +
- * bsums_c[2j + 1]), with min_pair from k4_scales_in_lanes and bsums[c] the
- * activation row's 16 bsums. */
-static ALWAYS_INLINE void subtract_k4_mins(const __m512i min_pair[8], __m512 dmin, const int16_t *const *bsums,
-                                           int cx, __m512 *acc) {
+/*
+ * The minimums of a Q4_K / Q5_K super-block with rows in lanes, taken off
+ * cx activation rows' sums: acc[c] -= dmin * the sum over i < n_words of
+ * dpwssd(min_words[i], word i of row c), word i of row c being the 4 bytes
+ * (two int16) at x[c] + from_x + 4i. Either 8 words, min_j twice against
+ * the two bsums of sub-block j (from_x: where a Q8_K block keeps its
+ * bsums), or 4, min_2i and min_2i+1 against the sums of those two
+ * sub-blocks (the interleaved products' sidecar, r1_x16_prepare_activation).
+ */
+static ALWAYS_INLINE void subtract_k4_mins(const __m512i *min_words, int n_words, __m512 dmin,
+                                           const r1_block_q8_k *const *x, long from_x, int cx, __m512 *acc) {
     __m512i isum[8];
 #pragma GCC unroll 8
     for (int c = 0; c < cx; c++) isum[c] = _mm512_setzero_si512();
 #pragma GCC unroll 8
-    for (int j = 0; j < 8; j++)
+    for (int i = 0; i < n_words; i++)
 #pragma GCC unroll 8
         for (int c = 0; c < cx; c++)
-            isum[c] = _mm512_dpwssd_epi32(isum[c], min_pair[j], broadcast_4_bytes(bsums[c] + 2 * j));
+            isum[c] = _mm512_dpwssd_epi32(isum[c], min_words[i],
+                                          broadcast_4_bytes((const uint8_t *)x[c] + from_x + 4 * i));
 #pragma GCC unroll 8
     for (int c = 0; c < cx; c++) acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(isum[c]), dmin, acc[c]);
 }
