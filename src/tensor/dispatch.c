@@ -113,6 +113,7 @@ static void resolve_all(void) {
             fill_from(&set->format[t], &r1_kernels_scalar_table.format[t]);
             if (i == R1_ISA_AVX512 && !set->format[t].gemm_q) set->format[t].gemm_q = r1_gemm_avx512_table[t];
             if (i == R1_ISA_AVX512) set->format[t].gemm_x16 = r1_gemm_x16_avx512_table[t];
+            if (i == R1_ISA_AVX2) set->format[t].gemm_x16 = r1_gemm_x16_avx2_table[t];
         }
         set_attention((r1_isa)i, set);
         resolved_ok[i] = true;

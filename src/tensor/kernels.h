@@ -72,7 +72,7 @@ typedef struct r1_format_kernels {
     r1_dot_q_fn dot_q;
     r1_gemm_q_fn gemm_q; /* may stay NULL even when resolved: then dot_q is used */
     r1_gemm_f32_fn gemm_f32; /* NULL (then dot_f32 is used) except for F32, F16, BF16 */
-    r1_gemm_x16_fn gemm_x16; /* NULL where weights are never interleaved (only the AVX-512 set has them) */
+    r1_gemm_x16_fn gemm_x16; /* NULL where this type's weights are never interleaved (scalar set; Q8_0 on AVX2) */
 } r1_format_kernels;
 
 typedef enum r1_isa {
@@ -102,9 +102,13 @@ extern const r1_kernel_set r1_kernels_avx512_table;
  * NULL where there is none. */
 extern const r1_gemm_q_fn r1_gemm_avx512_table[R1_TYPE_COUNT];
 
-/* Products on interleaved weights (gemm_x16_avx512.c), indexed by type;
- * NULL where there is none. Only the AVX-512 set takes them. */
+/* Products on interleaved weights (gemm_x16_avx512.c, gemm_x16_avx2.c),
+ * indexed by type; NULL where there is none. Each set takes its own ISA's
+ * table (never a lower one's: the AVX-512 table covers Q8_0, which the AVX2
+ * one cannot); the scalar set has none, so weights stay in the file's
+ * layout there. */
 extern const r1_gemm_x16_fn r1_gemm_x16_avx512_table[R1_TYPE_COUNT];
+extern const r1_gemm_x16_fn r1_gemm_x16_avx2_table[R1_TYPE_COUNT];
 
 /* Tiled float products (gemm_f32_avx2.c, gemm_f32_avx512.c), indexed by
  * type; NULL where there is none. dispatch.c puts them in the resolved sets

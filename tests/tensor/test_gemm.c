@@ -303,14 +303,13 @@ static const int x16_w_rows[] = {16, 32, 64};
 static const int x16_x_rows[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 33, 64};
 static const int64_t x16_units[] = {1, 2, 6, 35};
 
-static void test_x16_matches_scalar_dot_q(void **state) {
-    (void)state;
-    if (!avx512_available()) skip();
-    uint64_t rng = 17;
+/* One ISA's interleaved products against the scalar dot_q, every type the
+ * table has, over the shapes above. */
+static void check_x16_table(const char *isa, const r1_gemm_x16_fn table[R1_TYPE_COUNT], uint64_t *rng) {
     for (size_t ti = 0; ti < sizeof x16_types / sizeof *x16_types; ti++) {
         r1_type t = x16_types[ti];
-        r1_gemm_x16_fn gemm = r1_gemm_x16_avx512_table[t];
-        assert_non_null(gemm);
+        r1_gemm_x16_fn gemm = table[t];
+        if (!gemm) continue;
         int checked = 0;
         for (size_t ui = 0; ui < sizeof x16_units / sizeof *x16_units; ui++)
             for (size_t wi = 0; wi < sizeof x16_w_rows / sizeof *x16_w_rows; wi++)
@@ -319,12 +318,33 @@ static void test_x16_matches_scalar_dot_q(void **state) {
                     if (x16_units[ui] == 35 && (wi > 0 || xi % 6 != 0)) continue;
                     for (int random_bytes = 0; random_bytes < 2; random_bytes++) {
                         check_random_case(t, x16_units[ui] * R1_X16_UNIT_VALUES, x16_w_rows[wi], x16_x_rows[xi],
-                                          random_bytes, x16_product, &gemm, &rng);
+                                          random_bytes, x16_product, &gemm, rng);
                         checked++;
                     }
                 }
-        printf("gemm_x16 %-5s %d products match scalar dot_q\n", type_name(t), checked);
+        printf("gemm_x16 %-6s %-5s %d products match scalar dot_q\n", isa, type_name(t), checked);
     }
+}
+
+static void test_x16_matches_scalar_dot_q(void **state) {
+    (void)state;
+    if (!avx512_available()) skip();
+    uint64_t rng = 17;
+    for (size_t ti = 0; ti < sizeof x16_types / sizeof *x16_types; ti++)
+        assert_non_null(r1_gemm_x16_avx512_table[x16_types[ti]]);
+    check_x16_table("avx512", r1_gemm_x16_avx512_table, &rng);
+}
+
+/* The AVX2 set's interleaved products: Q4_K and Q6_K (its Q8_0 weights keep
+ * the file's layout, see gemm_x16_avx2.c). */
+static void test_x16_avx2_matches_scalar_dot_q(void **state) {
+    (void)state;
+    if (!r1_kernels_for(R1_ISA_AVX2)) skip();
+    assert_non_null(r1_gemm_x16_avx2_table[R1_TYPE_Q4_K]);
+    assert_non_null(r1_gemm_x16_avx2_table[R1_TYPE_Q6_K]);
+    assert_null(r1_gemm_x16_avx2_table[R1_TYPE_Q8_0]);
+    uint64_t rng = 19;
+    check_x16_table("avx2", r1_gemm_x16_avx2_table, &rng);
 }
 
 /* r1_matmul_group over a Q8_0 weight in the file layout and an interleaved
@@ -391,8 +411,11 @@ static void test_gemm_table(void **state) {
         assert_non_null(set->format[t].dot_q);
     }
     for (int t = 0; t < R1_TYPE_COUNT; t++) assert_ptr_equal(set->format[t].gemm_x16, r1_gemm_x16_avx512_table[t]);
-    /* the lower sets never see interleaved weights */
-    for (int t = 0; t < R1_TYPE_COUNT; t++) assert_null(r1_kernels_for(R1_ISA_SCALAR)->format[t].gemm_x16);
+    /* the AVX2 set takes its own table; the scalar set never sees interleaved weights */
+    for (int t = 0; t < R1_TYPE_COUNT; t++) {
+        assert_ptr_equal(r1_kernels_for(R1_ISA_AVX2)->format[t].gemm_x16, r1_gemm_x16_avx2_table[t]);
+        assert_null(r1_kernels_for(R1_ISA_SCALAR)->format[t].gemm_x16);
+    }
 }
 
 /* ----------------------------------------------------------- benchmark */
@@ -493,6 +516,7 @@ int main(void) {
         cmocka_unit_test(test_gemm_table),
         cmocka_unit_test(test_gemm_matches_scalar_dot_q),
         cmocka_unit_test(test_x16_matches_scalar_dot_q),
+        cmocka_unit_test(test_x16_avx2_matches_scalar_dot_q),
         cmocka_unit_test(test_matmul_group_shares_prepared_input),
         cmocka_unit_test(test_benchmark_gemm),
     };
