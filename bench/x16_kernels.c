@@ -1,7 +1,8 @@
 /*
  * x16_kernels.c - the speed of one interleaved product kernel alone
- * (gemm_x16_avx512.c): a weight matrix of random Q4_K, Q6_K or Q8_0 rows,
- * interleaved as the loader does, times a few prepared activation rows, in
+ * (gemm_x16_avx512.c, or gemm_x16_avx2.c under R1_ISA=avx2): a weight
+ * matrix of random Q4_K, Q6_K or Q8_0 rows, interleaved as the loader
+ * does, times a few prepared activation rows, in
  * a loop for about a second. It prints giga-operations per second (2 per
  * multiply-add, as bench/vnni_peak.c and docs/PERFORMANCE.md count them)
  * and the weight bytes read per second.
@@ -18,6 +19,7 @@
  *   ./x16_kernels TYPE WEIGHT_ROWS ACTIVATION_ROWS ROW_VALUES [SECONDS]
  *   ./x16_kernels q4_K 64 1 1536        # batch-1 product from L2
  *   ./x16_kernels q6_K 1536 512 8960    # ffn_down of the 1.5B shape, prefill
+ *   R1_ISA=avx2 ./x16_kernels q4_K 64 16 1536   # the AVX2 set's kernel
  */
 #define _DEFAULT_SOURCE /* clock_gettime and madvise under -std=c11 */
 
@@ -102,9 +104,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "x16_kernels: WEIGHT_ROWS must be a multiple of 16 and ROW_VALUES of 256\n");
         return 2;
     }
-    r1_gemm_x16_fn gemm = r1_gemm_x16_avx512_table[type];
-    if (!gemm || !r1_kernels_for(R1_ISA_AVX512)) {
-        fprintf(stderr, "x16_kernels: this build or CPU has no AVX-512 interleaved kernels\n");
+    /* the kernel set r1 itself would choose (R1_ISA=avx2 lowers it) */
+    r1_gemm_x16_fn gemm = r1_kernels()->format[type].gemm_x16;
+    if (!gemm) {
+        fprintf(stderr, "x16_kernels: the %s kernel set has no interleaved %s product\n", r1_kernels()->name,
+                argv[1]);
         return 1;
     }
 
@@ -132,8 +136,8 @@ int main(int argc, char **argv) {
         products++;
     } while ((elapsed = now_seconds() - t0) < seconds);
 
-    printf("%s %d x %lld weights x %d activation rows: %.1f GOPS, weights %.1f GB/s (%ld products)\n",
-           argv[1], w_rows, (long long)n, x_rows, 2.0 * w_rows * x_rows * (double)n * products / elapsed / 1e9,
+    printf("%s %s %d x %lld weights x %d activation rows: %.1f GOPS, weights %.1f GB/s (%ld products)\n",
+           r1_kernels()->name, argv[1], w_rows, (long long)n, x_rows, 2.0 * w_rows * x_rows * (double)n * products / elapsed / 1e9,
            (double)w_row_bytes * w_rows * products / elapsed / 1e9, products);
     free(y);
     free(prepared);

@@ -339,7 +339,7 @@ static int interleave_tensor(r1_model *m, r1_tensor *t, uint64_t *bytes) {
 /*
  * Rewrites the weights of the dense models' matrix products (attention,
  * feed-forward, output) into the 16-row interleaved layout that the AVX-512
- * products read fastest (tensor/interleave.h): batched decode and prefill
+ * and AVX2 products read fastest (tensor/interleave.h): batched decode and prefill
  * no longer rearrange them on every call. Only where r1 holds the model in
  * its own memory (not a file mapping, which would turn every page into a
  * private copy), and only when the kernels have such a product. The
@@ -365,8 +365,8 @@ static int interleave_weights(r1_model *m, r1_error *err) {
     if (rc != 0) return r1_error_set(err, "out of memory while interleaving the weights");
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (bytes)
-        r1_log_debug("interleaved %.2f GB of weights for the AVX-512 products in %.2f s", (double)bytes / 1e9,
-                     (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
+        r1_log_debug("interleaved %.2f GB of weights for the %s products in %.2f s", (double)bytes / 1e9,
+                     r1_kernels()->name, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
     return 0;
 }
 

@@ -36,7 +36,8 @@
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 enum {
-    X_GROUP = 4, /* activation rows sharing one pass: 16 ymm registers hold their sums */
+    X_GROUP = 4, /* activation rows sharing one pass: their sums, totals and int16 pairs
+                    take 12 of the 16 ymm registers */
     X_TILE = 8 * X_GROUP,
     Q4_K_UNIT_BYTES = R1_X16_ROWS * sizeof(r1_block_q4_k),
     Q6_K_UNIT_BYTES = R1_X16_ROWS * sizeof(r1_block_q6_k),
@@ -88,7 +89,8 @@ static void store_rows(const __m256 *sums, int cx, float *y, long y_stride) {
  * twice as int16 (for vpmaddwd against a sub-block's int16 pair sums), and
  * the 6-bit mins of sub-blocks 2i and 2i + 1 as an int16 pair (against the
  * activation's sums of those sub-blocks, from the sidecar). The packing of
- * the 12 scale bytes is unpack_k_scales' in simd_avx512.h.
+ * the 12 scale bytes is unpack_k_scales' in simd_avx512.h; this is
+ * k4_scales_in_lanes at 256 bits, and the two change together.
  */
 typedef struct {
     __m256i scale_twice[8];
@@ -110,7 +112,8 @@ static ALWAYS_INLINE void q4_k_unit_scales(const uint8_t *unit, int half, q4_k_s
             const int i = j - 4;
             __m256i scale_top = _mm256_and_si256(_mm256_srli_epi32(a, 8 * i + 6), bits2);
             __m256i min_top = _mm256_and_si256(_mm256_srli_epi32(b, 8 * i + 6), bits2);
-            scale = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(c, 8 * i), bits4), _mm256_slli_epi32(scale_top, 4));
+            scale = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(c, 8 * i), bits4),
+                                    _mm256_slli_epi32(scale_top, 4));
             mins[j] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(c, 8 * i + 4), bits4),
                                       _mm256_slli_epi32(min_top, 4));
         }
@@ -136,9 +139,10 @@ static ALWAYS_INLINE void q4_k_sub_block(const uint8_t *unit, int half, int k, i
         __m256i q = load_half(unit, 4 + 8 * k + i, half);
         q = _mm256_and_si256(high ? _mm256_srli_epi16(q, 4) : q, nibble);
 #pragma GCC unroll 4
-        for (int c = 0; c < cx; c++)
-            pairs[c] = _mm256_add_epi16(pairs[c],
-                                        _mm256_maddubs_epi16(q, broadcast_4_bytes(x[c]->qs + 64 * k + 32 * high + 4 * i)));
+        for (int c = 0; c < cx; c++) {
+            __m256i words = broadcast_4_bytes(x[c]->qs + 64 * k + 32 * high + 4 * i);
+            pairs[c] = _mm256_add_epi16(pairs[c], _mm256_maddubs_epi16(q, words));
+        }
     }
 #pragma GCC unroll 4
     for (int c = 0; c < cx; c++) total[c] = _mm256_add_epi32(total[c], _mm256_madd_epi16(pairs[c], scale_twice));
@@ -174,7 +178,8 @@ static ALWAYS_INLINE void q4_k_unit(const uint8_t *unit, int half, const r1_bloc
         __m256i min_total = _mm256_setzero_si256();
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++)
-            min_total = _mm256_add_epi32(min_total, _mm256_madd_epi16(s.min_pairs[i], broadcast_4_bytes(sums32 + 4 * i)));
+            min_total =
+                _mm256_add_epi32(min_total, _mm256_madd_epi16(s.min_pairs[i], broadcast_4_bytes(sums32 + 4 * i)));
         __m256 row = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(min_total), s.dmin,
                                       _mm256_mul_ps(_mm256_cvtepi32_ps(total[c]), s.d));
         sums[c] = _mm256_fmadd_ps(row, _mm256_set1_ps(x[c]->d), sums[c]);
@@ -205,10 +210,12 @@ static ALWAYS_INLINE __m256i q6_k_quants(const uint8_t *unit, int half, int p, i
  * One unit's half times cx activation rows. Sub-block `sub` (16 values,
  * 4 words) of scale s: sum u * a = sum q * a + 32 * bsum, so
  * s * sum q * a = s * sum u * a - 32 * s * bsum. A vpmaddubsw pair is at
- * most 2 * 63 * 127 = 16002, so two words (8 values) sum in int16; each
- * such sum goes through vpmaddwd with s twice. The bsums side takes two
- * sub-blocks per vpmaddwd (scales 2m, 2m + 1 against bsums 2m, 2m + 1).
- * Totals stay within int32 (at most 16 * 128 * 16 * 127 * 64 or so).
+ * most 2 * 63 * 128 = 16128, so two words (8 values) sum to at most 32256
+ * in int16; each such sum goes through vpmaddwd with s twice. The bsums
+ * side takes two sub-blocks per vpmaddwd (scales 2m, 2m + 1 against bsums
+ * 2m, 2m + 1). Totals stay within int32: the products at most
+ * 256 * 63 * 128 * 128 (2.6e8), the offset at most 32 * 16 * 128 * 2048
+ * (1.3e8).
  */
 static ALWAYS_INLINE void q6_k_unit(const uint8_t *unit, int half, const r1_block_q8_k *const *x, int cx,
                                     __m256 *sums) {
@@ -229,7 +236,8 @@ static ALWAYS_INLINE void q6_k_unit(const uint8_t *unit, int half, const r1_bloc
         __m256i offset = _mm256_setzero_si256();
 #pragma GCC unroll 8
         for (int m = 0; m < 8; m++)
-            offset = _mm256_add_epi32(offset, _mm256_madd_epi16(scale_pairs[m], broadcast_4_bytes(x[c]->bsums + 2 * m)));
+            offset =
+                _mm256_add_epi32(offset, _mm256_madd_epi16(scale_pairs[m], broadcast_4_bytes(x[c]->bsums + 2 * m)));
         total[c] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
     }
 #pragma GCC unroll 2
@@ -280,7 +288,8 @@ static ALWAYS_INLINE void half_group_n(x16_format f, const uint8_t *group, int64
     for (int64_t u = 0; u < n_units; u++) {
         const uint8_t *unit = group + (size_t)u * unit_bytes;
         if (prefetch)
-            for (int line = 0; line < unit_bytes / 64; line++) __builtin_prefetch(unit + PREFETCH_AHEAD + 64 * line, 0, 3);
+            for (int line = 0; line < unit_bytes / 64; line++)
+                __builtin_prefetch(unit + PREFETCH_AHEAD + 64 * line, 0, 3);
         if (f == X16_Q4_K) q4_k_unit(unit, half, x, sums32_from_x, cx, sums);
         else q6_k_unit(unit, half, x, cx, sums);
 #pragma GCC unroll 4

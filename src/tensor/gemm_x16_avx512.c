@@ -150,14 +150,14 @@ static ALWAYS_INLINE void q4_k_sub_block_pairs(const uint8_t *unit, const q4_k_s
 }
 
 /*
- * One unit times cx activation rows (x[c]: row c's super-block; its sums of
- * 32 values sums32_from_x bytes on), added to sums. qs vector 4 + 8k + i holds, in its
- * low nibbles, values 64k + 4i .. + 3 of every row (sub-block 2k) and in
- * its high nibbles values 64k + 32 + 4i .. (sub-block 2k + 1). Per
- * sub-block: 8 dpbusd per row into an int32 sum, then one scaling for all
- * 16 rows; then the mins, two sub-blocks per dpwssd. Passes of up to 4 rows
- * prefetch the unit's qs lines beside their loads; wider ones had the whole
- * unit asked for before (k_quant_group_n).
+ * One unit times cx activation rows (x[c]: row c's super-block; its sums
+ * of 32 values sums32_from_x bytes on), added to sums. qs vector 4 + 8k + i
+ * holds, in its low nibbles, values 64k + 4i .. + 3 of every row (sub-block
+ * 2k) and in its high nibbles values 64k + 32 + 4i .. (sub-block 2k + 1).
+ * Per sub-block: 8 dpbusd per row into an int32 sum, then one scaling for
+ * all 16 rows; then the mins, two sub-blocks per dpwssd. Passes of up to 4
+ * rows prefetch the unit's qs lines beside their loads; wider ones had the
+ * whole unit asked for before (k_quant_group_n).
  */
 static ALWAYS_INLINE void q4_k_unit(const uint8_t *unit, const r1_block_q8_k *const *x, long sums32_from_x,
                                     int cx, __m512 *sums, x16_prefetch prefetch) {

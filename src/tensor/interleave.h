@@ -2,7 +2,7 @@
  * interleave.h - the "16 rows interleaved" weight layout (R1_LAYOUT_X16).
  *
  * In a GGUF file each weight row is a run of blocks. The batched AVX-512
- * products want 16 rows side by side instead, one row per 32-bit lane, and
+ * and AVX2 products want 16 rows side by side instead, one row per 32-bit lane, and
  * rearranging the bytes on every call (gathers, 16x16 transposes) cost them
  * more than the multiplications. So, once at load, r1 rewrites each group of
  * 16 rows of a Q4_K, Q6_K or Q8_0 tensor in place into that lane order; the
@@ -63,8 +63,8 @@ void r1_x16_group_rows(r1_type type, const void *group, int64_t row_values, void
  * 16 (bsums), so the Q4_K sidecar holds the sums of 32, 8 int16 per block
  * (at most 32 * 127 in magnitude): one dpwssd then takes two sub-blocks'
  * minimums off, where the bsums needed one per sub-block (measured, one
- * core in cache, 16 activation rows: +4-6 % on the whole product). Q6_K
- * weights need no sidecar.
+ * core in cache, 16 activation rows: +2-4 % on the whole AVX-512 product).
+ * Q6_K weights need no sidecar.
  */
 
 /* Bytes of one activation row of n values for products on interleaved

@@ -48,7 +48,9 @@ typedef void (*r1_gemm_f32_fn)(const void *w, size_t w_row_bytes, int n_w_rows, 
  *     y[c * y_stride + r] = dot_q(row r, xq + c * x_row_bytes, n)
  * for r < 16 * n_groups and c < n_x_rows, as r1_x16_gemm_reference computes
  * it, up to float rounding. Batches of any size, 1 included. The activation
- * rows are prepared by r1_x16_prepare_activation (their sidecar filled). */
+ * rows are prepared by r1_x16_prepare_activation (their sidecar filled), and
+ * come from r1's own quantizers: the K-quant products take the sums of the
+ * quants from the blocks' bsums, which must match them. */
 typedef void (*r1_gemm_x16_fn)(const void *w, size_t group_bytes, int n_groups, const void *xq,
                                size_t x_row_bytes, int n_x_rows, int64_t n, float *y, long y_stride);
 
@@ -104,9 +106,9 @@ extern const r1_gemm_q_fn r1_gemm_avx512_table[R1_TYPE_COUNT];
 
 /* Products on interleaved weights (gemm_x16_avx512.c, gemm_x16_avx2.c),
  * indexed by type; NULL where there is none. Each set takes its own ISA's
- * table (never a lower one's: the AVX-512 table covers Q8_0, which the AVX2
- * one cannot); the scalar set has none, so weights stay in the file's
- * layout there. */
+ * table: the AVX-512 one has its own kernel for every interleaved type, and
+ * the AVX2 one has none for Q8_0 (whose weights then keep the file's layout
+ * on such CPUs); the scalar set has none at all. */
 extern const r1_gemm_x16_fn r1_gemm_x16_avx512_table[R1_TYPE_COUNT];
 extern const r1_gemm_x16_fn r1_gemm_x16_avx2_table[R1_TYPE_COUNT];
 

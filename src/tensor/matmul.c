@@ -231,7 +231,10 @@ int r1_matmul_group(r1_compute *c, const r1_matmul_out *outs, int n_outs, const 
         task.sidecar_type = R1_TYPE_F32;
         for (int g = 0; g < n_outs; g++) {
             /* the rows sized for an interleaved weight's products serve
-             * the others of the group as well: they read only the blocks */
+             * the others of the group as well: they read only the blocks.
+             * This holds while each dot type has at most one weight type
+             * with a sidecar (Q8_0: Q8_0; Q8_K: Q4_K, whose rows are longer
+             * than Q6_K's); a second one would need both sidecars filled. */
             size_t bytes = r1_x16_activation_row_bytes(outs[g].w->type, outs[0].w->ne[0]);
             if (outs[g].w->layout == R1_LAYOUT_X16 && bytes > task.xq_row_bytes) {
                 task.xq_row_bytes = bytes;

@@ -11,16 +11,18 @@
  * sum |m_i x_i| for the formats whose minimum is summed apart), and the
  * outputs must land at y[c * y_stride + r] with y_stride > n_w_rows, leaving
  * every other float of y untouched. A last test prints (does not check) the
- * speed of the tiled product against dot_q row by row. Everything is
- * skipped, with a message, on a CPU without AVX-512.
+ * speed of the tiled product against dot_q row by row. Everything but the
+ * AVX2 products below is skipped, with a message, on a CPU without AVX-512.
  *
- * The products on interleaved weights (gemm_x16_avx512.c) get the same
- * check: the rows are interleaved 16 at a time (tensor/interleave.h), and
+ * The products on interleaved weights (gemm_x16_avx512.c, and
+ * gemm_x16_avx2.c's Q4_K and Q6_K) get the same check: the rows are interleaved 16 at a time (tensor/interleave.h), and
  * every output must match the scalar dot_q on the original rows, for 1 to 4
  * groups of 16 rows, batches of 1..17, 33 and 64 rows (every instantiation
  * of the 8-row activation groups and their remainders), and rows of 1, 2, 6
  * and 35 units of 256 values (35: the 8960-wide rows of a 1.5B model), the
- * activation rows prepared as matmul.c prepares them (the Q8_0 sidecar).
+ * activation rows prepared as matmul.c prepares them (their sidecars); and
+ * on weights and activations at the edges of their ranges, where the int16
+ * partial sums of the AVX2 products come closest to overflowing.
  * r1_matmul_group is checked once with a file-layout and an interleaved Q8_0
  * weight sharing one input.
  */
@@ -116,6 +118,63 @@ static uint8_t *random_block_rows(r1_type t, int rows, int64_t n, uint64_t *rng)
         case R1_TYPE_Q6_K: set_half(block + offsetof(r1_block_q6_k, d), d); break;
         default: set_half(block, d); break;
         }
+    }
+    return out;
+}
+
+/* Weights at the edges of their integer sums: every quant at its largest
+ * (Q4_K nibbles 15, Q6_K values 63, Q8_0 quants alternating -128 and 127)
+ * and the K-quants' sub-block scales and mins at theirs (Q4_K 63, Q6_K -128
+ * and 127 alternating). The kernels' int16 partial sums are closest to
+ * overflowing here. */
+static uint8_t *extreme_weight_rows(r1_type t, int rows, int64_t n, uint64_t *rng) {
+    const r1_type_info *info = r1_type_get((uint32_t)t);
+    uint8_t *out = random_block_rows(t, rows, n, rng);
+    size_t bytes = r1_row_bytes(t, n) * (size_t)rows;
+    for (size_t at = 0; at < bytes; at += info->block_bytes) {
+        uint8_t *block = out + at;
+        if (t == R1_TYPE_Q4_K) {
+            r1_block_q4_k *b = (r1_block_q4_k *)block;
+            memset(b->scales, 0xFF, sizeof b->scales);
+            memset(b->qs, 0xFF, sizeof b->qs);
+        } else if (t == R1_TYPE_Q6_K) {
+            r1_block_q6_k *b = (r1_block_q6_k *)block;
+            memset(b->ql, 0xFF, sizeof b->ql);
+            memset(b->qh, 0xFF, sizeof b->qh);
+            for (size_t i = 0; i < sizeof b->scales; i++) b->scales[i] = (int8_t)(i % 2 ? 127 : -128);
+        } else if (t == R1_TYPE_Q8_0) {
+            r1_block_q8_0 *b = (r1_block_q8_0 *)block;
+            for (int i = 0; i < R1_QK; i++) b->qs[i] = (int8_t)(i % 2 ? 127 : -128);
+        }
+    }
+    return out;
+}
+
+/* Activation rows of the dot type (Q8_K or Q8_0) at the edges: row c's
+ * quants all -128 (c % 3 == 0), all 127 (1) or alternating (2), with a
+ * block scale of 0.01 and, for Q8_K, the bsums that go with them. */
+static uint8_t *extreme_activation_rows(r1_type x_type, int rows, int64_t n) {
+    size_t row_bytes = r1_row_bytes(x_type, n);
+    uint8_t *out = xmalloc(row_bytes * (size_t)rows);
+    for (int c = 0; c < rows; c++) {
+        uint8_t *row = out + (size_t)c * row_bytes;
+        for (int64_t i = 0; i < n; i++) {
+            int8_t q = (int8_t)(c % 3 == 0 ? -128 : c % 3 == 1 ? 127 : (i % 2 ? 127 : -128));
+            if (x_type == R1_TYPE_Q8_K) ((r1_block_q8_k *)row)[i / R1_QK_K].qs[i % R1_QK_K] = q;
+            else ((r1_block_q8_0 *)row)[i / R1_QK].qs[i % R1_QK] = q;
+        }
+        if (x_type == R1_TYPE_Q8_K)
+            for (int64_t b = 0; b < n / R1_QK_K; b++) {
+                r1_block_q8_k *block = (r1_block_q8_k *)row + b;
+                block->d = 0.01f;
+                for (int g = 0; g < R1_QK_K / 16; g++) {
+                    int sum = 0;
+                    for (int l = 0; l < 16; l++) sum += block->qs[16 * g + l];
+                    block->bsums[g] = (int16_t)sum;
+                }
+            }
+        else
+            for (int64_t b = 0; b < n / R1_QK; b++) set_half((uint8_t *)&((r1_block_q8_0 *)row)[b].d, 0.01f);
     }
     return out;
 }
@@ -269,6 +328,22 @@ static void check_random_case(r1_type t, int64_t n, int w_rows, int x_rows, bool
     free(x);
 }
 
+/* The same check on extreme_weight_rows and extreme_activation_rows. */
+static void check_extreme_case(r1_type t, int64_t n, int w_rows, int x_rows, product_fn product, const void *arg,
+                               uint64_t *rng) {
+    const r1_type_info *info = r1_type_get((uint32_t)t);
+    gemm_case k = {.type = t, .x_type = info->dot_type, .n = n, .w_rows = w_rows, .x_rows = x_rows,
+                   .w_row_bytes = r1_row_bytes(t, n), .x_row_bytes = r1_row_bytes(info->dot_type, n),
+                   .data = "extreme values"};
+    uint8_t *w = extreme_weight_rows(t, w_rows, n, rng);
+    uint8_t *x = extreme_activation_rows(info->dot_type, x_rows, n);
+    k.w = w;
+    k.x = x;
+    check_product(product, arg, &k);
+    free(w);
+    free(x);
+}
+
 static int check_type(r1_type t, r1_gemm_q_fn gemm, uint64_t *rng) {
     const r1_type_info *info = r1_type_get((uint32_t)t);
     int checked = 0;
@@ -322,7 +397,14 @@ static void check_x16_table(const char *isa, const r1_gemm_x16_fn table[R1_TYPE_
                         checked++;
                     }
                 }
-        printf("gemm_x16 %-6s %-5s %d products match scalar dot_q\n", isa, type_name(t), checked);
+        /* every pass width, a remainder, and the 8960-wide rows */
+        static const int extreme_x_rows[] = {1, 2, 3, 4, 5, 8, 9, 17};
+        for (size_t xi = 0; xi < sizeof extreme_x_rows / sizeof *extreme_x_rows; xi++)
+            for (size_t ui = 0; ui < sizeof x16_units / sizeof *x16_units; ui++, checked++)
+                check_extreme_case(t, x16_units[ui] * R1_X16_UNIT_VALUES, 32, extreme_x_rows[xi], x16_product, &gemm,
+                                   rng);
+        printf("gemm_x16 %-6s %-5s %d products match scalar dot_q (%zu at extreme values)\n", isa, type_name(t),
+               checked, sizeof extreme_x_rows / sizeof *extreme_x_rows * (sizeof x16_units / sizeof *x16_units));
     }
 }
 
@@ -339,7 +421,11 @@ static void test_x16_matches_scalar_dot_q(void **state) {
  * the file's layout, see gemm_x16_avx2.c). */
 static void test_x16_avx2_matches_scalar_dot_q(void **state) {
     (void)state;
-    if (!r1_kernels_for(R1_ISA_AVX2)) skip();
+    if (!r1_kernels_for(R1_ISA_AVX2)) {
+        fprintf(stderr, "\n*** SKIPPED: this CPU lacks AVX2/FMA/F16C; the avx2 interleaved products were NOT "
+                        "tested. ***\n\n");
+        skip();
+    }
     assert_non_null(r1_gemm_x16_avx2_table[R1_TYPE_Q4_K]);
     assert_non_null(r1_gemm_x16_avx2_table[R1_TYPE_Q6_K]);
     assert_null(r1_gemm_x16_avx2_table[R1_TYPE_Q8_0]);
