@@ -68,6 +68,33 @@ static inline __m256i int16_pairs(__m256i a, __m256i b) {
     return _mm256_or_si256(_mm256_and_si256(a, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(b, 16));
 }
 
+/* A vpshufb index taking, in every 32-bit lane, byte i of that lane into
+ * byte `at` (0 or 1) and byte j into byte at + 2, the other two bytes
+ * zero. Written out so that the compiler folds it into a constant. */
+static ALWAYS_INLINE __m256i lane_bytes_index(int i, int j, int at) {
+    const char z = (char)0x80;
+    const char i0 = (char)i, i1 = (char)(4 + i), i2 = (char)(8 + i), i3 = (char)(12 + i);
+    const char j0 = (char)j, j1 = (char)(4 + j), j2 = (char)(8 + j), j3 = (char)(12 + j);
+    if (at == 0)
+        return _mm256_setr_epi8(i0, z, j0, z, i1, z, j1, z, i2, z, j2, z, i3, z, j3, z,
+                                i0, z, j0, z, i1, z, j1, z, i2, z, j2, z, i3, z, j3, z);
+    return _mm256_setr_epi8(z, i0, z, j0, z, i1, z, j1, z, i2, z, j2, z, i3, z, j3,
+                            z, i0, z, j0, z, i1, z, j1, z, i2, z, j2, z, i3, z, j3);
+}
+
+/* Bytes i and j of each 32-bit lane of `words` as two int16 (byte i in the
+ * low half), zero-extended: one vpshufb, where shifting and masking each
+ * byte out took four operations. */
+static ALWAYS_INLINE __m256i bytes_as_int16(__m256i words, int i, int j) {
+    return _mm256_shuffle_epi8(words, lane_bytes_index(i, j, 0));
+}
+
+/* The same, sign-extended: vpshufb puts the bytes in the high byte of each
+ * half, and the arithmetic shift brings them down with their sign. */
+static ALWAYS_INLINE __m256i signed_bytes_as_int16(__m256i words, int i, int j) {
+    return _mm256_srai_epi16(_mm256_shuffle_epi8(words, lane_bytes_index(i, j, 1)), 8);
+}
+
 /* The halves at the low and high 16 bits of 8 lanes, as floats. */
 static inline void halves_in_lanes(__m256i words, __m256 *low, __m256 *high) {
     __m256i both = _mm256_packus_epi32(_mm256_and_si256(words, _mm256_set1_epi32(0xFFFF)),
@@ -99,27 +126,23 @@ typedef struct {
 } q4_k_scales;
 
 static ALWAYS_INLINE void q4_k_unit_scales(const uint8_t *unit, int half, q4_k_scales *s) {
-    const __m256i bits6 = _mm256_set1_epi32(63), bits4 = _mm256_set1_epi32(15), bits2 = _mm256_set1_epi32(3);
+    const __m256i bits6 = _mm256_set1_epi16(63), low4 = _mm256_set1_epi16(0x0F), top2 = _mm256_set1_epi16(0xC0);
     const __m256i a = load_half(unit, 1, half), b = load_half(unit, 2, half), c = load_half(unit, 3, half);
     halves_in_lanes(load_half(unit, 0, half), &s->d, &s->dmin);
-    __m256i mins[8];
-    for (int j = 0; j < 8; j++) {
-        __m256i scale;
-        if (j < 4) {
-            scale = _mm256_and_si256(_mm256_srli_epi32(a, 8 * j), bits6);
-            mins[j] = _mm256_and_si256(_mm256_srli_epi32(b, 8 * j), bits6);
-        } else {
-            const int i = j - 4;
-            __m256i scale_top = _mm256_and_si256(_mm256_srli_epi32(a, 8 * i + 6), bits2);
-            __m256i min_top = _mm256_and_si256(_mm256_srli_epi32(b, 8 * i + 6), bits2);
-            scale = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(c, 8 * i), bits4),
-                                    _mm256_slli_epi32(scale_top, 4));
-            mins[j] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(c, 8 * i + 4), bits4),
-                                      _mm256_slli_epi32(min_top, 4));
-        }
-        s->scale_twice[j] = _mm256_or_si256(scale, _mm256_slli_epi32(scale, 16));
+    /* scales and mins 0..3: the low 6 bits of bytes 0..3 of a (scales) and b
+     * (mins); 4..7: the nibbles of bytes 0..3 of c (scales low, mins high)
+     * under bits 6..7 of bytes 0..3 of a and b */
+    for (int j = 0; j < 4; j++) {
+        s->scale_twice[j] = _mm256_and_si256(bytes_as_int16(a, j, j), bits6);
+        __m256i top = _mm256_srli_epi16(_mm256_and_si256(bytes_as_int16(a, j, j), top2), 2);
+        s->scale_twice[4 + j] = _mm256_or_si256(_mm256_and_si256(bytes_as_int16(c, j, j), low4), top);
     }
-    for (int i = 0; i < 4; i++) s->min_pairs[i] = int16_pairs(mins[2 * i], mins[2 * i + 1]);
+    for (int i = 0; i < 2; i++) {
+        s->min_pairs[i] = _mm256_and_si256(bytes_as_int16(b, 2 * i, 2 * i + 1), bits6);
+        __m256i top = _mm256_srli_epi16(_mm256_and_si256(bytes_as_int16(b, 2 * i, 2 * i + 1), top2), 2);
+        __m256i low = _mm256_and_si256(_mm256_srli_epi16(bytes_as_int16(c, 2 * i, 2 * i + 1), 4), low4);
+        s->min_pairs[2 + i] = _mm256_or_si256(low, top);
+    }
 }
 
 /* Sub-block 2k + high of one unit's half times cx rows, added to total:
@@ -219,16 +242,9 @@ static ALWAYS_INLINE __m256i q6_k_quants(const uint8_t *unit, int half, int p, i
  */
 static ALWAYS_INLINE void q6_k_unit(const uint8_t *unit, int half, const r1_block_q8_k *const *x, int cx,
                                     __m256 *sums) {
-    __m256i scale_twice[16], scale_pairs[8];
-    for (int w = 0; w < 4; w++) {
-        __m256i four = load_half(unit, Q6_K_SCALES + w, half);
-        for (int i = 0; i < 4; i++) {
-            /* signed byte i of each lane, sign-extended */
-            __m256i scale = _mm256_srai_epi32(_mm256_slli_epi32(four, 24 - 8 * i), 24);
-            scale_twice[4 * w + i] = int16_pairs(scale, scale);
-        }
-    }
-    for (int m = 0; m < 8; m++) scale_pairs[m] = int16_pairs(scale_twice[2 * m], scale_twice[2 * m + 1]);
+    /* scale word w holds the int8 scales of sub-blocks 4w .. 4w + 3 */
+    __m256i scale_words[4];
+    for (int w = 0; w < 4; w++) scale_words[w] = load_half(unit, Q6_K_SCALES + w, half);
     __m256i total[X_GROUP];
 #pragma GCC unroll 4
     for (int c = 0; c < cx; c++) {
@@ -236,8 +252,9 @@ static ALWAYS_INLINE void q6_k_unit(const uint8_t *unit, int half, const r1_bloc
         __m256i offset = _mm256_setzero_si256();
 #pragma GCC unroll 8
         for (int m = 0; m < 8; m++)
-            offset =
-                _mm256_add_epi32(offset, _mm256_madd_epi16(scale_pairs[m], broadcast_4_bytes(x[c]->bsums + 2 * m)));
+            offset = _mm256_add_epi32(offset, _mm256_madd_epi16(signed_bytes_as_int16(scale_words[m / 2], 2 * (m % 2),
+                                                                                      2 * (m % 2) + 1),
+                                                                broadcast_4_bytes(x[c]->bsums + 2 * m)));
         total[c] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
     }
 #pragma GCC unroll 2
@@ -247,6 +264,7 @@ static ALWAYS_INLINE void q6_k_unit(const uint8_t *unit, int half, const r1_bloc
 #pragma GCC unroll 2
             for (int t = 0; t < 2; t++) {
                 const int sub = 8 * p + 2 * k + t; /* 16 values: 128p + 32k + 16t .. */
+                const __m256i scale_twice = signed_bytes_as_int16(scale_words[sub / 4], sub % 4, sub % 4);
 #pragma GCC unroll 2
                 for (int l = 4 * t; l < 4 * t + 4; l += 2) {
                     __m256i q0 = q6_k_quants(unit, half, p, k, l), q1 = q6_k_quants(unit, half, p, k, l + 1);
@@ -255,7 +273,7 @@ static ALWAYS_INLINE void q6_k_unit(const uint8_t *unit, int half, const r1_bloc
                         const int8_t *xs = x[c]->qs + 128 * p + 32 * k + 4 * l;
                         __m256i pair = _mm256_add_epi16(_mm256_maddubs_epi16(q0, broadcast_4_bytes(xs)),
                                                         _mm256_maddubs_epi16(q1, broadcast_4_bytes(xs + 4)));
-                        total[c] = _mm256_add_epi32(total[c], _mm256_madd_epi16(pair, scale_twice[sub]));
+                        total[c] = _mm256_add_epi32(total[c], _mm256_madd_epi16(pair, scale_twice));
                     }
                 }
             }
