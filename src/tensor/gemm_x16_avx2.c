@@ -61,13 +61,6 @@ static inline __m256i broadcast_4_bytes(const void *p) {
     return _mm256_set1_epi32(v);
 }
 
-/* The int32 lanes' low 16 bits as int16 pairs (a, b): a in the low half of
- * each lane, b in the high. vpmaddwd against such pairs adds a * (low
- * int16) and b * (high int16) of the other operand's lane. */
-static inline __m256i int16_pairs(__m256i a, __m256i b) {
-    return _mm256_or_si256(_mm256_and_si256(a, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(b, 16));
-}
-
 /* A vpshufb index taking, in every 32-bit lane, byte i of that lane into
  * byte `at` (0 or 1) and byte j into byte at + 2, the other two bytes
  * zero. Written out so that the compiler folds it into a constant. */
@@ -83,8 +76,8 @@ static ALWAYS_INLINE __m256i lane_bytes_index(int i, int j, int at) {
 }
 
 /* Bytes i and j of each 32-bit lane of `words` as two int16 (byte i in the
- * low half), zero-extended: one vpshufb, where shifting and masking each
- * byte out took four operations. */
+ * low half), zero-extended: one vpshufb, where a shift and a mask per byte
+ * and the pairing of two took five or more operations. */
 static ALWAYS_INLINE __m256i bytes_as_int16(__m256i words, int i, int j) {
     return _mm256_shuffle_epi8(words, lane_bytes_index(i, j, 0));
 }
@@ -116,8 +109,8 @@ static void store_rows(const __m256 *sums, int cx, float *y, long y_stride) {
  * twice as int16 (for vpmaddwd against a sub-block's int16 pair sums), and
  * the 6-bit mins of sub-blocks 2i and 2i + 1 as an int16 pair (against the
  * activation's sums of those sub-blocks, from the sidecar). The packing of
- * the 12 scale bytes is unpack_k_scales' in simd_avx512.h; this is
- * k4_scales_in_lanes at 256 bits, and the two change together.
+ * the 12 scale bytes is unpack_k_scales' in simd_avx512.h; this gives what
+ * k4_scales_in_lanes gives, for 8 rows, and the two change together.
  */
 typedef struct {
     __m256i scale_twice[8];
@@ -131,16 +124,22 @@ static ALWAYS_INLINE void q4_k_unit_scales(const uint8_t *unit, int half, q4_k_s
     halves_in_lanes(load_half(unit, 0, half), &s->d, &s->dmin);
     /* scales and mins 0..3: the low 6 bits of bytes 0..3 of a (scales) and b
      * (mins); 4..7: the nibbles of bytes 0..3 of c (scales low, mins high)
-     * under bits 6..7 of bytes 0..3 of a and b */
+     * under bits 6..7 of bytes 0..3 of a and b. Unrolled, so that every
+     * vpshufb index is a constant (rolled, gcc built them at run time). */
+#pragma GCC unroll 4
     for (int j = 0; j < 4; j++) {
-        s->scale_twice[j] = _mm256_and_si256(bytes_as_int16(a, j, j), bits6);
-        __m256i top = _mm256_srli_epi16(_mm256_and_si256(bytes_as_int16(a, j, j), top2), 2);
+        const __m256i a_j = bytes_as_int16(a, j, j);
+        s->scale_twice[j] = _mm256_and_si256(a_j, bits6);
+        __m256i top = _mm256_srli_epi16(_mm256_and_si256(a_j, top2), 2);
         s->scale_twice[4 + j] = _mm256_or_si256(_mm256_and_si256(bytes_as_int16(c, j, j), low4), top);
     }
+#pragma GCC unroll 2
     for (int i = 0; i < 2; i++) {
-        s->min_pairs[i] = _mm256_and_si256(bytes_as_int16(b, 2 * i, 2 * i + 1), bits6);
-        __m256i top = _mm256_srli_epi16(_mm256_and_si256(bytes_as_int16(b, 2 * i, 2 * i + 1), top2), 2);
-        __m256i low = _mm256_and_si256(_mm256_srli_epi16(bytes_as_int16(c, 2 * i, 2 * i + 1), 4), low4);
+        const __m256i b_i = bytes_as_int16(b, 2 * i, 2 * i + 1);
+        s->min_pairs[i] = _mm256_and_si256(b_i, bits6);
+        __m256i top = _mm256_srli_epi16(_mm256_and_si256(b_i, top2), 2);
+        /* zero-extended bytes: the high nibble needs no mask after the shift */
+        __m256i low = _mm256_srli_epi16(bytes_as_int16(c, 2 * i, 2 * i + 1), 4);
         s->min_pairs[2 + i] = _mm256_or_si256(low, top);
     }
 }
@@ -251,10 +250,11 @@ static ALWAYS_INLINE void q6_k_unit(const uint8_t *unit, int half, const r1_bloc
         /* -32 * sum_sub s_sub * bsum_sub, the offset taken back out */
         __m256i offset = _mm256_setzero_si256();
 #pragma GCC unroll 8
-        for (int m = 0; m < 8; m++)
-            offset = _mm256_add_epi32(offset, _mm256_madd_epi16(signed_bytes_as_int16(scale_words[m / 2], 2 * (m % 2),
-                                                                                      2 * (m % 2) + 1),
-                                                                broadcast_4_bytes(x[c]->bsums + 2 * m)));
+        for (int m = 0; m < 8; m++) {
+            const int word = m / 2, at = 2 * (m % 2); /* scales 2m, 2m + 1 */
+            __m256i scales = signed_bytes_as_int16(scale_words[word], at, at + 1);
+            offset = _mm256_add_epi32(offset, _mm256_madd_epi16(scales, broadcast_4_bytes(x[c]->bsums + 2 * m)));
+        }
         total[c] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
     }
 #pragma GCC unroll 2
