@@ -39,11 +39,6 @@ enum {
     X_GROUP = 4, /* activation rows sharing one pass: their sums, totals and int16 pairs
                     take 12 of the 16 ymm registers */
     X_TILE = 8 * X_GROUP,
-    Q4_K_UNIT_BYTES = R1_X16_ROWS * sizeof(r1_block_q4_k),
-    Q6_K_UNIT_BYTES = R1_X16_ROWS * sizeof(r1_block_q6_k),
-    Q6_K_QH = 32,
-    Q6_K_SCALES = 48,
-    Q6_K_D_BYTE = 52 * 64,
     PREFETCH_AHEAD = 8 * 1024 /* as gemm_x16_avx512.c's decode distance */
 };
 
@@ -211,7 +206,7 @@ static ALWAYS_INLINE void q4_k_unit(const uint8_t *unit, int half, const r1_bloc
 /* ------------------------------------------------------------------ Q6_K */
 
 /*
- * Vectors of a Q6_K unit (gemm_x16_avx512.c has the same): 0..31 the ql
+ * Vectors of a Q6_K unit (interleave.h, R1_X16_Q6_K_*): 0..31 the ql
  * words, 32..47 the qh words, 48..51 the scale words, then the 16 halves d.
  * Value 128p + 32k + 4l .. + 3 (l < 8) has its low four bits in ql vector
  * 16p + 8(k % 2) + l (the low nibbles for k < 2, else the high) and its top
@@ -221,7 +216,7 @@ static ALWAYS_INLINE void q4_k_unit(const uint8_t *unit, int half, const r1_bloc
  */
 static ALWAYS_INLINE __m256i q6_k_quants(const uint8_t *unit, int half, int p, int k, int l) {
     __m256i low = load_half(unit, 16 * p + 8 * (k % 2) + l, half);
-    __m256i high = load_half(unit, Q6_K_QH + 8 * p + l, half);
+    __m256i high = load_half(unit, R1_X16_Q6_K_QH + 8 * p + l, half);
     low = _mm256_and_si256(k < 2 ? low : _mm256_srli_epi16(low, 4), _mm256_set1_epi8(0x0F));
     /* bits 2k, 2k + 1 of every byte to bits 4, 5 */
     high = k < 2 ? _mm256_slli_epi16(high, 4 - 2 * k) : _mm256_srli_epi16(high, 2 * k - 4);
@@ -243,7 +238,7 @@ static ALWAYS_INLINE void q6_k_unit(const uint8_t *unit, int half, const r1_bloc
                                     __m256 *sums) {
     /* scale word w holds the int8 scales of sub-blocks 4w .. 4w + 3 */
     __m256i scale_words[4];
-    for (int w = 0; w < 4; w++) scale_words[w] = load_half(unit, Q6_K_SCALES + w, half);
+    for (int w = 0; w < 4; w++) scale_words[w] = load_half(unit, R1_X16_Q6_K_SCALES + w, half);
     __m256i total[X_GROUP];
 #pragma GCC unroll 4
     for (int c = 0; c < cx; c++) {
@@ -277,7 +272,7 @@ static ALWAYS_INLINE void q6_k_unit(const uint8_t *unit, int half, const r1_bloc
                     }
                 }
             }
-    __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(unit + Q6_K_D_BYTE + 16 * half)));
+    __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(unit + R1_X16_Q6_K_D_BYTE + 16 * half)));
 #pragma GCC unroll 4
     for (int c = 0; c < cx; c++)
         sums[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total[c]), _mm256_mul_ps(d, _mm256_set1_ps(x[c]->d)), sums[c]);
@@ -291,12 +286,12 @@ static ALWAYS_INLINE void q6_k_unit(const uint8_t *unit, int half, const r1_bloc
 static ALWAYS_INLINE void half_group_n(x16_format f, const uint8_t *group, int64_t n_units, int half,
                                        const uint8_t *xq, size_t x_row_bytes, int cx, float *y, long y_stride,
                                        bool prefetch) {
-    const int unit_bytes = f == X16_Q4_K ? Q4_K_UNIT_BYTES : Q6_K_UNIT_BYTES;
+    const int unit_bytes = f == X16_Q4_K ? R1_X16_Q4_K_UNIT_BYTES : R1_X16_Q6_K_UNIT_BYTES;
     __m256 sums[X_GROUP];
     const r1_block_q8_k *x[X_GROUP];
-    /* Q4_K: from a unit's block to its sums of 32 values in the sidecar
-     * (r1_x16_sidecar_sums32_at), one offset for every row */
-    long sums32_from_x = (long)n_units * (long)sizeof(r1_block_q8_k);
+    /* Q4_K: from a unit's block to its sums of 32 values in the sidecar,
+     * one offset for every row */
+    long sums32_from_x = (long)r1_x16_sidecar_sums32_at(n_units * R1_X16_UNIT_VALUES);
     const long unit_sums32_bytes = R1_QK_K / 32 * (long)sizeof(int16_t);
 #pragma GCC unroll 4
     for (int c = 0; c < cx; c++) {

@@ -35,9 +35,6 @@
 
 enum {
     X_GROUP = 8,                                      /* activation rows sharing one pass */
-    Q4_K_UNIT_BYTES = R1_X16_ROWS * sizeof(r1_block_q4_k),
-    Q6_K_UNIT_BYTES = R1_X16_ROWS * sizeof(r1_block_q6_k),
-    Q8_0_UNIT_BYTES = R1_X16_ROWS * 8 * sizeof(r1_block_q8_0),
     Q8_0_BLOCKS_PER_UNIT = R1_X16_UNIT_VALUES / R1_QK
 };
 
@@ -203,11 +200,11 @@ static ALWAYS_INLINE void q4_k_unit(const uint8_t *unit, const r1_block_q8_k *co
  * of qh vector 32 + 8h + l; the stored u = q + 32 is 0..63, and the 32 comes
  * back out through the activations' bsums.
  */
-enum { Q6_K_QH = 32, Q6_K_SCALES = 48, Q6_K_D_BYTE = 52 * 64, Q6_K_LINES = (Q6_K_UNIT_BYTES + 63) / 64 };
+enum { Q6_K_LINES = (R1_X16_Q6_K_UNIT_BYTES + 63) / 64 };
 
 static ALWAYS_INLINE __m512i q6_k_quants(const uint8_t *unit, int h, int k, int l) {
     __m512i low = load_vector(unit, 16 * h + 8 * (k % 2) + l);
-    __m512i high = load_vector(unit, Q6_K_QH + 8 * h + l);
+    __m512i high = load_vector(unit, R1_X16_Q6_K_QH + 8 * h + l);
     low = _mm512_and_si512(k < 2 ? low : _mm512_srli_epi16(low, 4), _mm512_set1_epi8(0x0F));
     /* bits 2k, 2k + 1 of every byte to bits 4, 5 */
     high = k < 2 ? _mm512_slli_epi16(high, 4 - 2 * k) : _mm512_srli_epi16(high, 2 * k - 4);
@@ -268,7 +265,7 @@ static ALWAYS_INLINE void q6_k_sub_block_pairs(const uint8_t *unit, const __m512
 static ALWAYS_INLINE void q6_k_unit(const uint8_t *unit, const r1_block_q8_k *const *x, int cx, __m512 *sums) {
     __m512i scale[16];
     for (int w = 0; w < 4; w++) {
-        __m512i four = load_vector(unit, Q6_K_SCALES + w);
+        __m512i four = load_vector(unit, R1_X16_Q6_K_SCALES + w);
         for (int i = 0; i < 4; i++) scale[4 * w + i] = _mm512_srai_epi32(_mm512_slli_epi32(four, 24 - 8 * i), 24);
     }
     _Alignas(64) int32_t start[X_GROUP][16];
@@ -300,7 +297,7 @@ static ALWAYS_INLINE void q6_k_unit(const uint8_t *unit, const r1_block_q8_k *co
                 for (int c = 0; c < cx; c++)
                     total[c] = _mm512_add_epi32(total[c], _mm512_mullo_epi32(isum[c], scale[sub]));
             }
-    __m512 d = load_halves(unit + Q6_K_D_BYTE);
+    __m512 d = load_halves(unit + R1_X16_Q6_K_D_BYTE);
 #pragma GCC unroll 8
     for (int c = 0; c < cx; c++)
         sums[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[c]), _mm512_mul_ps(d, _mm512_set1_ps(x[c]->d)), sums[c]);
@@ -310,12 +307,12 @@ static ALWAYS_INLINE void q6_k_unit(const uint8_t *unit, const r1_block_q8_k *co
  * unit along the row, then the 16 rows' sums to y. */
 static ALWAYS_INLINE void k_quant_group_n(x16_format f, const uint8_t *group, int64_t n_units, const uint8_t *xq,
                                           size_t x_row_bytes, int cx, float *y, long y_stride, x16_prefetch prefetch) {
-    const int unit_bytes = f == X16_Q4_K ? Q4_K_UNIT_BYTES : Q6_K_UNIT_BYTES;
+    const int unit_bytes = f == X16_Q4_K ? R1_X16_Q4_K_UNIT_BYTES : R1_X16_Q6_K_UNIT_BYTES;
     __m512 sums[X_GROUP];
     const r1_block_q8_k *x[X_GROUP];
-    /* Q4_K: from a unit's block to its sums of 32 values in the sidecar
-     * (r1_x16_sidecar_sums32_at) */
-    long sums32_from_x = (long)n_units * (long)sizeof(r1_block_q8_k);
+    /* Q4_K: from a unit's block to its sums of 32 values in the sidecar,
+     * one offset for every row */
+    long sums32_from_x = (long)r1_x16_sidecar_sums32_at(n_units * R1_X16_UNIT_VALUES);
     const long unit_sums32_bytes = R1_QK_K / 32 * (long)sizeof(int16_t);
 #pragma GCC unroll 8
     for (int c = 0; c < cx; c++) {
@@ -328,7 +325,7 @@ static ALWAYS_INLINE void k_quant_group_n(x16_format f, const uint8_t *group, in
             for (int line = 0; line < 4; line++) prefetch_line(unit, line, prefetch); /* the scales' */
             q4_k_unit(unit, x, sums32_from_x, cx, sums, prefetch); /* the rest beside their loads */
         } else if (f == X16_Q4_K) {
-            prefetch_lines_ahead(unit, Q4_K_UNIT_BYTES / 64, prefetch);
+            prefetch_lines_ahead(unit, R1_X16_Q4_K_UNIT_BYTES / 64, prefetch);
             q4_k_unit(unit, x, sums32_from_x, cx, sums, prefetch);
         } else {
             prefetch_lines_ahead(unit, Q6_K_LINES, prefetch);
@@ -353,7 +350,6 @@ static ALWAYS_INLINE void k_quant_group_n(x16_format f, const uint8_t *group, in
  * top of the 8 dpbusd, three vector operations: the conversion of the sum,
  * the product of the two scales, and the accumulation.
  */
-enum { Q8_0_D_BYTE = 64 * 64 };
 
 /* Where row c's current unit starts (x[c]), and where its sidecar's scales
  * and sums for that unit lie, as offsets from x[c] shared by every row. */
@@ -376,8 +372,8 @@ static inline const uint8_t *x_word(const q8_0_rows *r, int c, int b, int g) {
 static ALWAYS_INLINE void q8_0_unit(const uint8_t *unit, const q8_0_rows *r, int cx, __m512 *sums,
                                     x16_prefetch prefetch) {
     for (int b = 0; b < Q8_0_BLOCKS_PER_UNIT; b++) {
-        if (b % 2 == 0) prefetch_line(unit, Q8_0_D_BYTE / 64 + b / 2, prefetch); /* two blocks' halves a line */
-        __m512 dw = load_halves(unit + Q8_0_D_BYTE + 32 * b);
+        if (b % 2 == 0) prefetch_line(unit, R1_X16_Q8_0_D_BYTE / 64 + b / 2, prefetch); /* two blocks' halves a line */
+        __m512 dw = load_halves(unit + R1_X16_Q8_0_D_BYTE + 32 * b);
         __m512i isum[X_GROUP];
 #pragma GCC unroll 8
         for (int c = 0; c < cx; c++) isum[c] = broadcast_4_bytes(r->x[c] + r->sums_at + 4 * b);
@@ -410,7 +406,7 @@ static ALWAYS_INLINE void q8_0_group_n(const uint8_t *group, int64_t n_units, co
         r.x[c] = xq + (size_t)c * x_row_bytes;
     }
     for (int64_t u = 0; u < n_units; u++) {
-        const uint8_t *unit = group + (size_t)u * Q8_0_UNIT_BYTES;
+        const uint8_t *unit = group + (size_t)u * R1_X16_Q8_0_UNIT_BYTES;
         q8_0_unit(unit, &r, cx, sums, prefetch);
 #pragma GCC unroll 8
         for (int c = 0; c < cx; c++) r.x[c] += unit_x_bytes;

@@ -34,6 +34,22 @@ enum {
     R1_X16_UNIT_VALUES = 256
 };
 
+/* A unit of 16 rows, as the products read it: its bytes, and where its
+ * parts begin, in 64-byte vectors (one canonical word of the 16 rows each)
+ * or in bytes. Q4_K: vector 0 the halves d|dmin, 1..3 the scales, 4..35
+ * the qs. Q6_K: 0..31 ql, 32..47 qh, 48..51 the int8 scales, then the
+ * halves d. Q8_0: 8 vectors per block of quants (q + 128), then each
+ * block's 16 halves d (32 bytes). */
+enum {
+    R1_X16_Q4_K_UNIT_BYTES = R1_X16_ROWS * sizeof(r1_block_q4_k),
+    R1_X16_Q6_K_UNIT_BYTES = R1_X16_ROWS * sizeof(r1_block_q6_k),
+    R1_X16_Q6_K_QH = 32,
+    R1_X16_Q6_K_SCALES = 48,
+    R1_X16_Q6_K_D_BYTE = 52 * 64,
+    R1_X16_Q8_0_UNIT_BYTES = R1_X16_ROWS * 8 * sizeof(r1_block_q8_0),
+    R1_X16_Q8_0_D_BYTE = 64 * 64
+};
+
 /* Whether a tensor of this type and shape can be interleaved: a type with a
  * layout above, whole units per row and whole groups of 16 rows. */
 bool r1_x16_possible(r1_type type, int64_t row_values, int64_t n_rows);
