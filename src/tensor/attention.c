@@ -146,8 +146,10 @@ AVX2_F16 void r1_attention_scores_f16_avx2(float *scores, long stride, const flo
 
 /* Columns [c0, c0 + 32) of heads g and g + 1 (both when two_heads, else g
  * only): the sums over every value row, held in registers while the rows
- * stream past, each row's 32 halves converted once for both heads. */
-static AVX2_F16 void values_f16_tile(float *out, const float *weights, long stride, int g, bool two_heads,
+ * stream past, each row's 32 halves converted once for both heads. Inlined
+ * with two_heads a constant, so that a single head (every call of a model
+ * without grouped queries) does not compute a second one. */
+static inline __attribute__((always_inline)) AVX2_F16 void values_f16_tile(float *out, const float *weights, long stride, int g, bool two_heads,
                                      const uint16_t *const *values, int n_values, int dim, int c0) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     const float *wa = weights + g * stride, *wb = two_heads ? wa + stride : wa;
@@ -184,7 +186,8 @@ AVX2_F16 void r1_attention_values_f16_avx2(float *out, const float *weights, lon
     for (int g = 0; g < n_q; g += 2) {
         const bool two_heads = g + 1 < n_q;
         for (int c0 = 0; c0 < tiled_end; c0 += 32)
-            values_f16_tile(out, weights, stride, g, two_heads, values, n_values, dim, c0);
+            if (two_heads) values_f16_tile(out, weights, stride, g, true, values, n_values, dim, c0);
+            else values_f16_tile(out, weights, stride, g, false, values, n_values, dim, c0);
     }
     if (tiled_end == dim) return;
     /* the last dim % 32 columns, one row at a time, as the reference */
