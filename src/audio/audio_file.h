@@ -1,6 +1,7 @@
 /*
  * audio_file.h - audio in: any file libsndfile reads (WAV of any sample
- * format, FLAC, OGG/Vorbis/Opus, MP3, AIFF, ...), from a path or from bytes
+ * format, FLAC, OGG/Vorbis/Opus, MP3, AIFF, ...; Ogg Vorbis goes through
+ * libvorbisfile instead, see audio_source.h), from a path or from bytes
  * in memory (an HTTP upload), turned into mono float samples at the rate
  * the model wants (16000 Hz for Whisper).
  *
@@ -9,7 +10,7 @@
  * Samples come out in [-1, 1]: integer formats are scaled by libsndfile,
  * float formats are clamped and NaN/inf become 0.
  *
- * Refused with one clear line in err: an empty input, anything libsndfile
+ * Refused with one clear line in err: an empty input, anything the decoder
  * cannot parse (its message, prefixed with the file name or "upload"), no
  * audio frames, more than AUDIO_MAX_CHANNELS channels, a sample rate outside
  * [AUDIO_MIN_RATE, AUDIO_MAX_RATE], and audio longer than the limit

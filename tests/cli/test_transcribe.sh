@@ -9,7 +9,8 @@
 # energy detector) keeps the segments inside the speech and finds none in
 # digital silence; the same command, and 1 or 2 threads, give identical
 # output; --stats; usage errors exit 2; valgrind finds no leak on a
-# transcription or an error path.
+# transcription or an error path (a damaged WAV, a damaged Ogg Vorbis);
+# an Ogg Vorbis tone (libvorbisfile) transcribes.
 # Usage: test_transcribe.sh R1_BINARY TESTDATA_DIR
 set -u
 R1="$1"
@@ -53,6 +54,21 @@ fi
 python3 -c 'import sys, wave
 with wave.open(sys.argv[1], "wb") as w:
     w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000); w.writeframes(bytes(2 * 16000 * 3))' "$WORK/silence.wav"
+# an Ogg Vorbis tone whose identification header says 0 channels (the
+# page checksum recomputed): libsndfile leaked ~5.8 KB of each such file
+sox -n -r 16000 -c 1 "$WORK/tone.ogg" synth 1 sine 440
+python3 -c 'import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+length = 27 + d[26] + sum(d[27:27 + d[26]])
+d[27 + d[26] + 11] = 0
+d[22:26] = bytes(4)
+crc = 0
+for b in d[:length]:
+    crc ^= b << 24
+    for _ in range(8):
+        crc = ((crc << 1) ^ 0x04C11DB7 if crc & 0x80000000 else crc << 1) & 0xFFFFFFFF
+d[22:26] = crc.to_bytes(4, "little")
+open(sys.argv[2], "wb").write(d)' "$WORK/tone.ogg" "$WORK/bad_vorbis.ogg"
 
 # ---- memory, started first: valgrind needs ~30 s of CPU for one encoder pass ----
 # R1_ISA=scalar: memcheck checks memory, not the SIMD kernels, and runs the
@@ -69,6 +85,7 @@ if command -v valgrind >/dev/null; then
         }
         vg transcribe transcribe -m "$F16" "$AUDIO/en_fox.wav" --max-tokens 8 -t 1 --format verbose_json
         vg bad-file transcribe -m "$F32" "$AUDIO/bad_truncated_header.wav" --vad-model "$SILERO" -t 1
+        vg bad-vorbis transcribe -m "$F32" "$WORK/bad_vorbis.ogg" -t 1
         vg silence-vad transcribe -m "$F32" "$WORK/silence.wav" --vad-model "$SILERO" -t 1 --format srt
     ) &
     VG_PID=$!
@@ -113,6 +130,9 @@ bad_file "$AUDIO/bad_empty.wav" "empty file"
 bad_file "$AUDIO/bad_truncated_header.wav" "fmt"
 bad_file "$AUDIO/bad_not_audio.wav" "not an audio format"
 bad_file "$WORK/missing.wav" "No such file"
+bad_file "$WORK/bad_vorbis.ogg" "invalid Vorbis header"
+transcribe tone -m "$F32" "$WORK/tone.ogg" "${FAST[@]}"
+check "tone.ogg (Ogg Vorbis, libvorbisfile): exits 0 (got $status)" test "$status" -eq 0
 transcribe bad -m "$AUDIO/jfk.wav" "$AUDIO/en_fox.wav" "${FAST[@]}"
 check "a WAV as the model: exits 1" test "$status" -eq 1
 check "a WAV as the model: one line" grep -qx "r1 transcribe: .*jfk.wav: not a ggml Whisper model.*" "$WORK/bad.err"
@@ -292,7 +312,7 @@ if [ -n "$VG_PID" ]; then
     start=$(date +%s%N)
     wait "$VG_PID"
     echo "  waited $((($(date +%s%N) - start) / 1000000)) ms for valgrind" >&2
-    for expect in "transcribe 0" "bad-file 1" "silence-vad 0"; do
+    for expect in "transcribe 0" "bad-file 1" "bad-vorbis 1" "silence-vad 0"; do
         name=${expect% *}
         check "valgrind, $name: exit ${expect#* }, no error, no leak" grep -qx "$expect" "$VG_STATUS"
         grep -qx "$expect" "$VG_STATUS" || grep "==[0-9]*==" "$WORK/vg-$name.log" | head -20 >&2
