@@ -1,9 +1,9 @@
 /*
  * tts_text.c - sentences and readings for speech synthesis (tts_text.h).
  *
- * Everything here works on UTF-8 bytes with a small decoder of its own:
- * invalid sequences count as one byte and are dropped from what is spoken,
- * so text from a model or a user can never make the synthesiser read junk.
+ * Everything here works on UTF-8 bytes, decoded by utf8proc: invalid
+ * sequences count as one byte and are dropped from what is spoken, so text
+ * from a model or a user can never make the synthesiser read junk.
  */
 #include "speech/tts_text.h"
 
@@ -15,25 +15,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <utf8proc.h>
 
 /* ---- UTF-8 ---- */
 
 /* The code point at s[0..n) and its length in *size; -1 (size 1) when the
- * bytes are not valid UTF-8. */
+ * bytes are not valid UTF-8 (utf8proc refuses overlong forms, surrogates
+ * and code points past U+10FFFF). */
 static int32_t utf8_decode(const unsigned char *s, size_t n, size_t *size) {
-    *size = 1;
-    if (s[0] < 0x80) return s[0];
-    int len = s[0] >= 0xF5 ? 0 : s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 ? 2 : 0;
-    if (len == 0 || (size_t)len > n) return -1;
-    int32_t c = s[0] & (0x7F >> len);
-    for (int i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return -1;
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10FFFF)) || (c >= 0xD800 && c <= 0xDFFF))
-        return -1;
-    *size = (size_t)len;
-    return c;
+    utf8proc_int32_t c;
+    utf8proc_ssize_t len = utf8proc_iterate(s, n < 4 ? (utf8proc_ssize_t)n : 4, &c);
+    *size = len > 0 ? (size_t)len : 1;
+    return len > 0 ? c : -1;
 }
 
 /* Whether s[0..n) is the start of a character whose other bytes have not
