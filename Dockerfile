@@ -45,7 +45,7 @@ FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libjansson4 libpcre2-8-0 libutf8proc2 libmicrohttpd12 libinih1 libcurl4 \
-      libcjose0 libsqlite3-0 libssl3 libgnutls30 libsndfile1 libvorbisfile3 libogg0 libsamplerate0 \
+      libcjose0 libsqlite3-0 libssl3 libgnutls30 libsndfile1 libvorbis0a libogg0 libsamplerate0 \
       libkissfft-float131 libportaudio2 libasound2 libespeak-ng1 espeak-ng-data \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \

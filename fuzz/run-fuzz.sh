@@ -13,7 +13,7 @@
 # (fuzz_sealed_header), from fuzz/corpus-sealed (small files sealed with the
 # harness's fixed key); with `jwt`, JWT verification and JWKS parsing
 # (fuzz_jwt), from fuzz/corpus-jwt with the dictionary fuzz/jwt.dict; and
-# the speech inputs: `audio` (uploads through libsndfile and libvorbisfile), `multipart`
+# the speech inputs: `audio` (uploads through libsndfile, and Ogg Vorbis through libogg and libvorbis), `multipart`
 # (form bodies), `vad_model` and `whisper_model` (model files),
 # `whisper_rules` (decoding rules, segments, UTF-8 text), and `tts_text`
 # (text to be spoken: sentences and readings), `speech_request` (the JSON

@@ -1,20 +1,25 @@
 /*
  * audio_file.c - audio files and uploads to mono float samples at a target
- * rate (see audio_file.h): a decoder (audio_source.h: libvorbisfile for Ogg
- * Vorbis, libsndfile for the rest) gives chunks of frames with the channels
+ * rate (see audio_file.h): a decoder (audio_source.h: libogg and libvorbis
+ * for Ogg Vorbis, libsndfile for the rest) gives chunks of frames with the channels
  * averaged, and libsamplerate converts the rate as the chunks pass, so
  * memory holds only the output and one chunk of input.
  */
 #include "audio/audio_file.h"
 
+#include <errno.h>
 #include <math.h>
 #include <samplerate.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "audio/audio_source.h"
 
+/* The most read from a pipe (a path that is not a regular file). */
+#define AUDIO_MAX_STREAM_BYTES (1024 << 20)
 /* Mono frames asked of the decoder per read. */
 #define CHUNK_FRAMES 4096
 /* The first output allocation trusts the header only up to one minute at
@@ -179,14 +184,65 @@ static int load(const audio_input *in, int target_rate, double max_seconds, audi
     memset(out, 0, sizeof *out);
     if (check_target(target_rate, max_seconds, err) != 0) return -1;
     audio_source src;
-    int opened = audio_reads_with_vorbisfile(in) ? audio_vorbis_open(in, &src, err) : audio_sndfile_open(in, &src, err);
+    int opened = audio_reads_as_vorbis(in) ? audio_vorbis_open(in, &src, err) : audio_sndfile_open(in, &src, err);
     if (opened != 0) return -1;
     int rc = decode(&src, in->name, target_rate, max_seconds, out, err);
     src.close(&src);
     return rc;
 }
 
+/* The whole of a path that is not a regular file (a pipe, /dev/stdin):
+ * such input can be read only once, while choosing the decoder and then
+ * decoding both read from the start. NULL with err set beyond
+ * AUDIO_MAX_STREAM_BYTES. */
+static unsigned char *read_whole_stream(const char *path, size_t *size, r1_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        r1_error_set(err, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    unsigned char *bytes = NULL;
+    size_t cap = 0;
+    *size = 0;
+    for (;;) {
+        if (*size == cap) {
+            size_t grown = cap ? 2 * cap : 1 << 20;
+            unsigned char *more = grown <= AUDIO_MAX_STREAM_BYTES ? realloc(bytes, grown) : NULL;
+            if (!more) {
+                r1_error_set(err, "%s: more than %d MB from a pipe (give a file instead)", path,
+                             AUDIO_MAX_STREAM_BYTES >> 20);
+                break;
+            }
+            bytes = more, cap = grown;
+        }
+        size_t n = fread(bytes + *size, 1, cap - *size, f);
+        *size += n;
+        if (n == 0) {
+            if (ferror(f)) r1_error_set(err, "%s: %s", path, strerror(errno));
+            else {
+                fclose(f);
+                return bytes;
+            }
+            break;
+        }
+    }
+    fclose(f);
+    free(bytes);
+    return NULL;
+}
+
 int audio_load_file_limited(const char *path, int target_rate, double max_seconds, audio_pcm *out, r1_error *err) {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        memset(out, 0, sizeof *out);
+        size_t size;
+        unsigned char *bytes = read_whole_stream(path, &size, err);
+        if (!bytes) return -1;
+        audio_input in = {.data = bytes, .size = size, .name = path};
+        int rc = load(&in, target_rate, max_seconds, out, err);
+        free(bytes);
+        return rc;
+    }
     audio_input in = {.path = path, .name = path};
     return load(&in, target_rate, max_seconds, out, err);
 }

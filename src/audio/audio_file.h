@@ -1,7 +1,7 @@
 /*
  * audio_file.h - audio in: any file libsndfile reads (WAV of any sample
  * format, FLAC, OGG/Vorbis/Opus, MP3, AIFF, ...; Ogg Vorbis goes through
- * libvorbisfile instead, see audio_source.h), from a path or from bytes
+ * libogg and libvorbis instead, see audio_source.h), from a path or from bytes
  * in memory (an HTTP upload), turned into mono float samples at the rate
  * the model wants (16000 Hz for Whisper).
  *

@@ -2,14 +2,15 @@
  * audio_source.h - what audio_file.c's pipeline (limits, resampling, the
  * growing output) needs from a decoder, and the decoders that provide it:
  *
- *   audio_vorbis.c   Ogg Vorbis, through libvorbisfile;
+ *   audio_vorbis.c   Ogg Vorbis (libogg and libvorbis, with the codebook
+ *                    limits of vorbis_limits.h);
  *   audio_sndfile.c  everything else libsndfile reads (WAV, FLAC, Ogg Opus,
  *                    MP3, AIFF, ...).
  *
  * Ogg Vorbis has its own decoder because libsndfile leaks the codec setup
  * (~5.8 KB) of every Vorbis stream whose headers it refuses, and a server
  * must not lose memory to each bad upload. audio_file.c asks
- * audio_reads_with_vorbisfile first and picks the decoder by the answer.
+ * audio_reads_as_vorbis first and picks the decoder by the answer.
  */
 #ifndef R1_AUDIO_AUDIO_SOURCE_H
 #define R1_AUDIO_AUDIO_SOURCE_H
@@ -52,18 +53,17 @@ struct audio_source {
 int audio_sndfile_open(const audio_input *in, audio_source *out, r1_error *err);
 int audio_vorbis_open(const audio_input *in, audio_source *out, r1_error *err);
 
-/* Whether in goes to audio_vorbis_open: an Ogg stream whose first packet
- * is not one of the other Ogg codecs libsndfile reads (Opus, FLAC, Speex,
- * PCM). Reads at most the first 64 KB; false when the file cannot be read
- * (libsndfile then says why). */
-bool audio_reads_with_vorbisfile(const audio_input *in);
+/* Whether in goes to audio_vorbis_open: an Ogg input whose first page
+ * does not begin a stream of another codec libsndfile reads (Opus, FLAC,
+ * Speex, PCM). Reads at most the first 64 KB of a path. */
+bool audio_reads_as_vorbis(const audio_input *in);
 
 /* A sample as Whisper wants it: finite, in [-1, 1]. Float files carry any
  * value at all, and resampling rings slightly past full scale. */
 float audio_clean_sample(float x);
 
 /* Averages frames frames of channels channels into mono: interleaved
- * (libsndfile) or one array per channel (libvorbisfile). */
+ * (libsndfile) or one array per channel (libvorbis). */
 void audio_mix_interleaved(const float *in, long frames, int channels, float *mono);
 void audio_mix_planar(float *const *in, long frames, int channels, float *mono);
 

@@ -1,242 +1,313 @@
 /*
- * audio_vorbis.c - the Ogg Vorbis decoder of audio_source.h, through
- * libvorbisfile, and the test that routes Ogg inputs here.
+ * audio_vorbis.c - the Ogg Vorbis decoder of audio_source.h (libogg splits
+ * the input into pages and packets, libvorbis decodes them), and the test
+ * that routes Ogg inputs here rather than to libsndfile.
  *
- * libsndfile reads Ogg Vorbis too, but when it refuses a stream's headers
- * it returns without freeing the codec setup it had begun (vorbis_info_init
- * with no vorbis_info_clear): ~5.8 KB lost per malformed upload, forever,
- * in a server that runs for months. libvorbisfile frees everything on each
- * failure (ov_clear), so Vorbis never reaches libsndfile.
+ * Why neither of the usual wrappers:
+ * - libsndfile, when it refuses a stream's headers, keeps the codec setup
+ *   it had begun (vorbis_info_init with no vorbis_info_clear): ~5.8 KB
+ *   lost per malformed upload, in a server that runs for months.
+ * - libvorbisfile reads the header packets itself, so nothing could check
+ *   a setup header before libvorbis allocates for its codebooks (see
+ *   vorbis_limits.h: a 21-byte header can ask for a stack overflow), and
+ *   its seekable open leaks on damaged chains.
+ * Here every header packet passes through our hands: the setup header is
+ * costed (vorbis_setup_header_cost) immediately before
+ * vorbis_synthesis_headerin reads it, and every failure clears all state.
  *
- * A chained stream (several Vorbis streams one after another) is read
- * through as one: its channel count may change between links (each chunk
- * is averaged with its own), its sample rate may not.
+ * Which stream is read: the first Vorbis stream to begin (its first page
+ * says "\x01vorbis"); pages of other streams (a video track) are skipped.
+ * Once that stream's last page has come, the next Vorbis stream to begin
+ * is read as the next link of a chained file: its channel count may
+ * differ (each chunk is averaged with its own), its sample rate may not.
+ * The input is read front to back once, so the length is unknown until
+ * the end (the pipeline counts frames against its limit as they come).
  */
 #include <errno.h>
 #include <ogg/ogg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-
-/* vorbisfile.h otherwise defines static callback tables this file does not
- * use, which -Wunused-variable refuses */
-#define OV_EXCLUDE_STATIC_CALLBACKS
-#include <vorbis/vorbisfile.h>
+#include <vorbis/codec.h>
 
 #include "audio/audio_file.h"
 #include "audio/audio_source.h"
 #include "audio/vorbis_limits.h"
 
-/* How far into an input audio_reads_with_vorbisfile looks for the first packet. */
+/* Bytes handed to libogg per read of the input. */
+#define INPUT_CHUNK 65536
+/* How far into an input audio_reads_as_vorbis looks for the first page. */
 #define SNIFF_BYTES 65536
 
-/* ---- the bytes libvorbisfile reads: memory or a FILE ---- */
-
-typedef struct byte_source {
-    FILE *file;                /* when reading a path */
-    const unsigned char *data; /* when reading memory */
-    size_t size, pos;
-} byte_source;
-
-static size_t source_read(void *ptr, size_t size, size_t nmemb, void *user) {
-    byte_source *b = user;
-    if (b->file) return fread(ptr, size, nmemb, b->file);
-    if (size == 0 || b->pos >= b->size) return 0;
-    size_t items = (b->size - b->pos) / size;
-    if (items > nmemb) items = nmemb;
-    memcpy(ptr, b->data + b->pos, items * size);
-    b->pos += items * size;
-    return items;
-}
-
-static long source_tell(void *user) {
-    byte_source *b = user;
-    return b->file ? (long)ftello(b->file) : (long)b->pos;
-}
-
-/* ---- the open stream ---- */
-
 typedef struct vorbis_state {
-    OggVorbis_File vf;
-    byte_source bytes;
     const char *name;
+    /* the input: a file or memory */
+    FILE *file;
+    const unsigned char *data;
+    size_t size, pos;
+    /* the current link */
+    ogg_sync_state sync;
+    ogg_stream_state stream;
+    vorbis_info info;
+    vorbis_comment comment;
+    vorbis_dsp_state dsp;
+    vorbis_block block;
+    bool stream_open, info_open, dsp_open;
+    bool link_ended; /* its last page (EOS) has been read */
+    bool link_has_audio; /* an audio packet of it has been decoded */
+    int headers;     /* its header packets read so far; 3 = decoding audio */
+    /* the whole input */
+    int links;
+    int rate; /* of the first link: every link must keep it */
+    uint64_t codebook_bytes;
     long frames_read;
 } vorbis_state;
 
-/* libvorbisfile's error codes in words. */
-static const char *vorbis_error_text(long code) {
-    switch (code) {
-    case OV_EREAD: return "a read from the input failed";
-    case OV_EFAULT: return "internal fault in libvorbisfile";
-    case OV_EIMPL: return "a feature this decoder does not implement";
-    case OV_EINVAL: return "invalid argument or state";
-    case OV_ENOTVORBIS: return "not Vorbis data";
-    case OV_EBADHEADER: return "invalid Vorbis header";
-    case OV_EVERSION: return "unsupported Vorbis version";
-    case OV_ENOTAUDIO: return "not audio data";
-    case OV_EBADPACKET: return "invalid packet";
-    case OV_EBADLINK: return "invalid stream section, or the data is damaged";
-    case OV_ENOSEEK: return "the input is not seekable";
-    default: return "unknown libvorbisfile error";
+/* ---- links ---- */
+
+static void close_link(vorbis_state *st) {
+    if (st->dsp_open) {
+        vorbis_block_clear(&st->block);
+        vorbis_dsp_clear(&st->dsp);
+    }
+    if (st->info_open) {
+        vorbis_comment_clear(&st->comment);
+        vorbis_info_clear(&st->info);
+    }
+    if (st->stream_open) ogg_stream_clear(&st->stream);
+    st->dsp_open = st->info_open = st->stream_open = false;
+}
+
+/* The first page of a Vorbis stream: a stream's first page holds exactly
+ * its identification header. */
+static bool page_begins_vorbis(const ogg_page *page) {
+    return ogg_page_bos(page) && page->body_len >= 7 && memcmp(page->body, "\x01vorbis", 7) == 0;
+}
+
+static int begin_link(vorbis_state *st, ogg_page *page, r1_error *err) {
+    close_link(st);
+    if (++st->links > VORBIS_MAX_LINKS)
+        return r1_error_set(err, "%s: more than %d chained Vorbis streams", st->name, VORBIS_MAX_LINKS);
+    if (ogg_stream_init(&st->stream, ogg_page_serialno(page)) != 0)
+        return r1_error_set(err, "%s: out of memory", st->name);
+    st->stream_open = true;
+    vorbis_info_init(&st->info);
+    vorbis_comment_init(&st->comment);
+    st->info_open = true;
+    st->headers = 0;
+    st->link_ended = st->link_has_audio = false;
+    ogg_stream_pagein(&st->stream, page);
+    if (ogg_page_eos(page)) st->link_ended = true;
+    return 0;
+}
+
+/* A page: the start of the next link, one of the current link's, or
+ * another stream's (skipped). A Vorbis stream that begins after the
+ * current one's audio has begun is the next link even without the last
+ * page's flag (a chain cut and joined carelessly); one that begins before
+ * it is a parallel stream (every stream of a multiplexed file begins
+ * before any stream's data, so those are never taken for links). */
+static int take_page(vorbis_state *st, ogg_page *page, r1_error *err) {
+    bool current_done = !st->stream_open || st->link_ended || st->link_has_audio;
+    if (page_begins_vorbis(page) && current_done) return begin_link(st, page, err);
+    if (!st->stream_open || st->link_ended || ogg_page_serialno(page) != st->stream.serialno) return 0;
+    ogg_stream_pagein(&st->stream, page);
+    if (ogg_page_eos(page)) st->link_ended = true;
+    return 0;
+}
+
+/* ---- packets ---- */
+
+/* Up to INPUT_CHUNK more bytes of the input into libogg: the count, 0 at
+ * the end, -1 on a read error. */
+static long read_input(vorbis_state *st, r1_error *err) {
+    char *into = ogg_sync_buffer(&st->sync, INPUT_CHUNK);
+    if (!into) return r1_error_set(err, "%s: out of memory", st->name);
+    size_t n;
+    if (st->file) {
+        n = fread(into, 1, INPUT_CHUNK, st->file);
+        if (n == 0 && ferror(st->file)) return r1_error_set(err, "%s: %s", st->name, strerror(errno));
+    } else {
+        n = st->size - st->pos < INPUT_CHUNK ? st->size - st->pos : INPUT_CHUNK;
+        memcpy(into, st->data + st->pos, n);
+        st->pos += n;
+    }
+    ogg_sync_wrote(&st->sync, (long)n);
+    return (long)n;
+}
+
+/* The current link's next packet: 1, 0 at the end of the input, -1 with
+ * err set. A gap in a stream (a lost page) is stepped over. */
+static int next_packet(vorbis_state *st, ogg_packet *packet, r1_error *err) {
+    for (;;) {
+        if (st->stream_open) {
+            int got = ogg_stream_packetout(&st->stream, packet);
+            if (got > 0) return 1;
+            if (got < 0) continue; /* one gap marker used up */
+        }
+        ogg_page page;
+        int got = ogg_sync_pageout(&st->sync, &page);
+        if (got > 0 && take_page(st, &page, err) != 0) return -1;
+        if (got != 0) continue; /* a page taken, or bytes skipped to the next one */
+        long n = read_input(st, err);
+        if (n <= 0) return (int)n;
     }
 }
 
+static const char *header_name(int index) {
+    return index == 0 ? "identification" : index == 1 ? "comment" : "setup";
+}
+
+/* One of a link's three header packets; after the setup header, the
+ * decoder is ready. */
+static int take_header(vorbis_state *st, ogg_packet *packet, r1_error *err) {
+    if (st->headers == 2) { /* the setup header: its codebooks counted before libvorbis allocates for them */
+        vorbis_setup_cost cost = vorbis_setup_header_cost(packet->packet, packet->bytes);
+        if (cost.largest_book > VORBIS_BOOK_MAX_ENTRIES)
+            return r1_error_set(err, "%s: a Vorbis codebook of %ld entries (the limit is %d)", st->name,
+                                cost.largest_book, VORBIS_BOOK_MAX_ENTRIES);
+        if (cost.bytes > VORBIS_LINK_MAX_BYTES)
+            return r1_error_set(err, "%s: a Vorbis stream's codebooks would take %.0f MB to decode (the limit is %.0f MB)",
+                                st->name, cost.bytes / 1048576.0, VORBIS_LINK_MAX_BYTES / 1048576.0);
+        st->codebook_bytes += cost.bytes;
+        if (st->codebook_bytes > VORBIS_INPUT_MAX_BYTES)
+            return r1_error_set(err, "%s: its chained Vorbis streams' codebooks would take more than %.0f MB to decode",
+                                st->name, VORBIS_INPUT_MAX_BYTES / 1048576.0);
+    }
+    if (vorbis_synthesis_headerin(&st->info, &st->comment, packet) != 0)
+        return r1_error_set(err, "%s: invalid Vorbis %s header", st->name, header_name(st->headers));
+    if (++st->headers == 1) {
+        if (st->info.channels < 1 || st->info.channels > AUDIO_MAX_CHANNELS)
+            return r1_error_set(err, "%s: a Vorbis stream of %d channels (1 to %d are accepted)", st->name,
+                                st->info.channels, AUDIO_MAX_CHANNELS);
+        if (st->links == 1) st->rate = st->info.rate > INT32_MAX ? 0 : (int)st->info.rate;
+        else if (st->info.rate != st->rate)
+            return r1_error_set(err, "%s: the Ogg stream changes its sample rate from %d to %ld Hz after %ld frames",
+                                st->name, st->rate, st->info.rate, st->frames_read);
+    }
+    if (st->headers < 3) return 0;
+    if (vorbis_synthesis_init(&st->dsp, &st->info) != 0)
+        return r1_error_set(err, "%s: the Vorbis headers describe no decoder libvorbis can build", st->name);
+    vorbis_block_init(&st->dsp, &st->block);
+    st->dsp_open = true;
+    return 0;
+}
+
+/* ---- the audio_source ---- */
+
 static long vorbis_read_mono(audio_source *s, float *mono, long max_frames, r1_error *err) {
     vorbis_state *st = s->state;
-    int want = max_frames < 4096 ? (int)max_frames : 4096;
     for (;;) {
         float **planes;
-        int link;
-        long got = ov_read_float(&st->vf, &planes, want, &link);
-        /* a hole is a gap in the data (a lost or damaged page): the
-         * decoder has moved past it, and the audio goes on after it */
-        if (got == OV_HOLE) continue;
-        if (got < 0)
-            return r1_error_set(err, "%s: Ogg Vorbis decoding failed after %ld frames: %s", st->name,
-                                st->frames_read, vorbis_error_text(got));
-        if (got == 0) return 0;
-        const vorbis_info *info = ov_info(&st->vf, link);
-        if (!info || info->channels < 1 || info->channels > AUDIO_MAX_CHANNELS)
-            return r1_error_set(err, "%s: a link of the Ogg stream has %d channels (1 to %d are accepted)", st->name,
-                                info ? info->channels : 0, AUDIO_MAX_CHANNELS);
-        if (info->rate != s->rate)
-            return r1_error_set(err, "%s: the Ogg stream changes its sample rate from %d to %ld Hz after %ld frames",
-                                st->name, s->rate, info->rate, st->frames_read);
-        audio_mix_planar(planes, got, info->channels, mono);
-        st->frames_read += got;
-        return got;
+        int ready = st->dsp_open ? vorbis_synthesis_pcmout(&st->dsp, &planes) : 0;
+        if (ready > 0) {
+            long n = ready < max_frames ? ready : max_frames;
+            audio_mix_planar(planes, n, st->info.channels, mono);
+            vorbis_synthesis_read(&st->dsp, (int)n);
+            st->frames_read += n;
+            return n;
+        }
+        ogg_packet packet;
+        int got = next_packet(st, &packet, err);
+        if (got <= 0) return got; /* the end (a chain cut inside its next link's headers ends there too) */
+        if (st->headers < 3) {
+            if (take_header(st, &packet, err) != 0) return -1;
+        } else if (vorbis_synthesis(&st->block, &packet) == 0) {
+            vorbis_synthesis_blockin(&st->dsp, &st->block);
+            st->link_has_audio = true;
+        } /* else a damaged audio packet: skipped, as players do */
     }
 }
 
 static void vorbis_close(audio_source *s) {
     vorbis_state *st = s->state;
     if (!st) return;
-    ov_clear(&st->vf); /* closes st->bytes.file through close_func */
+    close_link(st);
+    ogg_sync_clear(&st->sync);
+    if (st->file) fclose(st->file);
     free(st);
     s->state = NULL;
 }
 
-static int close_file(void *user) {
-    byte_source *b = user;
-    int rc = b->file ? fclose(b->file) : 0;
-    b->file = NULL;
-    return rc;
-}
-
 int audio_vorbis_open(const audio_input *in, audio_source *out, r1_error *err) {
     memset(out, 0, sizeof *out);
-    if (vorbis_check_limits(in, err) != 0) return -1; /* before libvorbis allocates for the codebooks */
     vorbis_state *st = calloc(1, sizeof *st);
     if (!st) return r1_error_set(err, "%s: out of memory", in->name);
+    *out = (audio_source){.read_mono = vorbis_read_mono, .close = vorbis_close, .state = st};
     st->name = in->name;
-    if (in->path) {
-        st->bytes.file = fopen(in->path, "rb");
-        if (!st->bytes.file) {
-            r1_error_set(err, "%s: %s", in->name, strerror(errno));
-            free(st);
+    ogg_sync_init(&st->sync);
+    if (in->path && !(st->file = fopen(in->path, "rb"))) {
+        r1_error_set(err, "%s: %s", in->name, strerror(errno));
+        vorbis_close(out);
+        return -1;
+    }
+    st->data = in->data;
+    st->size = in->size;
+    /* the first link's three headers, which give the channels and rate */
+    while (st->headers < 3) {
+        ogg_packet packet;
+        int got = next_packet(st, &packet, err);
+        if (got == 0 && st->links == 0) r1_error_set(err, "%s: no Vorbis stream in the Ogg data", in->name);
+        if (got == 0 && st->links > 0) r1_error_set(err, "%s: the input ends inside its Vorbis headers", in->name);
+        if (got <= 0 || take_header(st, &packet, err) != 0) {
+            vorbis_close(out);
             return -1;
         }
-    } else {
-        st->bytes.data = in->data;
-        st->bytes.size = in->size;
     }
-    /* no seek function: libvorbisfile then reads the input as a stream,
-     * front to back. Given one, it bisects a chained file for its links
-     * at open, and on some damaged chains that search returns without
-     * freeing what it had read (libvorbisfile 1.3.7, _bisect_forward_serialno;
-     * found by fuzz_audio). The cost: the length is unknown until the end,
-     * so the pipeline's duration limit counts frames as they come. */
-    ov_callbacks callbacks = {source_read, NULL, close_file, source_tell};
-    int rc = ov_open_callbacks(&st->bytes, &st->vf, NULL, 0, callbacks);
-    if (rc != 0) {
-        /* on failure libvorbisfile has freed its state but left the input
-         * to us */
-        close_file(&st->bytes);
-        free(st);
-        return r1_error_set(err, "%s: cannot read Ogg Vorbis: %s", in->name, vorbis_error_text(rc));
-    }
-    const vorbis_info *info = ov_info(&st->vf, 0);
-    *out = (audio_source){.channels = info ? info->channels : 0,
-                          .rate = info && info->rate <= INT32_MAX ? (int)info->rate : 0,
-                          .frames = AUDIO_FRAMES_UNKNOWN, /* read as a stream: see above */
-                          .read_mono = vorbis_read_mono,
-                          .close = vorbis_close,
-                          .state = st};
+    out->channels = st->info.channels;
+    out->rate = st->rate;
+    out->frames = AUDIO_FRAMES_UNKNOWN; /* read once, front to back: see the top */
     return 0;
 }
 
-/* ---- which inputs are Ogg Vorbis ---- */
-
-/* The first SNIFF_BYTES of in, in buf (for memory, a pointer into it). */
-static size_t first_bytes(const audio_input *in, unsigned char *buf, const unsigned char **bytes) {
-    if (!in->path) {
-        *bytes = in->data;
-        return in->size < SNIFF_BYTES ? in->size : SNIFF_BYTES;
-    }
-    *bytes = buf;
-    FILE *f = fopen(in->path, "rb");
-    if (!f) return 0;
-    size_t n = fread(buf, 1, SNIFF_BYTES, f);
-    fclose(f);
-    return n;
-}
+/* ---- which inputs come here ---- */
 
 /*
- * Which Ogg inputs come here. libsndfile takes an input for Ogg when it
- * starts with "OggS", then picks a codec by the first packet of the first
- * page it can read. Only its Vorbis reader leaks, but rather than predict
- * exactly which inputs it would hand to that reader (a damaged first page,
- * a page number out of order, a packet split over pages: each a chance to
- * guess differently and leak), every Ogg input comes here unless its first
- * packet clearly belongs to another codec libsndfile reads: Opus, FLAC,
- * Speex or PCM. libvorbisfile refuses what is not Vorbis, cleanly.
+ * libsndfile takes an input for Ogg when it starts with "OggS", then picks
+ * a codec by the start of the first page libogg finds in it. Only its
+ * Vorbis reader leaks, but rather than predict exactly which inputs it
+ * would hand to that reader (a damaged page, a page that continues a
+ * packet: each a chance to guess differently, found by a review), every
+ * Ogg input comes here unless that first page begins a stream of another
+ * codec libsndfile reads (Opus, FLAC in either mapping, Speex, PCM). What
+ * is not Vorbis is refused here, cleanly.
  */
-static bool first_packet_is_other_codec(const unsigned char *bytes, size_t n) {
+static bool first_page_begins_other_codec(const unsigned char *bytes, size_t n) {
     static const struct {
         const char *magic;
         long length;
-    } others[] = {{"OpusHead", 8}, {"\x7f" "FLAC", 5}, {"Speex   ", 8}, {"PCM     ", 8}};
+    } others[] = {{"OpusHead", 8}, {"\x7f" "FLAC", 5}, {"fLaC", 4}, {"Speex", 5}, {"PCM     ", 8}};
     ogg_sync_state sync;
-    ogg_stream_state stream;
     ogg_page page;
-    ogg_packet packet;
-    bool other = false, stream_open = false;
+    bool other = false;
     ogg_sync_init(&sync);
     char *into = ogg_sync_buffer(&sync, (long)n);
-    if (!into) {
-        ogg_sync_clear(&sync);
-        return false;
-    }
-    memcpy(into, bytes, n);
-    ogg_sync_wrote(&sync, (long)n);
-    for (int got; (got = ogg_sync_pageout(&sync, &page)) != 0;) {
-        if (got < 0) continue; /* bytes skipped to the next page */
-        if (!stream_open) {
-            ogg_stream_init(&stream, ogg_page_serialno(&page));
-            stream_open = true;
-        }
-        if (ogg_stream_pagein(&stream, &page) != 0) continue; /* another stream's page */
-        int out = ogg_stream_packetout(&stream, &packet);
-        while (out < 0) /* a gap before the packet (a page number out of order) */
-            out = ogg_stream_packetout(&stream, &packet);
-        if (out == 0) continue; /* the first packet goes on in the next page */
-        for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
-            if (packet.bytes >= others[i].length && memcmp(packet.packet, others[i].magic, (size_t)others[i].length) == 0)
+    if (into) {
+        memcpy(into, bytes, n);
+        ogg_sync_wrote(&sync, (long)n);
+        int got = ogg_sync_pageout(&sync, &page);
+        while (got < 0) /* bytes skipped to the first page */
+            got = ogg_sync_pageout(&sync, &page);
+        for (size_t i = 0; got > 0 && ogg_page_bos(&page) && i < sizeof others / sizeof others[0]; i++)
+            if (page.body_len >= others[i].length && memcmp(page.body, others[i].magic, (size_t)others[i].length) == 0)
                 other = true;
-        break;
     }
-    if (stream_open) ogg_stream_clear(&stream);
     ogg_sync_clear(&sync);
     return other;
 }
 
-bool audio_reads_with_vorbisfile(const audio_input *in) {
-    unsigned char *buf = in->path ? malloc(SNIFF_BYTES) : NULL;
-    if (in->path && !buf) return false;
-    const unsigned char *bytes;
-    size_t n = first_bytes(in, buf, &bytes);
-    bool vorbisfile = n >= 4 && memcmp(bytes, "OggS", 4) == 0 && !first_packet_is_other_codec(bytes, n);
+bool audio_reads_as_vorbis(const audio_input *in) {
+    unsigned char *buf = NULL;
+    const unsigned char *bytes = in->data;
+    size_t n = in->size < SNIFF_BYTES ? in->size : SNIFF_BYTES;
+    if (in->path) {
+        FILE *f = fopen(in->path, "rb");
+        buf = f ? malloc(SNIFF_BYTES) : NULL;
+        n = buf ? fread(buf, 1, SNIFF_BYTES, f) : 0;
+        if (f) fclose(f);
+        bytes = buf;
+    }
+    bool ours = n >= 4 && memcmp(bytes, "OggS", 4) == 0 && !first_page_begins_other_codec(bytes, n);
     free(buf);
-    return vorbisfile;
+    return ours;
 }

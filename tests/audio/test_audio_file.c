@@ -2,6 +2,7 @@
  * bad files give one clear line, memory and path agree, a 44.1 kHz stereo
  * sine written here in several formats comes back as a 16 kHz mono sine. */
 #include <malloc.h>
+#include <sys/resource.h>
 #include <math.h>
 #include <ogg/ogg.h>
 #include <sndfile.h>
@@ -413,6 +414,16 @@ static void test_vorbis_chain(void **state) {
     assert_true(fabs(a.seconds - 2.0 * SINE_SECONDS) < 0.05);
     assert_true(fabs(crossing_frequency(a.samples, RATE * 3 - RATE / 4, RATE * 3 + RATE / 4) - SINE_HZ) < 2.0);
     audio_pcm_free(&a);
+    /* the same with the first stream's last page not flagged as last */
+    size_t last = 0;
+    while (last + ogg_page_length(chain + last) < first_size) last += ogg_page_length(chain + last);
+    assert_true(chain[last + 5] & 0x04);
+    chain[last + 5] &= (unsigned char)~0x04;
+    ogg_page_fix_checksum(chain + last);
+    if (audio_load_memory(chain, first_size + second_size, RATE, &a, &err) != 0) fail_msg("%s", err.message);
+    printf("the same without the first stream's last-page flag: %.3f s\n", a.seconds);
+    assert_true(fabs(a.seconds - 2.0 * SINE_SECONDS) < 0.05);
+    audio_pcm_free(&a);
     memcpy(chain + first_size, other, other_size);
     expect_error(audio_load_memory(chain, first_size + other_size, RATE, &a, &err), &err, "upload: ",
                  "changes its sample rate from 44100 to 22050 Hz");
@@ -440,8 +451,8 @@ static void expect_no_memory_kept(const unsigned char *bytes, size_t size, const
         if (audio_load_memory(bytes, size, RATE, &a, &err) != 0) refused++;
         else audio_pcm_free(&a);
     }
-    size_t grown = heap_in_use() - before;
-    printf("%s: %d of 500 refused, the heap grew by %zu bytes\n", what, refused, grown);
+    long grown = (long)heap_in_use() - (long)before; /* the heap may also shrink */
+    printf("%s: %d of 500 refused, the heap grew by %ld bytes\n", what, refused, grown);
     assert_true(grown < 64 * 1024); /* libsndfile: ~2.9 MB for 500 refusals */
 }
 
@@ -464,7 +475,7 @@ static void test_vorbis_damaged_headers(void **state) {
     ogg_page_fix_checksum(bad);
     audio_pcm a;
     r1_error err;
-    expect_error(audio_load_memory(bad, size, RATE, &a, &err), &err, "upload: ", "invalid Vorbis header");
+    expect_error(audio_load_memory(bad, size, RATE, &a, &err), &err, "upload: ", "invalid Vorbis identification header");
     expect_no_memory_kept(bad, size, "0 channels");
 
     /* the first page's sequence number is not 0 (libsndfile still took
@@ -541,24 +552,40 @@ static void read_vorbis_headers(const unsigned char *bytes, size_t size, vorbis_
     ogg_sync_clear(&sync);
 }
 
-/* An Ogg stream of the three packets, then the audio pages of a real file
- * (their serial number differs, so libvorbisfile never reaches them). */
+/* An Ogg stream of the three packets (no audio), each packet on a page
+ * of its own. */
 static unsigned char *ogg_of_headers(const ogg_packet *packets, size_t *size) {
     ogg_stream_state stream;
     ogg_stream_init(&stream, 1234);
-    for (int i = 0; i < 3; i++) ogg_stream_packetin(&stream, (ogg_packet *)&packets[i]);
     unsigned char *out = NULL;
     *size = 0;
-    ogg_page page;
-    while (ogg_stream_flush(&stream, &page)) {
-        out = realloc(out, *size + (size_t)page.header_len + (size_t)page.body_len);
-        assert_non_null(out);
-        memcpy(out + *size, page.header, (size_t)page.header_len);
-        memcpy(out + *size + page.header_len, page.body, (size_t)page.body_len);
-        *size += (size_t)page.header_len + (size_t)page.body_len;
+    for (int i = 0; i < 3; i++) {
+        ogg_stream_packetin(&stream, (ogg_packet *)&packets[i]);
+        ogg_page page;
+        while (ogg_stream_flush(&stream, &page)) {
+            out = realloc(out, *size + (size_t)page.header_len + (size_t)page.body_len);
+            assert_non_null(out);
+            memcpy(out + *size, page.header, (size_t)page.header_len);
+            memcpy(out + *size + page.header_len, page.body, (size_t)page.body_len);
+            *size += (size_t)page.header_len + (size_t)page.body_len;
+        }
     }
     ogg_stream_clear(&stream);
     return out;
+}
+
+/* The offset of page `index` (from 0) of an Ogg file. */
+static size_t ogg_page_at(const unsigned char *bytes, int index) {
+    size_t at = 0;
+    for (int i = 0; i < index; i++) at += ogg_page_length(bytes + at);
+    return at;
+}
+
+/* Peak resident memory of this process so far, in MB. */
+static long peak_rss_mb(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_maxrss / 1024;
 }
 
 /* A setup header of `books` codebooks of `entries` entries each, all of
@@ -605,7 +632,7 @@ static void test_vorbis_codebook_limits(void **state) {
         const char *says;
     } crafted[] = {
         {1, (1L << 23) - 1, "a Vorbis codebook of 8388607 entries (the limit is 65536)"},
-        {64, 60000, "codebooks would take 66 MB to decode (the limit is 16 MB)"},
+        {64, 60000, "codebooks would take 95 MB to decode (the limit is 16 MB)"},
     };
     for (size_t i = 0; i < sizeof crafted / sizeof crafted[0]; i++) {
         oggpack_buffer w;
@@ -619,6 +646,34 @@ static void test_vorbis_codebook_limits(void **state) {
         free(bytes);
         oggpack_writeclear(&w);
     }
+    /* The crafted header behind page flags that made an earlier version's
+     * separate walk over the pages skip it while libvorbisfile, which it
+     * used then, still read it (found by a review; 131 MB): a first-page (BOS) flag on the setup
+     * header's page, a last-page (EOS) flag on the identification or the
+     * comment page. Each is refused, and memory stays low. */
+    static const struct {
+        int page, flag;
+        const char *layout;
+    } flagged[] = {{2, 0x02, "BOS on the setup page"}, {0, 0x04, "EOS on the identification page"},
+                   {1, 0x04, "EOS on the comment page"}};
+    for (size_t i = 0; i < sizeof flagged / sizeof flagged[0]; i++) {
+        oggpack_buffer w;
+        ogg_packet packets[3] = {h.packet[0], h.packet[1], crafted_setup_header(&w, 16, (1L << 23) - 1)};
+        size_t n;
+        unsigned char *bytes = ogg_of_headers(packets, &n);
+        size_t at = ogg_page_at(bytes, flagged[i].page);
+        bytes[at + 5] |= (unsigned char)flagged[i].flag;
+        ogg_page_fix_checksum(bytes + at);
+        long peak = peak_rss_mb();
+        audio_pcm a;
+        r1_error err;
+        printf("%s:\n", flagged[i].layout);
+        expect_error(audio_load_memory(bytes, n, RATE, &a, &err), &err, "upload: ", NULL);
+        if (peak_rss_mb() > peak + 32) fail_msg("%s: peak memory %ld -> %ld MB", flagged[i].layout, peak, peak_rss_mb());
+        free(bytes);
+        oggpack_writeclear(&w);
+    }
+
     /* the same headers with libvorbis's own setup header decode nowhere
      * (no audio pages), but are not refused by the limits */
     size_t n;
@@ -630,6 +685,40 @@ static void test_vorbis_codebook_limits(void **state) {
     free(bytes);
     for (int i = 0; i < 3; i++) free(h.packet[i].packet);
     free(good);
+}
+
+/* Ogg inputs of other codecs still go to libsndfile (Opus decodes), and a
+ * first page that only looks like another codec's does not: a first page
+ * that continues a packet beginning "\x01vorbis" and then holds an Opus
+ * header went to libsndfile's Vorbis reader, which leaked (found by a
+ * review); it now comes to audio_vorbis.c and is refused cleanly. */
+static void test_ogg_routing(void **state) {
+    (void)state;
+    char path[] = "/tmp/r1_test_opus_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    if (!write_sine_at(path, SF_FORMAT_OGG | SF_FORMAT_OPUS, 24000)) fail_msg("libsndfile cannot write Ogg Opus");
+    audio_pcm a;
+    r1_error err;
+    if (audio_load_file(path, RATE, &a, &err) != 0) fail_msg("Ogg Opus: %s", err.message);
+    printf("Ogg Opus (libsndfile): %.3f s\n", a.seconds);
+    assert_true(fabs(a.seconds - SINE_SECONDS) < 0.05);
+    audio_pcm_free(&a);
+    unlink(path);
+
+    /* one page: continued + first-page flags, segments of 7 and 19 bytes */
+    static const unsigned char opus_head[19] = {'O', 'p', 'u', 's', 'H', 'e', 'a', 'd', 1, 1, 0, 0, 0x80, 0xBB, 0, 0, 0, 0, 0};
+    unsigned char page[27 + 2 + 7 + 19] = {'O', 'g', 'g', 'S', 0, 0x03};
+    page[14] = 7; /* serial number */
+    page[26] = 2;
+    page[27] = 7;
+    page[28] = 19;
+    memcpy(page + 29, "\x01vorbis", 7);
+    memcpy(page + 36, opus_head, sizeof opus_head);
+    ogg_page_fix_checksum(page);
+    expect_error(audio_load_memory(page, sizeof page, RATE, &a, &err), &err, "upload: ", "Vorbis");
+    expect_no_memory_kept(page, sizeof page, "a continued first page beginning \"\\x01vorbis\", then OpusHead");
 }
 
 /* The fuzz findings kept as seeds (fuzz/corpus-audio/regress-*), with
@@ -664,7 +753,7 @@ int main(void) {
         cmocka_unit_test(test_limits),          cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_sine_formats),    cmocka_unit_test(test_vorbis_chain),
         cmocka_unit_test(test_vorbis_damaged_headers), cmocka_unit_test(test_fuzz_findings),
-        cmocka_unit_test(test_vorbis_codebook_limits),
+        cmocka_unit_test(test_vorbis_codebook_limits), cmocka_unit_test(test_ogg_routing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

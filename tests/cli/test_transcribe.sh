@@ -10,7 +10,8 @@
 # digital silence; the same command, and 1 or 2 threads, give identical
 # output; --stats; usage errors exit 2; valgrind finds no leak on a
 # transcription or an error path (a damaged WAV, a damaged Ogg Vorbis);
-# an Ogg Vorbis tone (libvorbisfile) transcribes.
+# an Ogg Vorbis tone transcribes, from a file and through a pipe, and a WAV
+# through /dev/stdin gives the file's text.
 # Usage: test_transcribe.sh R1_BINARY TESTDATA_DIR
 set -u
 R1="$1"
@@ -130,9 +131,17 @@ bad_file "$AUDIO/bad_empty.wav" "empty file"
 bad_file "$AUDIO/bad_truncated_header.wav" "fmt"
 bad_file "$AUDIO/bad_not_audio.wav" "not an audio format"
 bad_file "$WORK/missing.wav" "No such file"
-bad_file "$WORK/bad_vorbis.ogg" "invalid Vorbis header"
+bad_file "$WORK/bad_vorbis.ogg" "invalid Vorbis identification header"
 transcribe tone -m "$F32" "$WORK/tone.ogg" "${FAST[@]}"
-check "tone.ogg (Ogg Vorbis, libvorbisfile): exits 0 (got $status)" test "$status" -eq 0
+check "tone.ogg (Ogg Vorbis): exits 0 (got $status)" test "$status" -eq 0
+# a pipe is read once: choosing the decoder must not eat what it decodes
+"$R1" transcribe -m "$F32" /dev/stdin "${FAST[@]}" <"$AUDIO/jfk.wav" >"$WORK/stdin.out" 2>"$WORK/stdin.err"
+status=$?
+check "jfk.wav through /dev/stdin: exits 0 (got $status) with the same text as from the file" \
+    test "$status" -eq 0 -a "$(cat "$WORK/stdin.out")" = "$(cat "$WORK/jfk.out")"
+cat "$WORK/tone.ogg" | "$R1" transcribe -m "$F32" /dev/stdin "${FAST[@]}" >/dev/null 2>"$WORK/stdin.err"
+status=$?
+check "tone.ogg through a pipe: exits 0 (got $status)" test "$status" -eq 0
 transcribe bad -m "$AUDIO/jfk.wav" "$AUDIO/en_fox.wav" "${FAST[@]}"
 check "a WAV as the model: exits 1" test "$status" -eq 1
 check "a WAV as the model: one line" grep -qx "r1 transcribe: .*jfk.wav: not a ggml Whisper model.*" "$WORK/bad.err"
