@@ -179,10 +179,42 @@ static int check_target(int target_rate, double max_seconds, r1_error *err) {
 
 /* ---- the API ---- */
 
+size_t audio_input_read_at(const audio_input *in, uint64_t at, unsigned char *buf, size_t n) {
+    at += in->skip;
+    if (!in->path) {
+        if (at >= in->size) return 0;
+        size_t got = in->size - at < n ? (size_t)(in->size - at) : n;
+        memcpy(buf, in->data + at, got);
+        return got;
+    }
+    FILE *f = fopen(in->path, "rb");
+    size_t got = f && fseeko(f, (off_t)at, SEEK_SET) == 0 ? fread(buf, 1, n, f) : 0;
+    if (f) fclose(f);
+    return got;
+}
+
+/* The ID3v2 tags at the start of in, one after another (10 bytes and a
+ * "syncsafe" size, 7 bits a byte, plus a 10-byte footer when its flag is
+ * set), into in->skip; -1 with err set for more than MAX_ID3_TAGS. */
+enum { MAX_ID3_TAGS = 64 };
+static int skip_id3_tags(audio_input *in, r1_error *err) {
+    unsigned char h[10];
+    in->skip = 0;
+    for (int tags = 0; audio_input_read_at(in, 0, h, sizeof h) == sizeof h; tags++) {
+        if (memcmp(h, "ID3", 3) != 0 || h[3] < 2 || h[3] > 4) return 0;
+        if (tags == MAX_ID3_TAGS) return r1_error_set(err, "%s: more than %d ID3 tags", in->name, MAX_ID3_TAGS);
+        in->skip += 10 + ((uint64_t)(h[6] & 0x7f) << 21 | (uint64_t)(h[7] & 0x7f) << 14 |
+                          (uint64_t)(h[8] & 0x7f) << 7 | (uint64_t)(h[9] & 0x7f));
+        if (h[3] == 4 && (h[5] & 0x10)) in->skip += 10; /* the footer */
+    }
+    return 0;
+}
+
 /* Opens in with the decoder its format needs and decodes it. */
-static int load(const audio_input *in, int target_rate, double max_seconds, audio_pcm *out, r1_error *err) {
+static int load(audio_input *in, int target_rate, double max_seconds, audio_pcm *out, r1_error *err) {
     memset(out, 0, sizeof *out);
     if (check_target(target_rate, max_seconds, err) != 0) return -1;
+    if (skip_id3_tags(in, err) != 0) return -1;
     audio_source src;
     int opened = audio_reads_as_vorbis(in) ? audio_vorbis_open(in, &src, err) : audio_sndfile_open(in, &src, err);
     if (opened != 0) return -1;

@@ -3,8 +3,11 @@
  * libsndfile reads except Ogg Vorbis (audio_vorbis.c), from a path or from
  * memory (sf_open_virtual), frames read in chunks and averaged into mono.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <sndfile.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,51 +22,58 @@
  * one lock: two uploads failing at once must not swap messages. */
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* ---- reading from memory (sf_open_virtual) ---- */
+/* ---- reading through sf_open_virtual: memory, or a file past its tags ---- */
 
-typedef struct memory_source {
+/* A stretch of bytes: size bytes at data, or size bytes of file from
+ * base on (a file whose ID3 tags are cut off). */
+typedef struct byte_view {
     const unsigned char *data;
-    sf_count_t size;
-    sf_count_t pos;
-} memory_source;
+    FILE *file;
+    sf_count_t base, size, pos;
+} byte_view;
 
-static sf_count_t memory_length(void *user) {
-    return ((memory_source *)user)->size;
+static sf_count_t view_length(void *user) {
+    return ((byte_view *)user)->size;
 }
 
-static sf_count_t memory_seek(sf_count_t offset, int whence, void *user) {
-    memory_source *m = user;
-    sf_count_t base = whence == SEEK_CUR ? m->pos : whence == SEEK_END ? m->size : 0;
+static sf_count_t view_seek(sf_count_t offset, int whence, void *user) {
+    byte_view *v = user;
+    sf_count_t from = whence == SEEK_CUR ? v->pos : whence == SEEK_END ? v->size : 0;
     /* Past the end is allowed, as lseek allows it on a file (reads there
      * return nothing); before the start is not. */
-    if (offset < -base || offset > INT64_MAX - base) return -1;
-    m->pos = base + offset;
-    return m->pos;
+    if (offset < -from || offset > INT64_MAX - from) return -1;
+    v->pos = from + offset;
+    return v->pos;
 }
 
-static sf_count_t memory_read(void *ptr, sf_count_t count, void *user) {
-    memory_source *m = user;
-    if (count <= 0 || m->pos >= m->size) return 0;
-    sf_count_t n = count < m->size - m->pos ? count : m->size - m->pos;
-    memcpy(ptr, m->data + m->pos, (size_t)n);
-    m->pos += n;
+static sf_count_t view_read(void *ptr, sf_count_t count, void *user) {
+    byte_view *v = user;
+    if (count <= 0 || v->pos >= v->size) return 0;
+    sf_count_t n = count < v->size - v->pos ? count : v->size - v->pos;
+    if (v->file) {
+        if (fseeko(v->file, (off_t)(v->base + v->pos), SEEK_SET) != 0) return 0;
+        n = (sf_count_t)fread(ptr, 1, (size_t)n, v->file);
+    } else {
+        memcpy(ptr, v->data + v->pos, (size_t)n);
+    }
+    v->pos += n;
     return n;
 }
 
-static sf_count_t memory_write(const void *ptr, sf_count_t count, void *user) {
+static sf_count_t view_write(const void *ptr, sf_count_t count, void *user) {
     (void)ptr, (void)count, (void)user;
     return 0; /* opened for reading only */
 }
 
-static sf_count_t memory_tell(void *user) {
-    return ((memory_source *)user)->pos;
+static sf_count_t view_tell(void *user) {
+    return ((byte_view *)user)->pos;
 }
 
 /* ---- the open file ---- */
 
 typedef struct sndfile_state {
     SNDFILE *sf;
-    memory_source memory; /* what sf reads, when from memory */
+    byte_view view; /* what sf reads through sf_open_virtual */
     const char *name;
     float *chunk; /* CHUNK_FRAMES interleaved frames */
     long frames_read;
@@ -92,6 +102,7 @@ static void sndfile_close(audio_source *s) {
     sndfile_state *st = s->state;
     if (!st) return;
     if (st->sf) sf_close(st->sf);
+    if (st->view.file) fclose(st->view.file);
     free(st->chunk);
     free(st);
     s->state = NULL;
@@ -116,21 +127,34 @@ static int check_path(const char *path, r1_error *err) {
 }
 
 /* sf_open or sf_open_virtual; NULL with err set. */
+/* The bytes past in->skip as a view; -1 with err set when the file
+ * cannot be opened. */
+static int open_view(const audio_input *in, byte_view *view, r1_error *err) {
+    sf_count_t skip = (sf_count_t)in->skip;
+    if (!in->path) {
+        sf_count_t size = (sf_count_t)in->size;
+        *view = (byte_view){.data = in->data + (skip < size ? skip : size), .size = skip < size ? size - skip : 0};
+        return 0;
+    }
+    struct stat st;
+    if (stat(in->path, &st) != 0 || !(view->file = fopen(in->path, "rb")))
+        return r1_error_set(err, "%s: %s", in->name, strerror(errno));
+    view->base = skip;
+    view->size = skip < (sf_count_t)st.st_size ? (sf_count_t)st.st_size - skip : 0;
+    return 0;
+}
+
 static SNDFILE *open_input(const audio_input *in, sndfile_state *st, SF_INFO *info, r1_error *err) {
-    static SF_VIRTUAL_IO io = {memory_length, memory_seek, memory_read, memory_write, memory_tell};
+    static SF_VIRTUAL_IO io = {view_length, view_seek, view_read, view_write, view_tell};
     if (in->path && check_path(in->path, err) != 0) return NULL;
     if (!in->path && in->size == 0) {
         r1_error_set(err, "%s: empty (0 bytes)", in->name);
         return NULL;
     }
+    bool whole_file = in->path && in->skip == 0;
+    if (!whole_file && open_view(in, &st->view, err) != 0) return NULL;
     pthread_mutex_lock(&open_lock);
-    SNDFILE *sf;
-    if (in->path) {
-        sf = sf_open(in->path, SFM_READ, info);
-    } else {
-        st->memory = (memory_source){.data = in->data, .size = (sf_count_t)in->size, .pos = 0};
-        sf = sf_open_virtual(&io, SFM_READ, info, &st->memory);
-    }
+    SNDFILE *sf = whole_file ? sf_open(in->path, SFM_READ, info) : sf_open_virtual(&io, SFM_READ, info, &st->view);
     if (!sf) open_failed(in->name, err);
     pthread_mutex_unlock(&open_lock);
     return sf;
@@ -144,6 +168,7 @@ int audio_sndfile_open(const audio_input *in, audio_source *out, r1_error *err) 
     SF_INFO info = {0};
     st->sf = open_input(in, st, &info, err);
     if (!st->sf) {
+        if (st->view.file) fclose(st->view.file);
         free(st);
         return -1;
     }

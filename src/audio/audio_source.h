@@ -27,12 +27,18 @@
 #define AUDIO_FRAMES_UNKNOWN INT64_MAX
 
 /* Where the bytes are: a file (path) or memory (data, size). name is what
- * messages call it: the path, or "upload". */
+ * messages call it: the path, or "upload". The first `skip` bytes are
+ * ID3v2 tags, which no decoder sees: libsndfile would skip them itself,
+ * but reckons where they end differently for files and memory, and reads
+ * an Ogg stream it finds behind them with its leaky Vorbis reader (found
+ * by reviews and fuzz_audio); cut off here, every decoder and the routing
+ * test see the same bytes. */
 typedef struct audio_input {
     const char *path;
     const unsigned char *data;
     size_t size;
     const char *name;
+    uint64_t skip;
 } audio_input;
 
 /* An opened input. read_mono writes up to max_frames frames with the
@@ -57,6 +63,9 @@ int audio_vorbis_open(const audio_input *in, audio_source *out, r1_error *err);
  * does not begin a stream of another codec libsndfile reads (Opus, FLAC,
  * Speex, PCM). Reads at most the first 64 KB of a path. */
 bool audio_reads_as_vorbis(const audio_input *in);
+
+/* Up to n bytes of in from offset at (past skip) into buf: the count. */
+size_t audio_input_read_at(const audio_input *in, uint64_t at, unsigned char *buf, size_t n);
 
 /* A sample as Whisper wants it: finite, in [-1, 1]. Float files carry any
  * value at all, and resampling rings slightly past full scale. */

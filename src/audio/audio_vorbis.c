@@ -36,8 +36,14 @@
 
 /* Bytes handed to libogg per read of the input. */
 #define INPUT_CHUNK 65536
-/* How far into an input audio_reads_as_vorbis looks for the first page. */
-#define SNIFF_BYTES 65536
+/* How far into an input audio_reads_as_vorbis looks for the first page
+ * (libsndfile looks at about 4 KB). */
+#define SNIFF_BYTES 16384
+/* Bytes outside any page an input may hold in all (libogg skips them
+ * while it looks for the next page): a few where a page was damaged. Each
+ * "OggS" in them costs a checksum over as much as 64 KB, so an input of
+ * nothing but false starts (25 MB: ~100 s of CPU) is refused early. */
+#define MAX_BYTES_OUTSIDE_PAGES (256 * 1024)
 
 typedef struct vorbis_state {
     const char *name;
@@ -59,7 +65,8 @@ typedef struct vorbis_state {
     /* the whole input */
     int links;
     int rate; /* of the first link: every link must keep it */
-    uint64_t codebook_bytes;
+    uint64_t setup_bytes;
+    uint64_t bytes_outside_pages;
     long frames_read;
 } vorbis_state;
 
@@ -146,8 +153,11 @@ static int next_packet(vorbis_state *st, ogg_packet *packet, r1_error *err) {
             if (got < 0) continue; /* one gap marker used up */
         }
         ogg_page page;
-        int got = ogg_sync_pageout(&st->sync, &page);
+        long got = ogg_sync_pageseek(&st->sync, &page);
         if (got > 0 && take_page(st, &page, err) != 0) return -1;
+        if (got < 0 && (st->bytes_outside_pages += (uint64_t)-got) > MAX_BYTES_OUTSIDE_PAGES)
+            return r1_error_set(err, "%s: more than %d KB of the Ogg data lie outside any page", st->name,
+                                MAX_BYTES_OUTSIDE_PAGES / 1024);
         if (got != 0) continue; /* a page taken, or bytes skipped to the next one */
         long n = read_input(st, err);
         if (n <= 0) return (int)n;
@@ -161,17 +171,23 @@ static const char *header_name(int index) {
 /* One of a link's three header packets; after the setup header, the
  * decoder is ready. */
 static int take_header(vorbis_state *st, ogg_packet *packet, r1_error *err) {
+    if (st->headers == 1) {
+        long comments = vorbis_comment_header_count(packet->packet, packet->bytes);
+        if (comments > VORBIS_MAX_COMMENTS)
+            return r1_error_set(err, "%s: a Vorbis comment header of %ld comments (the limit is %d)", st->name, comments,
+                                VORBIS_MAX_COMMENTS);
+    }
     if (st->headers == 2) { /* the setup header: its codebooks counted before libvorbis allocates for them */
         vorbis_setup_cost cost = vorbis_setup_header_cost(packet->packet, packet->bytes);
         if (cost.largest_book > VORBIS_BOOK_MAX_ENTRIES)
             return r1_error_set(err, "%s: a Vorbis codebook of %ld entries (the limit is %d)", st->name,
                                 cost.largest_book, VORBIS_BOOK_MAX_ENTRIES);
         if (cost.bytes > VORBIS_LINK_MAX_BYTES)
-            return r1_error_set(err, "%s: a Vorbis stream's codebooks would take %.0f MB to decode (the limit is %.0f MB)",
+            return r1_error_set(err, "%s: a Vorbis stream's setup would take %.0f MB to decode (the limit is %.0f MB)",
                                 st->name, cost.bytes / 1048576.0, VORBIS_LINK_MAX_BYTES / 1048576.0);
-        st->codebook_bytes += cost.bytes;
-        if (st->codebook_bytes > VORBIS_INPUT_MAX_BYTES)
-            return r1_error_set(err, "%s: its chained Vorbis streams' codebooks would take more than %.0f MB to decode",
+        st->setup_bytes += cost.bytes;
+        if (st->setup_bytes > VORBIS_INPUT_MAX_BYTES)
+            return r1_error_set(err, "%s: its chained Vorbis streams' setups would take more than %.0f MB to decode",
                                 st->name, VORBIS_INPUT_MAX_BYTES / 1048576.0);
     }
     if (vorbis_synthesis_headerin(&st->info, &st->comment, packet) != 0)
@@ -180,7 +196,7 @@ static int take_header(vorbis_state *st, ogg_packet *packet, r1_error *err) {
         if (st->info.channels < 1 || st->info.channels > AUDIO_MAX_CHANNELS)
             return r1_error_set(err, "%s: a Vorbis stream of %d channels (1 to %d are accepted)", st->name,
                                 st->info.channels, AUDIO_MAX_CHANNELS);
-        if (st->links == 1) st->rate = st->info.rate > INT32_MAX ? 0 : (int)st->info.rate;
+        if (st->rate == 0) st->rate = st->info.rate > INT32_MAX ? INT32_MAX : (int)st->info.rate; /* the first link's */
         else if (st->info.rate != st->rate)
             return r1_error_set(err, "%s: the Ogg stream changes its sample rate from %d to %ld Hz after %ld frames",
                                 st->name, st->rate, st->info.rate, st->frames_read);
@@ -236,13 +252,14 @@ int audio_vorbis_open(const audio_input *in, audio_source *out, r1_error *err) {
     *out = (audio_source){.read_mono = vorbis_read_mono, .close = vorbis_close, .state = st};
     st->name = in->name;
     ogg_sync_init(&st->sync);
-    if (in->path && !(st->file = fopen(in->path, "rb"))) {
+    if (in->path && (!(st->file = fopen(in->path, "rb")) || fseeko(st->file, (off_t)in->skip, SEEK_SET) != 0)) {
         r1_error_set(err, "%s: %s", in->name, strerror(errno));
         vorbis_close(out);
         return -1;
     }
     st->data = in->data;
     st->size = in->size;
+    st->pos = in->skip < in->size ? (size_t)in->skip : in->size; /* past the ID3 tags */
     /* the first link's three headers, which give the channels and rate */
     while (st->headers < 3) {
         ogg_packet packet;
@@ -263,51 +280,45 @@ int audio_vorbis_open(const audio_input *in, audio_source *out, r1_error *err) {
 /* ---- which inputs come here ---- */
 
 /*
- * libsndfile takes an input for Ogg when it starts with "OggS", then picks
- * a codec by the start of the first page libogg finds in it. Only its
- * Vorbis reader leaks, but rather than predict exactly which inputs it
- * would hand to that reader (a damaged page, a page that continues a
- * packet: each a chance to guess differently, found by a review), every
- * Ogg input comes here unless that first page begins a stream of another
- * codec libsndfile reads (Opus, FLAC in either mapping, Speex, PCM). What
- * is not Vorbis is refused here, cleanly.
+ * libsndfile takes an input for Ogg when it starts with "OggS" (past the
+ * ID3 tags, which audio_file.c cuts off for every decoder), then picks a
+ * codec by the start of the first page libogg finds in its first few
+ * kilobytes. Only its Vorbis reader leaks, but rather than predict exactly
+ * which inputs it would hand to that reader (a damaged page, a page that
+ * continues a packet: each a chance to guess differently, found by a
+ * review), every input starting with "OggS" comes here unless its first
+ * page begins a stream of another codec libsndfile reads (Opus, FLAC in
+ * either mapping, Speex, PCM). What is not Vorbis is refused here.
  */
-static bool first_page_begins_other_codec(const unsigned char *bytes, size_t n) {
+
+static bool page_begins_other_codec(const ogg_page *page) {
     static const struct {
         const char *magic;
         long length;
     } others[] = {{"OpusHead", 8}, {"\x7f" "FLAC", 5}, {"fLaC", 4}, {"Speex", 5}, {"PCM     ", 8}};
+    for (size_t i = 0; ogg_page_bos(page) && i < sizeof others / sizeof others[0]; i++)
+        if (page->body_len >= others[i].length && memcmp(page->body, others[i].magic, (size_t)others[i].length) == 0)
+            return true;
+    return false;
+}
+
+bool audio_reads_as_vorbis(const audio_input *in) {
+    unsigned char *bytes = malloc(SNIFF_BYTES);
+    size_t n = bytes ? audio_input_read_at(in, 0, bytes, SNIFF_BYTES) : 0;
+    bool ours = n >= 4 && memcmp(bytes, "OggS", 4) == 0;
     ogg_sync_state sync;
     ogg_page page;
-    bool other = false;
     ogg_sync_init(&sync);
-    char *into = ogg_sync_buffer(&sync, (long)n);
+    char *into = ours ? ogg_sync_buffer(&sync, (long)n) : NULL;
     if (into) {
         memcpy(into, bytes, n);
         ogg_sync_wrote(&sync, (long)n);
         int got = ogg_sync_pageout(&sync, &page);
         while (got < 0) /* bytes skipped to the first page */
             got = ogg_sync_pageout(&sync, &page);
-        for (size_t i = 0; got > 0 && ogg_page_bos(&page) && i < sizeof others / sizeof others[0]; i++)
-            if (page.body_len >= others[i].length && memcmp(page.body, others[i].magic, (size_t)others[i].length) == 0)
-                other = true;
+        if (got > 0 && page_begins_other_codec(&page)) ours = false;
     }
     ogg_sync_clear(&sync);
-    return other;
-}
-
-bool audio_reads_as_vorbis(const audio_input *in) {
-    unsigned char *buf = NULL;
-    const unsigned char *bytes = in->data;
-    size_t n = in->size < SNIFF_BYTES ? in->size : SNIFF_BYTES;
-    if (in->path) {
-        FILE *f = fopen(in->path, "rb");
-        buf = f ? malloc(SNIFF_BYTES) : NULL;
-        n = buf ? fread(buf, 1, SNIFF_BYTES, f) : 0;
-        if (f) fclose(f);
-        bytes = buf;
-    }
-    bool ours = n >= 4 && memcmp(bytes, "OggS", 4) == 0 && !first_page_begins_other_codec(bytes, n);
-    free(buf);
+    free(bytes);
     return ours;
 }

@@ -611,6 +611,56 @@ static ogg_packet crafted_setup_header(oggpack_buffer *w, int books, long entrie
     return (ogg_packet){.packet = oggpack_get_buffer(w), .bytes = oggpack_bytes(w), .packetno = 2};
 }
 
+/* A whole setup header: one codebook of 65536 entries and 16 dimensions,
+ * no values; one floor of type 1 with no partitions; 64 residues of 2
+ * partitions classified by that book (2^16 = 65536 partition values
+ * each); one mapping and one mode. */
+static ogg_packet residue_bomb_setup_header(oggpack_buffer *w) {
+    oggpack_writeinit(w);
+    oggpack_write(w, 5, 8);
+    for (const char *c = "vorbis"; *c; c++) oggpack_write(w, (unsigned long)*c, 8);
+    oggpack_write(w, 0, 8); /* one codebook */
+    oggpack_write(w, 0x564342, 24);
+    oggpack_write(w, 16, 16);    /* dimensions */
+    oggpack_write(w, 65536, 24); /* entries */
+    oggpack_write(w, 1, 1);      /* ordered */
+    oggpack_write(w, 15, 5);     /* every code 16 bits long */
+    oggpack_write(w, 65536, 17); /* one run: all entries */
+    oggpack_write(w, 0, 4);      /* no values */
+    oggpack_write(w, 0, 6);      /* one time domain transform */
+    oggpack_write(w, 0, 16);
+    oggpack_write(w, 0, 6);      /* one floor */
+    oggpack_write(w, 1, 16);     /* type 1 */
+    oggpack_write(w, 0, 5);      /* no partitions */
+    oggpack_write(w, 0, 2);      /* multiplier 1 */
+    oggpack_write(w, 8, 4);      /* range bits */
+    oggpack_write(w, 63, 6);     /* 64 residues */
+    for (int r = 0; r < 64; r++) {
+        oggpack_write(w, 0, 16); /* type 0 */
+        oggpack_write(w, 0, 24);
+        oggpack_write(w, 64, 24);
+        oggpack_write(w, 15, 24); /* partition size 16 */
+        oggpack_write(w, 1, 6);   /* 2 partitions */
+        oggpack_write(w, 0, 8);   /* classified by book 0 */
+        for (int p = 0; p < 2; p++) oggpack_write(w, 0, 4); /* no stages */
+    }
+    oggpack_write(w, 0, 6);  /* one mapping */
+    oggpack_write(w, 0, 16); /* type 0 */
+    oggpack_write(w, 0, 1);  /* one submap */
+    oggpack_write(w, 0, 1);  /* no coupling */
+    oggpack_write(w, 0, 2);
+    oggpack_write(w, 0, 8);  /* submap 0: time, */
+    oggpack_write(w, 0, 8);  /* floor 0, */
+    oggpack_write(w, 0, 8);  /* residue 0 */
+    oggpack_write(w, 0, 6);  /* one mode */
+    oggpack_write(w, 0, 1);
+    oggpack_write(w, 0, 16);
+    oggpack_write(w, 0, 16);
+    oggpack_write(w, 0, 8);
+    oggpack_write(w, 1, 1); /* framing */
+    return (ogg_packet){.packet = oggpack_get_buffer(w), .bytes = oggpack_bytes(w), .packetno = 2};
+}
+
 /* Setup headers that would make libvorbis allocate hundreds of megabytes
  * (or overflow a thread's stack sorting one huge book) are refused before
  * libvorbis reads them; a real encoder's fit well within the limits. */
@@ -632,7 +682,7 @@ static void test_vorbis_codebook_limits(void **state) {
         const char *says;
     } crafted[] = {
         {1, (1L << 23) - 1, "a Vorbis codebook of 8388607 entries (the limit is 65536)"},
-        {64, 60000, "codebooks would take 95 MB to decode (the limit is 16 MB)"},
+        {64, 60000, "setup would take 243 MB to decode (the limit is 16 MB)"},
     };
     for (size_t i = 0; i < sizeof crafted / sizeof crafted[0]; i++) {
         oggpack_buffer w;
@@ -673,6 +723,52 @@ static void test_vorbis_codebook_limits(void **state) {
         free(bytes);
         oggpack_writeclear(&w);
     }
+
+    /* a whole setup header (the walk follows it to its end) whose 64
+     * residues classify by one book of 65536 entries and 16 dimensions:
+     * libvorbis would build 64 maps of 2^16 arrays (354 MB from ~1 KB,
+     * found by a review) */
+    {
+        oggpack_buffer w;
+        ogg_packet packets[3] = {h.packet[0], h.packet[1], residue_bomb_setup_header(&w)};
+        vorbis_setup_cost cost = vorbis_setup_header_cost(packets[2].packet, packets[2].bytes);
+        printf("64 residues on a book of 65536 entries x 16 in %ld bytes: %.0f MB, walked to the end: %d\n",
+               packets[2].bytes, cost.bytes / 1048576.0, cost.residues_walked);
+        assert_true(cost.residues_walked);
+        size_t n;
+        unsigned char *bytes = ogg_of_headers(packets, &n);
+        long peak = peak_rss_mb();
+        audio_pcm a;
+        r1_error err;
+        expect_error(audio_load_memory(bytes, n, RATE, &a, &err), &err, "upload: ", "setup would take");
+        if (peak_rss_mb() > peak + 32) fail_msg("residues: peak memory %ld -> %ld MB", peak, peak_rss_mb());
+        free(bytes);
+        oggpack_writeclear(&w);
+    }
+
+    /* a comment header of 20000 empty comments (libvorbis: ~50 bytes each) */
+    {
+        oggpack_buffer w;
+        oggpack_writeinit(&w);
+        oggpack_write(&w, 3, 8);
+        for (const char *c = "vorbis"; *c; c++) oggpack_write(&w, (unsigned long)*c, 8);
+        oggpack_write(&w, 0, 32);     /* vendor: empty */
+        oggpack_write(&w, 20000, 32); /* comments */
+        for (int i = 0; i < 20000; i++) oggpack_write(&w, 0, 32);
+        oggpack_write(&w, 1, 1); /* framing */
+        ogg_packet packets[3] = {h.packet[0], {.packet = oggpack_get_buffer(&w), .bytes = oggpack_bytes(&w), .packetno = 1},
+                                 h.packet[2]};
+        assert_int_equal(vorbis_comment_header_count(packets[1].packet, packets[1].bytes), 20000);
+        size_t n;
+        unsigned char *bytes = ogg_of_headers(packets, &n);
+        audio_pcm a;
+        r1_error err;
+        expect_error(audio_load_memory(bytes, n, RATE, &a, &err), &err, "upload: ",
+                     "comment header of 20000 comments (the limit is 10000)");
+        free(bytes);
+        oggpack_writeclear(&w);
+    }
+    assert_int_equal(vorbis_comment_header_count(h.packet[1].packet, h.packet[1].bytes) >= 0, 1);
 
     /* the same headers with libvorbis's own setup header decode nowhere
      * (no audio pages), but are not refused by the limits */
@@ -719,6 +815,38 @@ static void test_ogg_routing(void **state) {
     ogg_page_fix_checksum(page);
     expect_error(audio_load_memory(page, sizeof page, RATE, &a, &err), &err, "upload: ", "Vorbis");
     expect_no_memory_kept(page, sizeof page, "a continued first page beginning \"\\x01vorbis\", then OpusHead");
+
+    /* nothing but false starts of pages ("OggS" and a header claiming a
+     * 64 KB page, every 8 bytes): each costs libogg a checksum, so such
+     * input is refused after 256 KB outside any page */
+    size_t false_starts_size = 1 << 20;
+    unsigned char *false_starts = malloc(false_starts_size);
+    assert_non_null(false_starts);
+    for (size_t i = 0; i < false_starts_size; i += 8) memcpy(false_starts + i, "OggS\xff\xff\xff\xff", 8);
+    expect_error(audio_load_memory(false_starts, false_starts_size, RATE, &a, &err), &err, "upload: ",
+                 "more than 256 KB of the Ogg data lie outside any page");
+    free(false_starts);
+
+    /* an ID3v2 tag in front: libsndfile skips it and reads the Vorbis
+     * behind it (found by a review), so such inputs come here too: a good
+     * one decodes, a damaged one is refused at no cost */
+    size_t size;
+    unsigned char *good = vorbis_sine(SINE_RATE, &size);
+    unsigned char *tagged = malloc(20 + size);
+    assert_non_null(tagged);
+    memcpy(tagged, "ID3\x03\x00\x00\x00\x00\x00\x0a", 10); /* version 2.3, 10 bytes of tag */
+    memset(tagged + 10, 0, 10);
+    memcpy(tagged + 20, good, size);
+    if (audio_load_memory(tagged, 20 + size, RATE, &a, &err) != 0) fail_msg("ID3 + Ogg Vorbis: %s", err.message);
+    assert_true(fabs(a.seconds - SINE_SECONDS) < 0.05);
+    audio_pcm_free(&a);
+    size_t header = 20 + 27 + (size_t)tagged[20 + 26];
+    tagged[header + 11] = 0; /* 0 channels */
+    ogg_page_fix_checksum(tagged + 20);
+    expect_error(audio_load_memory(tagged, 20 + size, RATE, &a, &err), &err, "upload: ", "Vorbis");
+    expect_no_memory_kept(tagged, 20 + size, "ID3v2 tag, then a damaged Ogg Vorbis");
+    free(tagged);
+    free(good);
 }
 
 /* The fuzz findings kept as seeds (fuzz/corpus-audio/regress-*), with
@@ -728,7 +856,9 @@ static void test_ogg_routing(void **state) {
 static void test_fuzz_findings(void **state) {
     (void)state;
     static const char *seeds[] = {"regress-vorbis-leak.ogg", "regress-vorbis-page-number.ogg",
-                                  "regress-vorbisfile-chain-leak.ogg", "regress-1-frame-73khz.wav"};
+                                  "regress-vorbisfile-chain-leak.ogg", "regress-1-frame-73khz.wav",
+                                  "regress-id3-ogg-offset.ogg", "regress-id3-view-memory.ogg",
+                                  "regress-id3-view-opus.ogg", "regress-id3-path-offset.ogg", "regress-id3-decoy.ogg"};
     for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/fuzz/corpus-audio/%s", R1_SOURCE_DIR, seeds[i]);
@@ -743,6 +873,17 @@ static void test_fuzz_findings(void **state) {
         }
         expect_no_memory_kept(bytes, size, seeds[i]);
         free(bytes);
+        /* the same file by path: libsndfile reckons a file's tags apart
+         * from memory's (regress-id3-path-offset) */
+        audio_pcm a;
+        r1_error err;
+        if (audio_load_file(path, RATE, &a, &err) == 0) audio_pcm_free(&a);
+        size_t before = heap_in_use();
+        for (int k = 0; k < 200; k++)
+            if (audio_load_file(path, RATE, &a, &err) == 0) audio_pcm_free(&a);
+        long grown = (long)heap_in_use() - (long)before;
+        printf("%s by path: the heap grew by %ld bytes\n", seeds[i], grown);
+        assert_true(grown < 64 * 1024);
     }
 }
 
