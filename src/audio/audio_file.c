@@ -210,11 +210,28 @@ static int skip_id3_tags(audio_input *in, r1_error *err) {
     return 0;
 }
 
+/* Whether "OggS" lies near the end of in's ID3 tags, where libsndfile
+ * would look for it (a few bytes apart, by its own reckoning). Only then
+ * are the tags cut off: tagged MP3, FLAC and WAV stay whole, as
+ * libsndfile knows them (an MP3 after its tag, a file's extension). */
+static bool ogg_behind_tags(const audio_input *in) {
+    enum { BEFORE = 64, AFTER = 16384 };
+    audio_input whole = *in;
+    whole.skip = 0;
+    uint64_t from = in->skip > BEFORE ? in->skip - BEFORE : 0;
+    unsigned char *bytes = malloc(BEFORE + AFTER);
+    size_t n = bytes ? audio_input_read_at(&whole, from, bytes, BEFORE + AFTER) : 0;
+    bool found = n >= 4 && memmem(bytes, n, "OggS", 4) != NULL;
+    free(bytes);
+    return found;
+}
+
 /* Opens in with the decoder its format needs and decodes it. */
 static int load(audio_input *in, int target_rate, double max_seconds, audio_pcm *out, r1_error *err) {
     memset(out, 0, sizeof *out);
     if (check_target(target_rate, max_seconds, err) != 0) return -1;
     if (skip_id3_tags(in, err) != 0) return -1;
+    if (in->skip > 0 && !ogg_behind_tags(in)) in->skip = 0;
     audio_source src;
     int opened = audio_reads_as_vorbis(in) ? audio_vorbis_open(in, &src, err) : audio_sndfile_open(in, &src, err);
     if (opened != 0) return -1;

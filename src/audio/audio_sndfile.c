@@ -126,7 +126,6 @@ static int check_path(const char *path, r1_error *err) {
     return 0;
 }
 
-/* sf_open or sf_open_virtual; NULL with err set. */
 /* The bytes past in->skip as a view; -1 with err set when the file
  * cannot be opened. */
 static int open_view(const audio_input *in, byte_view *view, r1_error *err) {
@@ -144,6 +143,7 @@ static int open_view(const audio_input *in, byte_view *view, r1_error *err) {
     return 0;
 }
 
+/* sf_open or sf_open_virtual; NULL with err set. */
 static SNDFILE *open_input(const audio_input *in, sndfile_state *st, SF_INFO *info, r1_error *err) {
     static SF_VIRTUAL_IO io = {view_length, view_seek, view_read, view_write, view_tell};
     if (in->path && check_path(in->path, err) != 0) return NULL;

@@ -31,8 +31,9 @@
  * ID3v2 tags, which no decoder sees: libsndfile would skip them itself,
  * but reckons where they end differently for files and memory, and reads
  * an Ogg stream it finds behind them with its leaky Vorbis reader (found
- * by reviews and fuzz_audio); cut off here, every decoder and the routing
- * test see the same bytes. */
+ * by reviews and fuzz_audio). When "OggS" lies near their end, they are
+ * cut off here and every decoder and the routing test see the same bytes;
+ * otherwise skip is 0 and libsndfile reads the tags itself. */
 typedef struct audio_input {
     const char *path;
     const unsigned char *data;

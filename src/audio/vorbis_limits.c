@@ -22,9 +22,9 @@ enum { MAX_BOOKS = 256, MAX_RESIDUES = 64 };
  * (of its classification book) entries, each a pointer (8) to a malloc'd
  * array of dimensions ints (malloc rounds 4 per dimension + 8 of its own
  * up to 16, at least 32); per residue ~2.3 KB of description and up to 64
- * stage arrays of ~80 bytes. Per floor up to ~33 KB; per setup header a
+ * stage arrays of ~80 bytes (~9.2 KB in all). Per floor up to ~33 KB; per setup header a
  * margin for mappings and modes. */
-enum { BYTES_PER_RESIDUE = 8 * 1024, BYTES_PER_FLOOR = 33 * 1024, BYTES_PER_SETUP = 512 * 1024 };
+enum { BYTES_PER_RESIDUE = 10 * 1024, BYTES_PER_FLOOR = 33 * 1024, BYTES_PER_SETUP = 512 * 1024 };
 
 static uint64_t bytes_per_partition_value(long dimensions) {
     uint64_t array = (4 * (uint64_t)dimensions + 8 + 15) / 16 * 16;
