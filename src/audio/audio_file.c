@@ -1,9 +1,9 @@
 /*
  * audio_file.c - audio files and uploads to mono float samples at a target
  * rate (see audio_file.h): a decoder (audio_source.h: libogg and libvorbis
- * for Ogg Vorbis, libsndfile for the rest) gives chunks of frames with the channels
- * averaged, and libsamplerate converts the rate as the chunks pass, so
- * memory holds only the output and one chunk of input.
+ * for Ogg Vorbis, libsndfile for the rest) gives chunks of frames with the
+ * channels averaged, and libsamplerate converts the rate as the chunks
+ * pass, so memory holds only the output and one chunk of input.
  */
 #include "audio/audio_file.h"
 
@@ -253,29 +253,29 @@ static unsigned char *read_whole_stream(const char *path, size_t *size, r1_error
     unsigned char *bytes = NULL;
     size_t cap = 0;
     *size = 0;
-    for (;;) {
+    bool ok = true, more_to_read = true;
+    while (ok && more_to_read) {
         if (*size == cap) {
             size_t grown = cap ? 2 * cap : 1 << 20;
-            unsigned char *more = grown <= AUDIO_MAX_STREAM_BYTES ? realloc(bytes, grown) : NULL;
-            if (!more) {
+            unsigned char *larger = grown <= AUDIO_MAX_STREAM_BYTES ? realloc(bytes, grown) : NULL;
+            if (!larger) {
                 r1_error_set(err, "%s: more than %d MB from a pipe (give a file instead)", path,
                              AUDIO_MAX_STREAM_BYTES >> 20);
+                ok = false;
                 break;
             }
-            bytes = more, cap = grown;
+            bytes = larger, cap = grown;
         }
         size_t n = fread(bytes + *size, 1, cap - *size, f);
         *size += n;
-        if (n == 0) {
-            if (ferror(f)) r1_error_set(err, "%s: %s", path, strerror(errno));
-            else {
-                fclose(f);
-                return bytes;
-            }
-            break;
+        more_to_read = n > 0;
+        if (n == 0 && ferror(f)) {
+            r1_error_set(err, "%s: %s", path, strerror(errno));
+            ok = false;
         }
     }
     fclose(f);
+    if (ok) return bytes;
     free(bytes);
     return NULL;
 }

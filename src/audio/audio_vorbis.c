@@ -53,8 +53,8 @@ typedef struct vorbis_state {
     FILE *file;
     const unsigned char *data;
     size_t size, pos;
+    ogg_sync_state sync; /* the input cut into pages */
     /* the current link */
-    ogg_sync_state sync;
     ogg_stream_state stream;
     vorbis_info info;
     vorbis_comment comment;
@@ -284,8 +284,8 @@ int audio_vorbis_open(const audio_input *in, audio_source *out, r1_error *err) {
 /* ---- which inputs come here ---- */
 
 /*
- * libsndfile takes an input for Ogg when it starts with "OggS" (past the
- * ID3 tags, which audio_file.c cuts off for every decoder), then picks a
+ * libsndfile takes an input for Ogg when it starts with "OggS" (past any
+ * ID3 tags, which audio_file.c cuts off when Ogg lies behind them), then picks a
  * codec by the start of the first page libogg finds in its first few
  * kilobytes. Only its Vorbis reader leaks, but rather than predict exactly
  * which inputs it would hand to that reader (a damaged page, a page that

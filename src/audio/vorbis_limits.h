@@ -22,7 +22,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The codebooks of one stream, in bytes. libvorbis's own encoder needs at
+/* The setup of one stream (codebooks, floors, residues), in bytes.
+ * libvorbis's own encoder needs at
  * most 1.48 MB by this count (measured through sox: qualities -1 to 10,
  * 1 to 8 channels, 8 to 48 kHz); a setup header of any size can claim
  * gigabytes. */

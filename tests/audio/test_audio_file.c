@@ -675,6 +675,7 @@ static void test_vorbis_codebook_limits(void **state) {
            h.packet[2].bytes, real.bytes / 1048576.0, real.largest_book);
     assert_true(real.bytes > 0 && real.bytes < VORBIS_LINK_MAX_BYTES / 8);
     assert_true(real.largest_book > 0 && real.largest_book <= VORBIS_BOOK_MAX_ENTRIES / 8);
+    assert_true(real.residues_walked); /* the floors and residues of a real header are followed to the end */
 
     static const struct {
         int books;
@@ -845,6 +846,13 @@ static void test_ogg_routing(void **state) {
     ogg_page_fix_checksum(tagged + 20);
     expect_error(audio_load_memory(tagged, 20 + size, RATE, &a, &err), &err, "upload: ", "Vorbis");
     expect_no_memory_kept(tagged, 20 + size, "ID3v2 tag, then a damaged Ogg Vorbis");
+
+    /* 65 empty ID3v2 tags one after another: refused by name */
+    unsigned char many_tags[65 * 10 + 64];
+    for (int t = 0; t < 65; t++) memcpy(many_tags + 10 * t, "ID3\x03\x00\x00\x00\x00\x00\x00", 10);
+    memset(many_tags + 650, 0, 64);
+    expect_error(audio_load_memory(many_tags, sizeof many_tags, RATE, &a, &err), &err, "upload: ",
+                 "more than 64 ID3 tags");
     free(tagged);
     free(good);
 }
