@@ -18,6 +18,7 @@
  * Run:   ./fuzz_audio -max_len=65536 corpus fuzz/corpus-audio
  */
 #include <math.h>
+#include <ogg/ogg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,29 +34,19 @@
  * every stream whose headers it refused; this harness had to tell
  * LeakSanitizer to ignore vorbis_info_init.) */
 
-/* The Ogg page checksum: CRC-32, polynomial 0x04c11db7, not reflected,
- * initial value 0, over the page with its checksum field zeroed. */
-static uint32_t ogg_crc(const uint8_t *p, size_t n) {
-    uint32_t crc = 0;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= (uint32_t)p[i] << 24;
-        for (int b = 0; b < 8; b++) crc = crc & 0x80000000u ? crc << 1 ^ 0x04c11db7u : crc << 1;
-    }
-    return crc;
-}
-
-/* Rewrites the checksum of every whole "OggS" page in buf. */
+/* Rewrites the checksum of every whole "OggS" page in buf (libogg's
+ * ogg_page_checksum_set, as an encoder would). */
 static void fix_ogg_crcs(uint8_t *buf, size_t size) {
     size_t at = 0;
     while (at + 27 <= size && memcmp(buf + at, "OggS", 4) == 0) {
-        size_t n_segments = buf[at + 26], length = 27 + n_segments;
-        if (at + length > size) return;
-        for (size_t s = 0; s < n_segments; s++) length += buf[at + 27 + s];
-        if (at + length > size) return;
-        memset(buf + at + 22, 0, 4);
-        uint32_t crc = ogg_crc(buf + at, length);
-        for (int b = 0; b < 4; b++) buf[at + 22 + b] = (uint8_t)(crc >> (8 * b));
-        at += length;
+        size_t n_segments = buf[at + 26], header = 27 + n_segments, body = 0;
+        if (at + header > size) return;
+        for (size_t s = 0; s < n_segments; s++) body += buf[at + 27 + s];
+        if (at + header + body > size) return;
+        ogg_page page = {.header = buf + at, .header_len = (long)header, .body = buf + at + header,
+                         .body_len = (long)body};
+        ogg_page_checksum_set(&page);
+        at += header + body;
     }
 }
 
