@@ -37,8 +37,8 @@ COPY fuzz ./fuzz
 # path). SIMD kernels are chosen at run time (__builtin_cpu_supports), so
 # one image serves AVX2 and AVX-512 hosts.
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
- && cmake --build /build -j"$(nproc)" --target r1 r1-tts-worker \
- && strip /build/r1 /build/r1-tts-worker
+ && cmake --build /build -j"$(nproc)" --target r1 r1-tts-worker r1-audio-decoder \
+ && strip /build/r1 /build/r1-tts-worker /build/r1-audio-decoder
 
 # ---- runtime ----
 FROM debian:12-slim
@@ -50,7 +50,7 @@ RUN apt-get update \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/r1 --create-home --shell /usr/sbin/nologin r1
-COPY --from=build /build/r1 /build/r1-tts-worker /usr/local/bin/
+COPY --from=build /build/r1 /build/r1-tts-worker /build/r1-audio-decoder /usr/local/bin/
 USER 10001:10001
 WORKDIR /var/lib/r1
 # the model store, mounted read-only (docker run -v /srv/models:/models:ro)

@@ -10,7 +10,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 MODEL      ?= $(R1_MODEL)
 DEFAULT_MODEL = models/r1-tiny-placeholder-q8_0.gguf
 FUZZ_SECONDS ?= 60
-FUZZ_HARNESSES ?= gguf tokenize api metrics sealed jwt audio multipart vad_model whisper_model whisper_rules tts_text speech_request
+FUZZ_HARNESSES ?= gguf tokenize api metrics sealed jwt audio decoder_reply multipart vad_model whisper_model whisper_rules tts_text speech_request
 
 .PHONY: all deps build run test unit-tests asan fuzz clean default-model
 

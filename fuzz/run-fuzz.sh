@@ -13,14 +13,16 @@
 # (fuzz_sealed_header), from fuzz/corpus-sealed (small files sealed with the
 # harness's fixed key); with `jwt`, JWT verification and JWKS parsing
 # (fuzz_jwt), from fuzz/corpus-jwt with the dictionary fuzz/jwt.dict; and
-# the speech inputs: `audio` (uploads through libsndfile, and Ogg Vorbis through libogg and libvorbis), `multipart`
+# the speech inputs: `audio` (uploads through libsndfile, and Ogg Vorbis
+# through libogg and libvorbis), `decoder_reply` (what the child process
+# r1-audio-decoder writes back), `multipart`
 # (form bodies), `vad_model` and `whisper_model` (model files),
 # `whisper_rules` (decoding rules, segments, UTF-8 text), and `tts_text`
 # (text to be spoken: sentences and readings), `speech_request` (the JSON
 # body of /v1/audio/speech), each from
 # fuzz/corpus-NAME (and fuzz/NAME.dict when present).
 # $R1_FUZZ_BUILD picks another build folder.
-#   usage: fuzz/run-fuzz.sh [seconds] [testdata-dir] [gguf|tokenize|api|metrics|sealed|jwt|audio|multipart|vad_model|whisper_model|whisper_rules|tts_text|speech_request]
+#   usage: fuzz/run-fuzz.sh [seconds] [testdata-dir] [gguf|tokenize|api|metrics|sealed|jwt|audio|decoder_reply|multipart|vad_model|whisper_model|whisper_rules|tts_text|speech_request]
 set -eu
 seconds=${1:-600}
 root=$(cd "$(dirname "$0")/.." && pwd)

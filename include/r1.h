@@ -373,6 +373,13 @@ typedef struct r1_asr_params {
     const char *vad_model_path; /* Silero VAD ggml .bin, or NULL: the energy-based detector */
     int n_threads;              /* <= 0: one per CPU */
     bool exact;                 /* float activations in every product (the reference tests) */
+    /* r1-audio-decoder (a path, or a name on $PATH): uploads given to
+     * r1_asr_transcribe_memory are then decoded in a child process under
+     * memory, CPU and file limits, so that a decoder library's bug on a
+     * crafted upload costs that request only (src/audio_decoder/). NULL or
+     * "": decoded in this process. Files (r1_asr_transcribe_file) are
+     * always decoded in this process. */
+    const char *audio_decoder;
 } r1_asr_params;
 
 int r1_asr_load(const r1_asr_params *params, r1_asr **out, r1_error *err);
@@ -405,7 +412,7 @@ typedef struct r1_transcribe_options {
 /* What the transcribe functions return besides 0. */
 enum {
     R1_ASR_FAILED = -1,    /* the model failed, or out of memory */
-    R1_ASR_BAD_AUDIO = -2, /* the file or upload is not audio libsndfile can decode */
+    R1_ASR_BAD_AUDIO = -2, /* the file or upload is not audio r1 can decode, or its decoder failed on it */
     R1_ASR_STOPPED = -3,   /* should_stop said so */
 };
 

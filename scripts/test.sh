@@ -54,7 +54,7 @@ fi
 # while here (R1_FUZZ_SECONDS, default 15) under ASan + UBSan. `make fuzz`
 # runs one for longer. A finding fails the run and is left in build-fuzz/.
 FUZZ_SECONDS="${R1_FUZZ_SECONDS:-15}"
-HARNESSES="gguf tokenize api metrics sealed jwt audio multipart vad_model whisper_model whisper_rules tts_text speech_request"
+HARNESSES="gguf tokenize api metrics sealed jwt audio decoder_reply multipart vad_model whisper_model whisper_rules tts_text speech_request"
 FUZZ_TESTDATA=$(cd "${R1_TESTDATA:-../shared/testdata}" 2>/dev/null && pwd || echo /nonexistent) # run-fuzz.sh changes folder
 echo "== fuzz harnesses, $FUZZ_SECONDS s each (libFuzzer, ASan + UBSan) =="
 fuzz_failed=0

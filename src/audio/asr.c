@@ -9,6 +9,7 @@
  * every segment time is mapped back to the original audio (the way
  * whisper.cpp does it), so silence costs no encoder time.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,9 @@
 
 #include "audio/asr_internal.h"
 #include "audio/audio_file.h"
+#include "audio/audio_isolated.h"
 #include "audio/mel.h"
+#include "base/helper_program.h"
 
 #define VAD_GAP_SAMPLES (WHISPER_SAMPLE_RATE / 10)
 
@@ -34,6 +37,15 @@ int r1_asr_load(const r1_asr_params *p, r1_asr **out, r1_error *err) {
     r1_asr *a = calloc(1, sizeof *a);
     if (!a) return r1_error_set(err, "out of memory");
     pthread_mutex_init(&a->lock, NULL);
+    if (p->audio_decoder && *p->audio_decoder) {
+        snprintf(a->audio_decoder, sizeof a->audio_decoder, "%s", p->audio_decoder);
+        if (!helper_program_runnable(a->audio_decoder)) {
+            r1_error_set(err, "the audio decoder %s: %s", a->audio_decoder, strerror(errno));
+            pthread_mutex_destroy(&a->lock);
+            free(a);
+            return -1;
+        }
+    }
     if (whisper_model_load(p->model_path, &a->model, err) != 0) {
         pthread_mutex_destroy(&a->lock);
         free(a);
@@ -259,15 +271,36 @@ int r1_asr_transcribe_file(r1_asr *a, const char *path, const r1_transcribe_opti
     return rc;
 }
 
+/* An upload to samples, in the child decoder when there is one. 0, or one
+ * of R1_ASR_* with err (whose messages say "upload: ..."). */
+static int decode_upload(r1_asr *a, const void *data, size_t size, const r1_transcribe_options *o, audio_pcm *pcm,
+                         r1_error *err) {
+    if (!a->audio_decoder[0])
+        return audio_load_memory(data, size, WHISPER_SAMPLE_RATE, pcm, err) == 0 ? 0 : R1_ASR_BAD_AUDIO;
+    audio_isolation iso = {.decoder_path = a->audio_decoder};
+    if (o) iso.should_stop = o->should_stop, iso.user = o->user;
+    switch (audio_load_memory_isolated(&iso, data, size, WHISPER_SAMPLE_RATE, AUDIO_MAX_SECONDS, pcm, err)) {
+    case 0:
+        return 0;
+    case AUDIO_ISOLATED_STOPPED:
+        return R1_ASR_STOPPED;
+    case AUDIO_ISOLATED_FAILED:
+        return R1_ASR_FAILED;
+    default:
+        return R1_ASR_BAD_AUDIO;
+    }
+}
+
 int r1_asr_transcribe_memory(r1_asr *a, const void *data, size_t size, const char *name,
                              const r1_transcribe_options *o, r1_transcript *out, r1_error *err) {
     audio_pcm pcm;
     memset(out, 0, sizeof *out);
-    if (audio_load_memory(data, size, WHISPER_SAMPLE_RATE, &pcm, err) != 0) { /* its messages say "upload: ..." */
+    int rc = decode_upload(a, data, size, o, &pcm, err);
+    if (rc != 0) {
         if (name && strcmp(name, "upload") != 0) r1_error_prefix(err, "%s", name);
-        return R1_ASR_BAD_AUDIO;
+        return rc;
     }
-    int rc = r1_asr_transcribe(a, pcm.samples, pcm.n_samples, o, out, err);
+    rc = r1_asr_transcribe(a, pcm.samples, pcm.n_samples, o, out, err);
     audio_pcm_free(&pcm);
     return rc;
 }

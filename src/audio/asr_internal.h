@@ -7,6 +7,7 @@
 #ifndef R1_AUDIO_ASR_INTERNAL_H
 #define R1_AUDIO_ASR_INTERNAL_H
 
+#include <limits.h>
 #include <pthread.h>
 
 #include "audio/vad.h"
@@ -23,6 +24,7 @@ struct r1_asr {
     whisper_token_index *token_index; /* text -> tokens, for prompts */
     vad_model *vad;                   /* NULL: the energy-based detector */
     pthread_mutex_t lock;             /* one transcription at a time */
+    char audio_decoder[PATH_MAX];     /* r1-audio-decoder for uploads; "": in this process */
 };
 
 /* The decoding loop on 16 kHz samples (no voice activity detection);

@@ -22,9 +22,6 @@
 #define AUDIO_MAX_STREAM_BYTES (1024 << 20)
 /* Mono frames asked of the decoder per read. */
 #define CHUNK_FRAMES 4096
-/* The first output allocation trusts the header only up to one minute at
- * the target rate; beyond that the buffer grows as audio arrives. */
-#define FIRST_RESERVE_SECONDS 60
 
 /* The header's promises, before anything is allocated for them. */
 static int check_header(const audio_source *src, double max_seconds, const char *name, r1_error *err) {
@@ -44,22 +41,22 @@ static int check_header(const audio_source *src, double max_seconds, const char 
 
 /* ---- decoding ---- */
 
-/* The growing output, in target-rate samples. */
-typedef struct sample_buffer {
-    float *data;
-    long n;
-    long cap;
-} sample_buffer;
+/* Target-rate samples handed to the sink per call when resampling. */
+#define SCRATCH_SAMPLES 8192
 
-static int reserve(sample_buffer *b, long more, r1_error *err) {
-    if (b->cap - b->n >= more) return 0;
-    long cap = b->cap ? b->cap : 1024;
-    while (cap - b->n < more) cap *= 2;
-    float *grown = realloc(b->data, (size_t)cap * sizeof *grown);
-    if (!grown) return r1_error_set(err, "out of memory for %ld audio samples", cap);
-    b->data = grown;
-    b->cap = cap;
-    return 0;
+typedef struct decoder {
+    const char *name;
+    SRC_STATE *resampler; /* NULL when the rates already match */
+    double ratio;         /* target rate / source rate */
+    audio_samples_fn sink;
+    void *user;
+    long n_emitted;
+    float scratch[SCRATCH_SAMPLES]; /* the resampler's output */
+} decoder;
+
+static int emit(decoder *d, const float *samples, long n, r1_error *err) {
+    d->n_emitted += n;
+    return d->sink(d->user, samples, n, err);
 }
 
 float audio_clean_sample(float x) {
@@ -83,30 +80,20 @@ void audio_mix_planar(float *const *in, long frames, int channels, float *mono) 
     }
 }
 
-typedef struct decoder {
-    const char *name;
-    SRC_STATE *resampler; /* NULL when the rates already match */
-    double ratio;         /* target rate / source rate */
-    sample_buffer out;
-} decoder;
-
-/* Appends frames of mono input, resampled; end flushes the resampler. */
+/* Passes frames of mono input on, resampled; end flushes the resampler. */
 static int push(decoder *d, const float *mono, long frames, int end, r1_error *err) {
-    if (!d->resampler) {
-        if (reserve(&d->out, frames, err) != 0) return -1;
-        memcpy(d->out.data + d->out.n, mono, (size_t)frames * sizeof *mono);
-        d->out.n += frames;
-        return 0;
-    }
-    SRC_DATA job = {.data_in = mono, .input_frames = frames, .src_ratio = d->ratio, .end_of_input = end};
+    if (!d->resampler) return frames > 0 ? emit(d, mono, frames, err) : 0;
+    SRC_DATA job = {.data_in = mono,
+                    .input_frames = frames,
+                    .src_ratio = d->ratio,
+                    .end_of_input = end,
+                    .data_out = d->scratch,
+                    .output_frames = SCRATCH_SAMPLES};
     for (;;) {
-        if (reserve(&d->out, (long)(job.input_frames * d->ratio) + 256, err) != 0) return -1;
-        job.data_out = d->out.data + d->out.n;
-        job.output_frames = d->out.cap - d->out.n;
         int rc = src_process(d->resampler, &job);
         if (rc != 0) return r1_error_set(err, "%s: resampling failed: %s", d->name, src_strerror(rc));
-        for (long i = 0; i < job.output_frames_gen; i++) job.data_out[i] = audio_clean_sample(job.data_out[i]);
-        d->out.n += job.output_frames_gen;
+        for (long i = 0; i < job.output_frames_gen; i++) d->scratch[i] = audio_clean_sample(d->scratch[i]);
+        if (job.output_frames_gen > 0 && emit(d, d->scratch, job.output_frames_gen, err) != 0) return -1;
         job.data_in += job.input_frames_used;
         job.input_frames -= job.input_frames_used;
         int progressed = job.input_frames_used > 0 || job.output_frames_gen > 0;
@@ -138,34 +125,58 @@ static int read_all(audio_source *src, decoder *d, double max_seconds, long *fra
     return rc;
 }
 
-static int decode(audio_source *src, const char *name, int target_rate, double max_seconds, audio_pcm *out,
-                  r1_error *err) {
+static int decode(audio_source *src, const char *name, int target_rate, double max_seconds, audio_samples_fn sink,
+                  void *user, audio_stream_info *info, r1_error *err) {
     if (check_header(src, max_seconds, name, err) != 0) return -1;
-    decoder d = {.name = name, .ratio = (double)target_rate / src->rate};
+    decoder *d = calloc(1, sizeof *d);
+    if (!d) return r1_error_set(err, "%s: out of memory", name);
+    d->name = name;
+    d->ratio = (double)target_rate / src->rate;
+    d->sink = sink;
+    d->user = user;
+    int rc = 0;
     if (src->rate != target_rate) {
-        int rc;
-        d.resampler = src_new(SRC_SINC_FASTEST, 1, &rc);
-        if (!d.resampler) return r1_error_set(err, "%s: resampler: %s", name, src_strerror(rc));
+        d->resampler = src_new(SRC_SINC_FASTEST, 1, &rc);
+        if (!d->resampler) rc = r1_error_set(err, "%s: resampler: %s", name, src_strerror(rc));
     }
-    double expected = (double)src->frames * d.ratio + 1024;
-    double first = (double)target_rate * FIRST_RESERVE_SECONDS;
     long frames_read = 0;
-    int rc = reserve(&d.out, (long)(expected < first ? expected : first), err);
-    if (rc == 0) rc = read_all(src, &d, max_seconds, &frames_read, err);
-    if (d.resampler) src_delete(d.resampler);
-    if (rc == 0 && d.out.n == 0) /* e.g. 1 frame at 73 kHz is less than one sample at 16 kHz */
+    if (rc == 0) rc = read_all(src, d, max_seconds, &frames_read, err);
+    if (rc == 0 && d->n_emitted == 0) /* e.g. 1 frame at 73 kHz is less than one sample at 16 kHz */
         rc = r1_error_set(err, "%s: too short: %ld frames at %d Hz make no sample at %d Hz", name, frames_read,
                           src->rate, target_rate);
-    if (rc != 0) {
-        free(d.out.data);
-        return -1;
+    if (rc == 0)
+        *info = (audio_stream_info){.n_samples = d->n_emitted,
+                                    .sample_rate = target_rate,
+                                    .source_rate = src->rate,
+                                    .source_channels = src->channels,
+                                    .seconds = (double)frames_read / src->rate};
+    if (d->resampler) src_delete(d->resampler);
+    free(d);
+    return rc;
+}
+
+/* ---- the whole output in memory (the audio_load calls) ---- */
+
+typedef struct sample_buffer {
+    float *data;
+    long n;
+    long cap;
+} sample_buffer;
+
+/* A sink that appends to a sample_buffer, doubling it as audio arrives (a
+ * header's promised length is not trusted with an allocation). */
+static int append_samples(void *user, const float *samples, long n, r1_error *err) {
+    sample_buffer *b = user;
+    if (b->cap - b->n < n) {
+        long cap = b->cap ? b->cap : 16384;
+        while (cap - b->n < n) cap *= 2;
+        float *grown = realloc(b->data, (size_t)cap * sizeof *grown);
+        if (!grown) return r1_error_set(err, "out of memory for %ld audio samples", cap);
+        b->data = grown;
+        b->cap = cap;
     }
-    *out = (audio_pcm){.samples = d.out.data,
-                       .n_samples = d.out.n,
-                       .sample_rate = target_rate,
-                       .source_rate = src->rate,
-                       .source_channels = src->channels,
-                       .seconds = (double)frames_read / src->rate};
+    memcpy(b->data + b->n, samples, (size_t)n * sizeof *samples);
+    b->n += n;
     return 0;
 }
 
@@ -226,18 +237,37 @@ static bool ogg_behind_tags(const audio_input *in) {
     return found;
 }
 
-/* Opens in with the decoder its format needs and decodes it. */
-static int load(audio_input *in, int target_rate, double max_seconds, audio_pcm *out, r1_error *err) {
-    memset(out, 0, sizeof *out);
+/* Opens in with the decoder its format needs and decodes it into sink. */
+static int decode_input(audio_input *in, int target_rate, double max_seconds, audio_samples_fn sink, void *user,
+                        audio_stream_info *info, r1_error *err) {
+    memset(info, 0, sizeof *info);
     if (check_target(target_rate, max_seconds, err) != 0) return -1;
     if (skip_id3_tags(in, err) != 0) return -1;
     if (in->skip > 0 && !ogg_behind_tags(in)) in->skip = 0;
     audio_source src;
     int opened = audio_reads_as_vorbis(in) ? audio_vorbis_open(in, &src, err) : audio_sndfile_open(in, &src, err);
     if (opened != 0) return -1;
-    int rc = decode(&src, in->name, target_rate, max_seconds, out, err);
+    int rc = decode(&src, in->name, target_rate, max_seconds, sink, user, info, err);
     src.close(&src);
     return rc;
+}
+
+/* The same into memory, as an audio_pcm. */
+static int load(audio_input *in, int target_rate, double max_seconds, audio_pcm *out, r1_error *err) {
+    memset(out, 0, sizeof *out);
+    sample_buffer buffer = {0};
+    audio_stream_info info;
+    if (decode_input(in, target_rate, max_seconds, append_samples, &buffer, &info, err) != 0) {
+        free(buffer.data);
+        return -1;
+    }
+    *out = (audio_pcm){.samples = buffer.data,
+                       .n_samples = buffer.n,
+                       .sample_rate = target_rate,
+                       .source_rate = info.source_rate,
+                       .source_channels = info.source_channels,
+                       .seconds = info.seconds};
+    return 0;
 }
 
 /* The whole of a path that is not a regular file (a pipe, /dev/stdin):
@@ -300,6 +330,12 @@ int audio_load_memory_limited(const void *data, size_t size, int target_rate, do
                               r1_error *err) {
     audio_input in = {.data = data, .size = size, .name = "upload"};
     return load(&in, target_rate, max_seconds, out, err);
+}
+
+int audio_decode_memory_to(const void *data, size_t size, int target_rate, double max_seconds, audio_samples_fn sink,
+                           void *user, audio_stream_info *info, r1_error *err) {
+    audio_input in = {.data = data, .size = size, .name = "upload"};
+    return decode_input(&in, target_rate, max_seconds, sink, user, info, err);
 }
 
 int audio_load_file(const char *path, int target_rate, audio_pcm *out, r1_error *err) {

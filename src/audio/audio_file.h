@@ -53,6 +53,28 @@ int audio_load_file_limited(const char *path, int target_rate, double max_second
 int audio_load_memory_limited(const void *data, size_t size, int target_rate, double max_seconds, audio_pcm *out,
                               r1_error *err);
 
+/* Where audio_decode_memory_to puts the samples as they are decoded: n
+ * mono samples at the target rate, in [-1, 1]. Returns 0, or -1 with err
+ * set to stop the decoding (its message is then the call's). */
+typedef int (*audio_samples_fn)(void *user, const float *samples, long n, r1_error *err);
+
+typedef struct audio_stream_info {
+    long n_samples;      /* given to the sink, at sample_rate */
+    int sample_rate;     /* the target rate asked for */
+    int source_rate;     /* the file's rate */
+    int source_channels; /* the file's channel count */
+    double seconds;      /* duration of the source audio */
+} audio_stream_info;
+
+/* Decodes size bytes at data as audio_load_memory_limited does, but hands
+ * the samples to sink as they come instead of keeping them: memory holds
+ * one chunk, however long the audio (the isolated decoder, src/
+ * audio_decoder, streams them to its parent). 0 with *info filled, or -1
+ * with err set; samples already given to the sink stay the caller's
+ * business. */
+int audio_decode_memory_to(const void *data, size_t size, int target_rate, double max_seconds, audio_samples_fn sink,
+                           void *user, audio_stream_info *info, r1_error *err);
+
 /* Frees the samples and zeroes *a; safe on a zeroed or freed audio_pcm. */
 void audio_pcm_free(audio_pcm *a);
 

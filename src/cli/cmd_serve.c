@@ -79,6 +79,7 @@ static const option options[] = {
     {"vad-model", NULL, OPT_STRING, AT(vad_model), 0, 0, "Silero VAD ggml .bin (default: energy-based) for uploads sent with vad=true"},
     {"asr-queue", NULL, OPT_INT, AT(asr_queue), 0, 1 << 16, "uploads that may wait for the speech worker (default 8); more get 503"},
     {"max-audio-bytes", NULL, OPT_SIZE, AT(max_audio_bytes), 1, 1L << 40, "larger audio uploads get 413 (default 25 MiB)"},
+    {"audio-decoder", NULL, OPT_STRING, AT(audio_decoder), 0, 0, "the r1-audio-decoder program, run for each audio upload (default: beside r1, else on $PATH)"},
     {"tts-workers", NULL, OPT_INT, AT(tts_workers), 0, 64, "speech synthesis processes for /v1/audio/speech (default 1; 0: off)"},
     {"tts-queue", NULL, OPT_INT, AT(tts_queue), 0, 1 << 16, "texts that may wait for a synthesis process (default 16); more get 503"},
     {"max-speech-chars", NULL, OPT_INT, AT(max_speech_chars), 1, 1 << 20, "longest /v1/audio/speech input in characters (default 4096)"},

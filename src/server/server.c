@@ -82,6 +82,7 @@ static void log_configuration(const server *srv) {
         {"asr_queue", NULL, c->asr_queue}, {"max_audio_bytes", NULL, (double)c->max_audio_bytes},
         {"tts_workers", NULL, c->tts_workers}, {"tts_queue", NULL, c->tts_queue},
         {"max_speech_chars", NULL, c->max_speech_chars}, {"tts_worker", c->tts_worker ? c->tts_worker : "-", 0},
+        {"audio_decoder", c->audio_decoder ? c->audio_decoder : "-", 0},
     };
     r1_log_fields(R1_LOG_INFO, "configuration", f, (int)(sizeof f / sizeof f[0]));
 }

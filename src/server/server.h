@@ -63,6 +63,7 @@ typedef struct r1_server_config {
     const char *vad_model;         /* Silero VAD .bin for uploads with vad (NULL: the energy detector) */
     int asr_queue;                 /* uploads that may wait for the speech worker (default 8); more get 503 */
     size_t max_audio_bytes;        /* larger uploads get 413 (default 25 MiB, as OpenAI) */
+    const char *audio_decoder;     /* r1-audio-decoder, which decodes each upload under limits (NULL: beside r1, else $PATH) */
     /* speech synthesis: POST /v1/audio/speech (r1-tts-worker processes) */
     int tts_workers;               /* worker processes, texts spoken at once (default 1; 0: no endpoint) */
     int tts_queue;                 /* texts that may wait for a worker (default 16); more get 503 */

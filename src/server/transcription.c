@@ -19,10 +19,13 @@
  * client gave up while queued is skipped, not transcribed for nobody), and
  * the answer is not sent to a closed socket (the request ends as 499).
  */
+#include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/helper_program.h"
 #include "base/log.h"
 
 #include "server/multipart.h"
@@ -126,12 +129,24 @@ int transcription_service_start(server *srv, r1_error *err) {
     if (!c->whisper_model) return 0;
     asr_service *s = calloc(1, sizeof *s);
     if (!s) return r1_error_set(err, "out of memory");
-    r1_asr_params p = {.model_path = c->whisper_model, .vad_model_path = c->vad_model, .n_threads = c->n_threads};
+    char decoder[PATH_MAX];
+    helper_program_find("r1-audio-decoder", "R1_AUDIO_DECODER", c->audio_decoder, decoder, sizeof decoder);
+    if (!helper_program_runnable(decoder)) {
+        r1_error_set(err, "--audio-decoder %s: %s (build r1-audio-decoder beside r1, or name it with --audio-decoder or "
+                          "R1_AUDIO_DECODER)", decoder, strerror(errno));
+        free(s);
+        return -1;
+    }
+    r1_asr_params p = {.model_path = c->whisper_model,
+                       .vad_model_path = c->vad_model,
+                       .n_threads = c->n_threads,
+                       .audio_decoder = decoder};
     double t0 = server_now();
     if (r1_asr_load(&p, &s->asr, err) != 0) {
         free(s);
         return r1_error_prefix(err, "--whisper-model");
     }
+    r1_log_info("uploads are decoded by %s, in a child process each, under limits", decoder);
     s->capacity = c->asr_queue;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);

@@ -16,7 +16,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +25,11 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/helper_program.h"
 #include "base/log.h"
 #include "r1.h"
 #include "speech/tts_text.h"
 #include "speech/tts_voices.h"
-
-extern char **environ;
 
 #define WORKER_NAME "r1-tts-worker"
 #define MAX_CHUNK_SAMPLES (1 << 20)
@@ -50,33 +48,7 @@ struct r1_tts {
     size_t samples_cap;
 };
 
-/* ---- finding and starting the worker ---- */
-
-static bool executable(const char *path) { return access(path, X_OK) == 0; }
-
-/* $R1_TTS_WORKER, else beside the running program, else by name on $PATH. */
-static void find_worker(r1_tts *t, const char *given) {
-    const char *env = getenv("R1_TTS_WORKER");
-    if (given && *given) {
-        snprintf(t->worker_path, sizeof t->worker_path, "%s", given);
-        return;
-    }
-    if (env && *env) {
-        snprintf(t->worker_path, sizeof t->worker_path, "%s", env);
-        return;
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash && (size_t)(slash - self) + sizeof "/" WORKER_NAME < sizeof t->worker_path) {
-            snprintf(t->worker_path, sizeof t->worker_path, "%.*s/%s", (int)(slash - self), self, WORKER_NAME);
-            if (executable(t->worker_path)) return;
-        }
-    }
-    snprintf(t->worker_path, sizeof t->worker_path, "%s", WORKER_NAME);
-}
+/* ---- starting and stopping the worker ---- */
 
 static void stop_worker(r1_tts *t) {
     if (t->pid <= 0) return;
@@ -182,34 +154,15 @@ static int read_bytes(r1_tts *t, void *out, size_t n, r1_error *err) {
 }
 
 static int start_worker(r1_tts *t, r1_error *err) {
-    if (strchr(t->worker_path, '/') && !executable(t->worker_path))
+    if (!helper_program_runnable(t->worker_path))
         return r1_error_set(err, "cannot start the speech worker %s: %s (build r1-tts-worker beside r1, or name it "
                                  "with --tts-worker or R1_TTS_WORKER)", t->worker_path, strerror(errno));
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return r1_error_set(err, "cannot make a socket pair for the speech worker: %s", strerror(errno));
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, sv[1], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, sv[1], STDOUT_FILENO);
-    /* the worker starts with no signal blocked and the default actions (a
-     * server blocks SIGTERM for its signal thread and ignores SIGPIPE), so
-     * an operator's kill reaches it */
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGPIPE), sigaddset(&defaults, SIGTERM), sigaddset(&defaults, SIGINT), sigaddset(&defaults, SIGHUP);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     char *argv[] = {t->worker_path, NULL};
     pid_t pid;
-    int rc = strchr(t->worker_path, '/') ? posix_spawn(&pid, t->worker_path, &actions, &attr, argv, environ)
-                                          : posix_spawnp(&pid, t->worker_path, &actions, &attr, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
+    int rc = helper_program_spawn(t->worker_path, argv, sv[1], sv[1], &pid);
     close(sv[1]);
     if (rc != 0) {
         close(sv[0]);
@@ -248,7 +201,8 @@ int r1_tts_open(const r1_tts_params *params, r1_tts **out, r1_error *err) {
     *out = NULL;
     r1_tts *t = calloc(1, sizeof *t);
     if (!t) return r1_error_set(err, "out of memory");
-    find_worker(t, params ? params->worker_path : NULL);
+    helper_program_find(WORKER_NAME, "R1_TTS_WORKER", params ? params->worker_path : NULL, t->worker_path,
+                        sizeof t->worker_path);
     t->timeout_seconds = params && params->timeout_seconds > 0 ? params->timeout_seconds : 30;
     t->fd = -1;
     pthread_mutex_init(&t->lock, NULL);

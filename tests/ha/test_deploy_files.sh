@@ -118,15 +118,15 @@ else
     echo "SKIP: python3 has no yaml module; compose.yaml and k8s/r1.yaml not parsed"
 fi
 
-# ---- Dockerfile: the runtime stage installs every library r1 and r1-tts-worker link ----
-check "Dockerfile: builds and installs r1-tts-worker" bash -c "grep -q 'target r1 r1-tts-worker' '$ROOT/Dockerfile' && grep -q '^COPY --from=build /build/r1 /build/r1-tts-worker' '$ROOT/Dockerfile'"
+# ---- Dockerfile: the runtime stage installs every library r1 and its helper programs link ----
+check "Dockerfile: builds and installs r1-tts-worker and r1-audio-decoder" bash -c "grep -q 'target r1 r1-tts-worker r1-audio-decoder' '$ROOT/Dockerfile' && grep -q '^COPY --from=build /build/r1 /build/r1-tts-worker /build/r1-audio-decoder' '$ROOT/Dockerfile'"
 check "Dockerfile: two stages from debian:12-slim" test "$(grep -c '^FROM debian:12-slim' "$ROOT/Dockerfile")" = 2
 check "Dockerfile: runs as a non-root user" grep -qE '^USER [1-9][0-9]*' "$ROOT/Dockerfile"
 check "Dockerfile: HEALTHCHECK on /ready" bash -c "grep -A2 '^HEALTHCHECK' '$ROOT/Dockerfile' | grep -q /ready"
 runtime=$(awk '/^FROM / {n++} n == 2' "$ROOT/Dockerfile" | tr -s ' \\\n' ' ')
 missing=""
-# (the libraries of r1 and of the r1-tts-worker program built beside it)
-for lib in $(for bin in "$R1" "$(dirname "$R1")/r1-tts-worker"; do readelf -d "$bin" | awk -F'[][]' '/NEEDED/ {print $2}'; done | sort -u); do
+# (the libraries of r1 and of the r1-tts-worker and r1-audio-decoder programs built beside it)
+for lib in $(for bin in "$R1" "$(dirname "$R1")/r1-tts-worker" "$(dirname "$R1")/r1-audio-decoder"; do readelf -d "$bin" | awk -F'[][]' '/NEEDED/ {print $2}'; done | sort -u); do
     path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
     [ -n "$path" ] || continue
     pkg=$(dpkg -S "$path" 2>/dev/null | head -n 1 | cut -d: -f1)
@@ -134,7 +134,7 @@ for lib in $(for bin in "$R1" "$(dirname "$R1")/r1-tts-worker"; do readelf -d "$
     case "$pkg" in libc6 | "") continue ;; esac
     case " $runtime " in *" $pkg "*) ;; *) missing="$missing $lib($pkg)" ;; esac
 done
-check "Dockerfile: the runtime stage installs every library r1 and r1-tts-worker link${missing:+ (missing:$missing)}" test -z "$missing"
+check "Dockerfile: the runtime stage installs every library r1 and its helpers link${missing:+ (missing:$missing)}" test -z "$missing"
 build=$(awk '/^FROM / {n++} n == 1' "$ROOT/Dockerfile" | tr -s ' \\\n' ' ')
 missing_dev=""
 # every library header package the install script gets, less the test-only ones

@@ -19,6 +19,9 @@
 #   - --asr-queue 0: of two concurrent uploads one gets 503 server_busy with
 #     Retry-After; SIGTERM during a transcription: it still gets its 200 and
 #     the server exits 0;
+#   - uploads are decoded by r1-audio-decoder in a child process: one that
+#     crashes gives its request a 400 naming the signal, and the server goes
+#     on; a missing one stops the server from starting;
 #   - without --whisper-model: 404 no_speech_model.
 # The Whisper model has random weights: its text is garbage, but the same
 # upload gives the same answer. Most uploads say temperature=1: the first
@@ -465,6 +468,36 @@ if check "r1 serve --asr-queue 0 starts" start_server "$MODEL" --whisper-model "
     check "SIGTERM during a transcription: it still gets its 200" test "$(cat "$WORK/$other.code" 2>/dev/null)" = 200
     check "  ... a transcript" json_ok "$WORK/$other.body" "isinstance(d['text'], str)"
     check "  ... and the server exits 0 by itself (got $status)" test "$status" -eq 0 -a "$SERVER_KILLED" -eq 0
+fi
+
+# ---- every upload is decoded by r1-audio-decoder in a child process: a
+# decoder that crashes (a stand-in: a script that kills itself) costs its
+# request only
+cat >"$WORK/crashing-decoder" <<'SH'
+#!/bin/sh
+kill -SEGV $$
+SH
+chmod +x "$WORK/crashing-decoder"
+if check "r1 serve with a decoder that crashes starts" start_server "$MODEL" --whisper-model "$WHISPER" \
+    --audio-decoder "$WORK/crashing-decoder"; then
+    check "  ... it says which decoder it runs" grep -q "uploads are decoded by $WORK/crashing-decoder" "$SERVER_LOG"
+    CODE=$(http POST $TRANSCRIBE -F "file=@$FOX" -F model=whisper-1 "${FAST[@]}")
+    check "the decoder crashed on the upload: 400 invalid_audio" refused 400 file invalid_audio
+    check "  ... naming the signal" grep -q "signal 11" "$WORK/body"
+    check "  ... and the log too" grep -q "audio decoder (pid [0-9]*) ended on signal 11" "$SERVER_LOG"
+    code=$(http GET /health)
+    check "  ... the server goes on: /health $code" test "$code" = 200
+    code=$(http POST /v1/chat/completions -H 'Content-Type: application/json' \
+        -d '{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":3}')
+    check "  ... and answers a chat: $code" test "$code" = 200
+    check "  ... no decoder process is left" test -z "$(pgrep -P "$SERVER_PID" -f crashing-decoder)"
+    check "  ... exits 0" stop_server
+fi
+if start_server "$MODEL" --whisper-model "$WHISPER" --audio-decoder "$WORK/no-such-decoder" 2>/dev/null; then
+    check "r1 serve --audio-decoder MISSING refuses to start" false
+    stop_server
+else
+    check "r1 serve --audio-decoder MISSING refuses to start, naming it" grep -q "no-such-decoder" "$SERVER_LOG"
 fi
 
 # ---- no speech model

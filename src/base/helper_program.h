@@ -1,0 +1,30 @@
+/*
+ * helper_program.h - finding and starting the programs r1 runs beside
+ * itself, each in a process of its own: r1-tts-worker (espeak-ng) and
+ * r1-audio-decoder (uploads decoded under limits).
+ */
+#ifndef R1_BASE_HELPER_PROGRAM_H
+#define R1_BASE_HELPER_PROGRAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Where to start the helper called name: given when not NULL or empty (a
+ * command-line flag), else $env_var when set, else beside the running
+ * program when it is there, else the bare name (looked up on $PATH when
+ * started). */
+void helper_program_find(const char *name, const char *env_var, const char *given, char *path, size_t size);
+
+/* Whether path can be started: true for a bare name (decided by $PATH at
+ * start), else whether it is an executable file. */
+bool helper_program_runnable(const char *path);
+
+/* Starts path (by $PATH when it has no slash) with argv, standard input
+ * from in_fd and standard output to out_fd (standard error shared with
+ * r1), no signal blocked and the default action for those a server changes
+ * (SIGPIPE, SIGTERM, SIGINT, SIGHUP), so an operator's kill reaches it.
+ * 0 with *pid, or an errno value. */
+int helper_program_spawn(const char *path, char *const argv[], int in_fd, int out_fd, pid_t *pid);
+
+#endif

@@ -1,0 +1,273 @@
+/* test_audio_isolated.c - uploads decoded by r1-audio-decoder in a child
+ * process (src/audio/audio_isolated.c): the same samples as decoding in
+ * this process, the same refusals, the child confined as it says, and
+ * every way a child can go wrong (played by small shell scripts standing in
+ * for it) ends in one clear message with no process left behind. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <sndfile.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audio/audio_file.h"
+#include "base/sanitizer.h"
+#include "audio/audio_isolated.h"
+#include "base/helper_program.h"
+#include "testutil.h"
+
+#define RATE 16000
+#define DECODER R1_BINARY_DIR "/r1-audio-decoder"
+
+static char script_dir[] = "/tmp/r1-test-decoder-XXXXXX";
+
+static int setup(void **state) {
+    (void)state;
+    return mkdtemp(script_dir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    char command[256];
+    snprintf(command, sizeof command, "rm -rf '%s'", script_dir);
+    return system(command) == 0 ? 0 : -1;
+}
+
+/* No child of this test is left running or unreaped. */
+static void assert_no_children(void) {
+    errno = 0;
+    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+    assert_int_equal(errno, ECHILD);
+}
+
+/* A stand-in decoder: a shell script with body, executable. */
+static const char *fake_decoder(const char *name, const char *body) {
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", script_dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\n%s\n", body);
+    fclose(f);
+    assert_int_equal(chmod(path, 0755), 0);
+    return path;
+}
+
+static void *read_clip(const char *name, size_t *size) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", test_testdata_path("asr/audio"), name);
+    void *bytes = test_read_file(path, size);
+    if (!bytes) fail_msg("cannot read %s", path);
+    return bytes;
+}
+
+/* Decodes bytes both ways and requires the very same result. */
+static void assert_same_both_ways(const char *what, const void *bytes, size_t size) {
+    audio_pcm here, there;
+    r1_error err_here = {{0}}, err_there = {{0}};
+    int rc_here = audio_load_memory(bytes, size, RATE, &here, &err_here);
+    audio_isolation iso = {.decoder_path = DECODER};
+    int rc_there = audio_load_memory_isolated(&iso, bytes, size, RATE, AUDIO_MAX_SECONDS, &there, &err_there);
+    if (rc_here != 0) {
+        if (rc_there != AUDIO_ISOLATED_BAD_AUDIO) fail_msg("%s: refused here (%s), not there", what, err_here.message);
+        if (strcmp(err_here.message, err_there.message) != 0)
+            fail_msg("%s: refused here with \"%s\", there with \"%s\"", what, err_here.message, err_there.message);
+        return;
+    }
+    if (rc_there != 0) fail_msg("%s: decoded here, not there: %s", what, err_there.message);
+    assert_int_equal(here.n_samples, there.n_samples);
+    assert_int_equal(here.sample_rate, there.sample_rate);
+    assert_int_equal(here.source_rate, there.source_rate);
+    assert_int_equal(here.source_channels, there.source_channels);
+    assert_true(here.seconds == there.seconds);
+    if (memcmp(here.samples, there.samples, (size_t)here.n_samples * sizeof(float)) != 0)
+        fail_msg("%s: the samples differ", what);
+    audio_pcm_free(&here);
+    audio_pcm_free(&there);
+}
+
+/* The reference clips, and a stereo 48 kHz tone in every format
+ * libsndfile writes here, decode to the same samples in the child. */
+static void test_same_samples(void **state) {
+    (void)state;
+    if (!test_require_testdata("asr")) skip();
+    const char *clips[] = {"jfk.wav", "stereo_8k_float.wav", "zh_weather.wav", "bad_not_audio.wav",
+                           "bad_truncated_header.wav"};
+    for (size_t c = 0; c < sizeof clips / sizeof clips[0]; c++) {
+        size_t size;
+        void *bytes = read_clip(clips[c], &size);
+        assert_same_both_ways(clips[c], bytes, size);
+        free(bytes);
+    }
+    static const struct {
+        const char *ext;
+        int format;
+    } formats[] = {{"flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_16},  {"ogg", SF_FORMAT_OGG | SF_FORMAT_VORBIS},
+                   {"opus", SF_FORMAT_OGG | SF_FORMAT_OPUS},     {"mp3", SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III},
+                   {"aiff", SF_FORMAT_AIFF | SF_FORMAT_PCM_24}};
+    for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/tone.%s", script_dir, formats[f].ext);
+        SF_INFO info = {.samplerate = 48000, .channels = 2, .format = formats[f].format};
+        SNDFILE *sf = sf_open(path, SFM_WRITE, &info);
+        if (!sf) fail_msg("libsndfile cannot write %s here", formats[f].ext);
+        static float frames[48000 * 2];
+        for (int i = 0; i < 48000; i++) frames[2 * i] = frames[2 * i + 1] = (float)(0.5 * sin(2 * M_PI * 440 * i / 48000.0));
+        assert_int_equal(sf_writef_float(sf, frames, 48000), 48000);
+        assert_int_equal(sf_close(sf), 0);
+        size_t size;
+        void *bytes = test_read_file(path, &size);
+        assert_non_null(bytes);
+        assert_same_both_ways(formats[f].ext, bytes, size);
+        free(bytes);
+    }
+    const char junk[] = "this is not audio at all, just words";
+    assert_same_both_ways("text", junk, sizeof junk);
+    assert_no_children();
+}
+
+/* The child limits itself before reading a byte: its limits as the
+ * kernel shows them while it waits for input, and its open files. */
+static void test_confinement(void **state) {
+    (void)state;
+    int in[2], out[2];
+    assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+    char *argv[] = {DECODER, "16000", "60", "300000000", "7", NULL};
+    pid_t pid;
+    assert_int_equal(helper_program_spawn(DECODER, argv, in[0], out[1], &pid), 0);
+    close(in[0]);
+    close(out[1]);
+    char path[64], limits[8192] = "";
+    snprintf(path, sizeof path, "/proc/%d/limits", (int)pid);
+    for (int tries = 0; tries < 500 && !strstr(limits, "Max open files            3"); tries++) {
+        nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(limits, 1, sizeof limits - 1, f) : 0;
+        limits[n] = '\0';
+        if (f) fclose(f);
+    }
+    if (!strstr(limits, "Max open files            3                    3"))
+        fail_msg("no limit on open files:\n%s", limits);
+    assert_non_null(strstr(limits, "Max cpu time              7                    8"));
+    assert_non_null(strstr(limits, "Max core file size        0                    0"));
+    assert_non_null(strstr(limits, "Max file size             0                    0"));
+#ifndef R1_UNDER_SANITIZER
+    assert_non_null(strstr(limits, "Max address space         300000000            300000000"));
+#endif
+    char status_path[64], status[4096] = "";
+    snprintf(status_path, sizeof status_path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(status_path, "r");
+    assert_non_null(f);
+    status[fread(status, 1, sizeof status - 1, f)] = '\0';
+    fclose(f);
+    assert_non_null(strstr(status, "NoNewPrivs:\t1"));
+    close(in[1]); /* an empty input: refused, and it exits */
+    close(out[0]);
+    int wstatus;
+    assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+    assert_no_children();
+}
+
+#ifndef R1_UNDER_SANITIZER
+/* The address-space limit holds: an upload larger than it cannot even be
+ * mapped (the default limit is always larger than the upload). */
+static void test_memory_limit(void **state) {
+    (void)state;
+    size_t size = 64u << 20;
+    unsigned char *bytes = calloc(1, size);
+    assert_non_null(bytes);
+    memcpy(bytes, "RIFF", 4);
+    audio_isolation iso = {.decoder_path = DECODER, .memory_bytes = 48u << 20};
+    audio_pcm pcm;
+    r1_error err = {{0}};
+    assert_int_equal(audio_load_memory_isolated(&iso, bytes, size, RATE, 60, &pcm, &err), AUDIO_ISOLATED_FAILED);
+    if (!strstr(err.message, "could not start: cannot map the input")) fail_msg("%s", err.message);
+    free(bytes);
+    assert_no_children();
+}
+#endif
+
+typedef struct misbehaviour {
+    const char *name, *script;
+    int rc;
+    const char *message; /* a part of err */
+} misbehaviour;
+
+/* Stand-ins that crash, loop, hang, talk nonsense or too much. */
+static void test_misbehaving_decoders(void **state) {
+    (void)state;
+    static const misbehaviour cases[] = {
+        {"crash", "kill -SEGV $$", AUDIO_ISOLATED_BAD_AUDIO, "ended on signal 11"},
+        {"abort", "kill -ABRT $$", AUDIO_ISOLATED_BAD_AUDIO, "ended on signal 6"},
+        {"cpu", "ulimit -S -t 1; while :; do :; done", AUDIO_ISOLATED_BAD_AUDIO, "s of CPU time, the limit"},
+        {"hang", "exec sleep 30", AUDIO_ISOLATED_BAD_AUDIO, "took longer than 2 s, the limit"},
+        {"closes-and-lingers", "exec >&-; exec sleep 30", AUDIO_ISOLATED_BAD_AUDIO, "ended on signal 9"},
+        {"unknown-record", "printf 'Zjunk'", AUDIO_ISOLATED_BAD_AUDIO, "unknown kind 0x5a"},
+        {"cut-short", "printf 'S\\004\\000\\000\\000\\000\\000'", AUDIO_ISOLATED_BAD_AUDIO, "before its end record"},
+        {"nothing", "exit 0", AUDIO_ISOLATED_BAD_AUDIO, "before its end record"},
+        {"too-many-samples", "printf 'S\\000\\000\\020\\000'; head -c 1048576 /dev/zero", AUDIO_ISOLATED_BAD_AUDIO,
+         "more than 17600 samples, the limit"},
+        {"after-the-end", "printf 'X\\002\\000\\000\\000noS'; exit 1", AUDIO_ISOLATED_BAD_AUDIO,
+         "bytes after its last record"},
+        {"refuses", "printf 'X\\016\\000\\000\\000upload: no\\033\\n!!'; exit 1", AUDIO_ISOLATED_BAD_AUDIO,
+         "upload: no?" "?!!"},
+        {"cannot-start", "printf 'X\\005\\000\\000\\000hello'; exit 3", AUDIO_ISOLATED_FAILED,
+         "could not start: hello"},
+        {"not-a-decoder", "exit 2", AUDIO_ISOLATED_FAILED, "exited with status 2"},
+    };
+    char upload[] = "RIFF....WAVE";
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        audio_isolation iso = {.decoder_path = fake_decoder(cases[c].name, cases[c].script), .wall_seconds = 2};
+        audio_pcm pcm;
+        r1_error err = {{0}};
+        int rc = audio_load_memory_isolated(&iso, upload, sizeof upload, RATE, 0.1, &pcm, &err);
+        if (rc != cases[c].rc || !strstr(err.message, cases[c].message))
+            fail_msg("%s: rc %d, \"%s\" (expected %d, \"%s\")", cases[c].name, rc, err.message, cases[c].rc,
+                     cases[c].message);
+        assert_null(pcm.samples);
+        assert_no_children();
+    }
+    audio_isolation missing = {.decoder_path = "/nonexistent/r1-audio-decoder"};
+    audio_pcm pcm;
+    r1_error err = {{0}};
+    assert_int_equal(audio_load_memory_isolated(&missing, upload, sizeof upload, RATE, 1, &pcm, &err),
+                     AUDIO_ISOLATED_FAILED);
+    assert_non_null(strstr(err.message, "cannot start the audio decoder /nonexistent/r1-audio-decoder"));
+}
+
+static bool stop_now(void *user) {
+    (*(int *)user)++;
+    return true;
+}
+
+/* A caller that gives up (the client left) has the child killed. */
+static void test_caller_stops(void **state) {
+    (void)state;
+    int asked = 0;
+    audio_isolation iso = {.decoder_path = fake_decoder("slow", "exec sleep 30"), .should_stop = stop_now, .user = &asked};
+    char upload[] = "RIFF....WAVE";
+    audio_pcm pcm;
+    r1_error err = {{0}};
+    assert_int_equal(audio_load_memory_isolated(&iso, upload, sizeof upload, RATE, 1, &pcm, &err),
+                     AUDIO_ISOLATED_STOPPED);
+    assert_int_equal(asked, 1);
+    assert_no_children();
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_samples),
+        cmocka_unit_test(test_confinement),
+#ifndef R1_UNDER_SANITIZER
+        cmocka_unit_test(test_memory_limit),
+#endif
+        cmocka_unit_test(test_misbehaving_decoders),
+        cmocka_unit_test(test_caller_stops),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
