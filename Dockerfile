@@ -24,7 +24,7 @@ RUN apt-get update \
       build-essential cmake pkg-config git ca-certificates libcmocka-dev \
       libjansson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev libinih-dev \
       libcurl4-openssl-dev libcjose-dev libsqlite3-dev libssl-dev libgnutls28-dev \
-      libsndfile1-dev libvorbis-dev libogg-dev libsamplerate0-dev libkissfft-dev \
+      libsndfile1-dev libvorbis-dev libogg-dev libseccomp-dev libsamplerate0-dev libkissfft-dev \
       libespeak-ng-dev portaudio19-dev libasound2-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -45,7 +45,7 @@ FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libjansson4 libpcre2-8-0 libutf8proc2 libmicrohttpd12 libinih1 libcurl4 \
-      libcjose0 libsqlite3-0 libssl3 libgnutls30 libsndfile1 libvorbis0a libogg0 libsamplerate0 \
+      libcjose0 libsqlite3-0 libssl3 libgnutls30 libsndfile1 libvorbis0a libogg0 libseccomp2 libsamplerate0 \
       libkissfft-float131 libportaudio2 libasound2 libespeak-ng1 espeak-ng-data \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \

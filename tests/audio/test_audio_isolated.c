@@ -130,8 +130,8 @@ static void test_same_samples(void **state) {
     assert_no_children();
 }
 
-/* The child limits itself before reading a byte: its limits as the
- * kernel shows them while it waits for input, and its open files. */
+/* The child limits itself before reading a byte: its limits and its
+ * system-call filter as the kernel shows them while it waits for input. */
 static void test_confinement(void **state) {
     (void)state;
     int in[2], out[2];
@@ -166,6 +166,9 @@ static void test_confinement(void **state) {
     status[fread(status, 1, sizeof status - 1, f)] = '\0';
     fclose(f);
     assert_non_null(strstr(status, "NoNewPrivs:\t1"));
+#ifndef R1_UNDER_SANITIZER
+    assert_non_null(strstr(status, "Seccomp:\t2")); /* a filter */
+#endif
     close(in[1]); /* an empty input: refused, and it exits */
     close(out[0]);
     int wstatus;
