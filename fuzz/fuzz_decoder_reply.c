@@ -6,7 +6,8 @@
  * The input is read twice, whole and in pieces whose sizes its first byte
  * picks (a pipe hands bytes over in any split): both readings must agree on
  * the verdict and the samples. A reply that is accepted must hold no more
- * samples than the limit, each in [-1, 1], as many as its end record says.
+ * samples than the limit, each in [-1, 1], as many as its end record says;
+ * a reader that refused once refuses everything after.
  *
  * Build: cmake -S . -B build-fuzz -DR1_FUZZ=ON -DCMAKE_C_COMPILER=clang-14
  * Run:   ./build-fuzz/fuzz_decoder_reply -max_total_time=60 fuzz/corpus-decoder_reply
@@ -32,7 +33,12 @@ static int read_reply(const uint8_t *data, size_t size, size_t piece, audio_pcm 
     int verdict = 0;
     for (size_t at = 0; at < size && verdict == 0; at += piece) {
         size_t n = size - at < piece ? size - at : piece;
-        if (audio_reply_feed(&r, data + at, n, &err) != 0) verdict = -1;
+        if (audio_reply_feed(&r, data + at, n, &err) != 0) {
+            verdict = -1;
+            /* refused once, refused for good: more bytes and the end too */
+            check(audio_reply_feed(&r, data, size, &err) != 0);
+            check(audio_reply_finish(&r, out, &err) == -1 && out->samples == NULL);
+        }
     }
     if (verdict == 0) verdict = audio_reply_finish(&r, out, &err);
     if (verdict == 1) check(strlen(r.message) > 0 && strlen(r.message) <= AUDIO_REPLY_MAX_MESSAGE);

@@ -33,7 +33,10 @@ static int make_room_for_samples(audio_reply *r, size_t more, r1_error *err) {
     while (cap - r->sample_bytes < more) cap *= 2;
     if (cap > limit) cap = limit;
     float *grown = realloc(r->samples, cap);
-    if (!grown) return r1_error_set(err, "out of memory for %zu bytes of audio samples", cap);
+    if (!grown) {
+        r->out_of_memory = true;
+        return r1_error_set(err, "out of memory for %zu bytes of audio samples", cap);
+    }
     r->samples = grown;
     r->sample_cap = cap;
     return 0;
@@ -107,7 +110,7 @@ static int end_record(audio_reply *r, r1_error *err) {
     }
 }
 
-int audio_reply_feed(audio_reply *r, const unsigned char *bytes, size_t n, r1_error *err) {
+static int feed(audio_reply *r, const unsigned char *bytes, size_t n, r1_error *err) {
     while (n > 0) {
         if (r->ended || r->refused)
             return r1_error_set(err, "the audio decoder wrote %zu bytes after its last record", n);
@@ -136,8 +139,16 @@ int audio_reply_feed(audio_reply *r, const unsigned char *bytes, size_t n, r1_er
     return 0;
 }
 
+int audio_reply_feed(audio_reply *r, const unsigned char *bytes, size_t n, r1_error *err) {
+    if (r->failed) return r1_error_set(err, "the audio decoder's output was refused already");
+    if (feed(r, bytes, n, err) == 0) return 0;
+    r->failed = true;
+    return -1;
+}
+
 int audio_reply_finish(audio_reply *r, audio_pcm *out, r1_error *err) {
     memset(out, 0, sizeof *out);
+    if (r->failed) return r1_error_set(err, "the audio decoder's output was refused");
     if (r->refused) return 1;
     if (!r->ended)
         return r1_error_set(err, "the audio decoder's output stopped before its end record (%zu samples had come)",

@@ -29,6 +29,19 @@
 #include "audio/audio_file.h"
 #include "base/error.h"
 
+/* The protocol's version, r1-audio-decoder's first argument: a decoder of
+ * another version (a half-done upgrade) refuses to start instead of
+ * misreading its arguments or being misread. */
+#define AUDIO_DECODER_PROTOCOL "1"
+
+/* How r1-audio-decoder ends: its exit status. */
+enum {
+    AUDIO_DECODER_DECODED = 0,      /* the samples and an 'E' record were written */
+    AUDIO_DECODER_REFUSED = 1,      /* the input: an 'X' record says why */
+    AUDIO_DECODER_USAGE = 2,        /* arguments of another protocol version */
+    AUDIO_DECODER_CANNOT_START = 3, /* could not confine itself or read the input: an 'X' record says why */
+};
+
 enum {
     AUDIO_REPLY_SAMPLES = 'S',
     AUDIO_REPLY_END = 'E',
@@ -60,6 +73,8 @@ typedef struct audio_reply {
     float *samples;
     size_t sample_bytes, sample_cap; /* in bytes */
     bool ended, refused;
+    bool failed;        /* a feed was refused: nothing more is read */
+    bool out_of_memory; /* ... because memory ran out here, not for what the child sent */
     audio_decoder_end end;
     char message[AUDIO_REPLY_MAX_MESSAGE + 1]; /* of 'X' */
 } audio_reply;
@@ -67,13 +82,14 @@ typedef struct audio_reply {
 /* Ready to read a reply of at most max_samples samples at sample_rate. */
 void audio_reply_init(audio_reply *r, int sample_rate, long max_samples);
 
-/* Reads n more bytes of output. -1 with err naming the violation. */
+/* Reads n more bytes of output. -1 with err naming the violation (or
+ * r->out_of_memory set); every call after that fails the same way. */
 int audio_reply_feed(audio_reply *r, const unsigned char *bytes, size_t n, r1_error *err);
 
 /* At the end of the output: 0 with *out filled (the samples move there;
  * free with audio_pcm_free), 1 when the decoder refused the input (its
- * message in r->message), -1 with err for output that ended early or whose
- * totals disagree. */
+ * message in r->message), -1 with err for output that ended early, after
+ * a failed feed, or whose totals disagree. */
 int audio_reply_finish(audio_reply *r, audio_pcm *out, r1_error *err);
 
 /* Frees what the reply still holds; safe after audio_reply_finish. */

@@ -7,9 +7,18 @@
  * The result is the same audio_pcm audio_load_memory_limited gives, sample
  * for sample; the child's refusals ("upload: ...") come back as they are.
  * What can go wrong besides, each with its own message: the child crashed
- * (the signal is named and logged), went over its CPU time, ran past the
- * wall-clock limit, or wrote something that is not its protocol (read as
- * hostile output, audio_decoder_reply.h).
+ * (the signal is named and logged), went over its CPU time or its wall
+ * clock, or wrote something that is not its protocol (read as hostile
+ * output, audio_decoder_reply.h).
+ *
+ * Time is allowed as audio arrives: the cost of decoding follows the
+ * audio's length and rate, not the upload's size (a few MB of silent
+ * 192 kHz FLAC are hours of sound), and what a transcription costs
+ * follows its length too. The child may use cpu_seconds of CPU time plus
+ * cpu_per_audio_second for every second of audio it has sent; r1 watches
+ * its CPU time (/proc) and kills it past that, and the kernel's limit
+ * (setrlimit) caps it at what the longest audio allowed would earn. The
+ * wall clock allows twice the CPU time, plus wall_seconds.
  */
 #ifndef R1_AUDIO_AUDIO_ISOLATED_H
 #define R1_AUDIO_AUDIO_ISOLATED_H
@@ -20,18 +29,22 @@
 #include "audio/audio_file.h"
 #include "base/error.h"
 
-/* The limits when an audio_isolation leaves them at 0: the address space
- * grows with the upload (it is mapped, and a decoder may hold a copy);
- * CPU time too (a few MB of compressed audio are hours of sound). */
+/* The limits when an audio_isolation leaves them at 0. The address space
+ * grows with the upload (it is mapped, and a decoder may hold a copy).
+ * Decoding takes at most ~0.02 s of CPU per second of audio here (1 h of
+ * 384 kHz FLAC: 80 s), Whisper 0.1-0.5 s per second; a decoder that makes
+ * no audio (false Ogg page starts: ~4 s per MB) is stopped at 30 s. */
 #define AUDIO_ISOLATED_BASE_MEMORY ((size_t)256 << 20)
-#define AUDIO_ISOLATED_BASE_CPU_SECONDS 30.0
-#define AUDIO_ISOLATED_CPU_SECONDS_PER_MB 10.0
+#define AUDIO_ISOLATED_CPU_SECONDS 30.0
+#define AUDIO_ISOLATED_CPU_PER_AUDIO_SECOND 0.1
+#define AUDIO_ISOLATED_WALL_SECONDS 10.0
 
 typedef struct audio_isolation {
-    const char *decoder_path; /* r1-audio-decoder: a path, or a name looked up on $PATH */
-    size_t memory_bytes;      /* the child's address space; 0: base + 2x the upload */
-    double cpu_seconds;       /* its CPU time; 0: base + per MB of upload */
-    double wall_seconds;      /* killed past this; 0: twice the CPU time + 10 s */
+    const char *decoder_path;    /* r1-audio-decoder: a path, or a name looked up on $PATH */
+    size_t memory_bytes;         /* the child's address space; 0: base + 2x the upload */
+    double cpu_seconds;          /* CPU time before any audio; 0: the default */
+    double cpu_per_audio_second; /* more CPU time per second of audio sent; 0: the default */
+    double wall_seconds;         /* wall clock beyond twice the CPU time allowed; 0: the default */
     /* asked every 0.2 s while the child works (may be NULL): true kills it */
     bool (*should_stop)(void *user);
     void *user;

@@ -9,12 +9,15 @@
  * and nothing else: here it ends this process, r1 (src/audio/
  * audio_isolated.c) reports it to the client, and the server goes on.
  *
- *   r1-audio-decoder RATE MAX_SECONDS MEMORY_BYTES CPU_SECONDS
+ *   r1-audio-decoder PROTOCOL RATE MAX_SECONDS MEMORY_BYTES CPU_SECONDS
  *
  * reads the upload on standard input (r1 passes a memory file, which is
  * mapped; anything else is read whole) and writes the mono samples at RATE,
  * as they are decoded, in the records of src/audio/audio_decoder_reply.h on
- * standard output; audio longer than MAX_SECONDS is refused. Before it
+ * standard output; audio longer than MAX_SECONDS is refused. PROTOCOL is
+ * the version of those records (AUDIO_DECODER_PROTOCOL): a decoder left
+ * from another version of r1 exits with status 2 instead. The exit status
+ * says how it went (AUDIO_DECODER_* in that header). Before it
  * reads a byte it confines itself:
  *   - address space MEMORY_BYTES and CPU time CPU_SECONDS (setrlimit: past
  *     the first, allocations fail; past the second, the kernel ends the
@@ -45,9 +48,6 @@
 #include "audio/audio_decoder_reply.h"
 #include "audio/audio_file.h"
 #include "base/sanitizer.h"
-
-/* The exit status says how it went (src/audio/audio_isolated.c reads it). */
-enum { EXIT_DECODED = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_CANNOT_START = 3 };
 
 /* The most read from standard input when it is not a regular file. */
 #define MAX_INPUT_BYTES ((size_t)1 << 30)
@@ -219,24 +219,26 @@ static bool parse_number(const char *text, double low, double high, double *out)
 
 int main(int argc, char **argv) {
     double rate, max_seconds, memory_bytes, cpu_seconds;
-    if (argc != 5 || !parse_number(argv[1], AUDIO_MIN_RATE, AUDIO_MAX_RATE, &rate) ||
-        !parse_number(argv[2], 0.001, 1e7, &max_seconds) || !parse_number(argv[3], 1 << 24, 1e15, &memory_bytes) ||
-        !parse_number(argv[4], 1, 1e6, &cpu_seconds)) {
-        fprintf(stderr, "usage: r1-audio-decoder RATE MAX_SECONDS MEMORY_BYTES CPU_SECONDS < upload > records\n"
-                        "(started by r1 for each audio upload; see src/audio_decoder/audio_decoder.c)\n");
-        return EXIT_USAGE;
+    if (argc != 6 || strcmp(argv[1], AUDIO_DECODER_PROTOCOL) != 0 ||
+        !parse_number(argv[2], AUDIO_MIN_RATE, AUDIO_MAX_RATE, &rate) ||
+        !parse_number(argv[3], 0.001, 1e7, &max_seconds) || !parse_number(argv[4], 1 << 24, 1e15, &memory_bytes) ||
+        !parse_number(argv[5], 1, 1e7, &cpu_seconds)) {
+        fprintf(stderr, "usage: r1-audio-decoder %s RATE MAX_SECONDS MEMORY_BYTES CPU_SECONDS < upload > records\n"
+                        "(started by r1 for each audio upload; see src/audio_decoder/audio_decoder.c)\n",
+                AUDIO_DECODER_PROTOCOL);
+        return AUDIO_DECODER_USAGE;
     }
     r1_error err = {{0}};
     if (confine((rlim_t)memory_bytes, (rlim_t)ceil(cpu_seconds), &err) != 0) {
         refuse(err.message);
-        return finish(EXIT_CANNOT_START);
+        return finish(AUDIO_DECODER_CANNOT_START);
     }
     size_t size = 0;
     bool mapped;
     unsigned char *input = read_input(&size, &mapped, &err);
     if (!input) {
         refuse(err.message);
-        return finish(EXIT_CANNOT_START);
+        return finish(AUDIO_DECODER_CANNOT_START);
     }
     audio_stream_info info;
     int rc = audio_decode_memory_to(input, size, (int)rate, max_seconds, send_samples, NULL, &info, &err);
@@ -251,5 +253,5 @@ int main(int argc, char **argv) {
     }
     if (mapped) munmap(input, size);
     else free(input);
-    return finish(rc == 0 ? EXIT_DECODED : EXIT_REFUSED);
+    return finish(rc == 0 ? AUDIO_DECODER_DECODED : AUDIO_DECODER_REFUSED);
 }

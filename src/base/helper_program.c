@@ -40,11 +40,12 @@ void helper_program_find(const char *name, const char *env_var, const char *give
     snprintf(path, size, "%s", name);
 }
 
-int helper_program_spawn(const char *path, char *const argv[], int in_fd, int out_fd, pid_t *pid) {
+int helper_program_spawn(const char *path, char *const argv[], const helper_streams *streams, pid_t *pid) {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in_fd, STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, out_fd, STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, streams->in, STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, streams->out, STDOUT_FILENO);
+    if (streams->err >= 0) posix_spawn_file_actions_adddup2(&actions, streams->err, STDERR_FILENO);
     /* a server blocks SIGTERM for its signal thread and ignores SIGPIPE */
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
@@ -54,7 +55,12 @@ int helper_program_spawn(const char *path, char *const argv[], int in_fd, int ou
     sigaddset(&defaults, SIGPIPE), sigaddset(&defaults, SIGTERM), sigaddset(&defaults, SIGINT), sigaddset(&defaults, SIGHUP);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    if (streams->own_process_group) {
+        posix_spawnattr_setpgroup(&attr, 0);
+        flags |= POSIX_SPAWN_SETPGROUP;
+    }
+    posix_spawnattr_setflags(&attr, flags);
     int rc = strchr(path, '/') ? posix_spawn(pid, path, &actions, &attr, argv, environ)
                                : posix_spawnp(pid, path, &actions, &attr, argv, environ);
     posix_spawn_file_actions_destroy(&actions);

@@ -20,11 +20,17 @@ void helper_program_find(const char *name, const char *env_var, const char *give
  * start), else whether it is an executable file. */
 bool helper_program_runnable(const char *path);
 
-/* Starts path (by $PATH when it has no slash) with argv, standard input
- * from in_fd and standard output to out_fd (standard error shared with
- * r1), no signal blocked and the default action for those a server changes
+/* What a helper is started with. */
+typedef struct helper_streams {
+    int in, out;             /* its standard input and output */
+    int err;                 /* its standard error; < 0: r1's own */
+    bool own_process_group;  /* a group of its own, so that kill(-pid) ends whatever it started */
+} helper_streams;
+
+/* Starts path (by $PATH when it has no slash) with argv and streams, no
+ * signal blocked and the default action for those a server changes
  * (SIGPIPE, SIGTERM, SIGINT, SIGHUP), so an operator's kill reaches it.
  * 0 with *pid, or an errno value. */
-int helper_program_spawn(const char *path, char *const argv[], int in_fd, int out_fd, pid_t *pid);
+int helper_program_spawn(const char *path, char *const argv[], const helper_streams *streams, pid_t *pid);
 
 #endif

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audio/audio_decoder_reply.h"
 #include "audio/audio_file.h"
 #include "base/sanitizer.h"
 #include "audio/audio_isolated.h"
@@ -63,6 +64,29 @@ static void *read_clip(const char *name, size_t *size) {
     void *bytes = test_read_file(path, size);
     if (!bytes) fail_msg("cannot read %s", path);
     return bytes;
+}
+
+/* audio_load_memory_isolated with r1's log (this process's standard
+ * error) caught: the log's text, malloc'd. */
+static char *decode_catching_log(const audio_isolation *iso, const void *bytes, size_t size, int *rc, r1_error *err) {
+    char log_path[512];
+    snprintf(log_path, sizeof log_path, "%s/log", script_dir);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    FILE *log = fopen(log_path, "w+");
+    assert_non_null(log);
+    dup2(fileno(log), STDERR_FILENO);
+    audio_pcm pcm;
+    *rc = audio_load_memory_isolated(iso, bytes, size, RATE, 60, &pcm, err);
+    audio_pcm_free(&pcm);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    fclose(log);
+    size_t n;
+    char *text = test_read_file(log_path, &n);
+    assert_non_null(text);
+    return text;
 }
 
 /* Decodes bytes both ways and requires the very same result. */
@@ -137,9 +161,10 @@ static void test_confinement(void **state) {
     int in[2], out[2];
     assert_int_equal(pipe2(in, O_CLOEXEC), 0);
     assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-    char *argv[] = {DECODER, "16000", "60", "300000000", "7", NULL};
+    char *argv[] = {DECODER, AUDIO_DECODER_PROTOCOL, "16000", "60", "300000000", "7", NULL};
     pid_t pid;
-    assert_int_equal(helper_program_spawn(DECODER, argv, in[0], out[1], &pid), 0);
+    helper_streams streams = {.in = in[0], .out = out[1], .err = -1};
+    assert_int_equal(helper_program_spawn(DECODER, argv, &streams, &pid), 0);
     close(in[0]);
     close(out[1]);
     char path[64], limits[8192] = "";
@@ -186,10 +211,13 @@ static void test_memory_limit(void **state) {
     assert_non_null(bytes);
     memcpy(bytes, "RIFF", 4);
     audio_isolation iso = {.decoder_path = DECODER, .memory_bytes = 48u << 20};
-    audio_pcm pcm;
     r1_error err = {{0}};
-    assert_int_equal(audio_load_memory_isolated(&iso, bytes, size, RATE, 60, &pcm, &err), AUDIO_ISOLATED_FAILED);
-    if (!strstr(err.message, "could not start: cannot map the input")) fail_msg("%s", err.message);
+    int rc;
+    char *log = decode_catching_log(&iso, bytes, size, &rc, &err);
+    assert_int_equal(rc, AUDIO_ISOLATED_FAILED);
+    if (!strstr(err.message, "could not run (the server's log says why)")) fail_msg("%s", err.message);
+    if (!strstr(log, "cannot map the input: Cannot allocate memory")) fail_msg("the log: %s", log);
+    free(log);
     free(bytes);
     assert_no_children();
 }
@@ -197,38 +225,47 @@ static void test_memory_limit(void **state) {
 
 typedef struct misbehaviour {
     const char *name, *script;
+    double cpu_seconds; /* the CPU time it may use before any audio */
     int rc;
     const char *message; /* a part of err */
 } misbehaviour;
 
-/* Stand-ins that crash, loop, hang, talk nonsense or too much. */
+/* Stand-ins that crash, spin, hang, linger, talk nonsense or too much. The
+ * wall clock allows 1 s plus twice the CPU time. */
 static void test_misbehaving_decoders(void **state) {
     (void)state;
     static const misbehaviour cases[] = {
-        {"crash", "kill -SEGV $$", AUDIO_ISOLATED_BAD_AUDIO, "ended on signal 11"},
-        {"abort", "kill -ABRT $$", AUDIO_ISOLATED_BAD_AUDIO, "ended on signal 6"},
-        {"cpu", "ulimit -S -t 1; while :; do :; done", AUDIO_ISOLATED_BAD_AUDIO, "s of CPU time, the limit"},
-        {"hang", "exec sleep 30", AUDIO_ISOLATED_BAD_AUDIO, "took longer than 2 s, the limit"},
-        {"closes-and-lingers", "exec >&-; exec sleep 30", AUDIO_ISOLATED_BAD_AUDIO, "ended on signal 9"},
-        {"unknown-record", "printf 'Zjunk'", AUDIO_ISOLATED_BAD_AUDIO, "unknown kind 0x5a"},
-        {"cut-short", "printf 'S\\004\\000\\000\\000\\000\\000'", AUDIO_ISOLATED_BAD_AUDIO, "before its end record"},
-        {"nothing", "exit 0", AUDIO_ISOLATED_BAD_AUDIO, "before its end record"},
-        {"too-many-samples", "printf 'S\\000\\000\\020\\000'; head -c 1048576 /dev/zero", AUDIO_ISOLATED_BAD_AUDIO,
-         "more than 17600 samples, the limit"},
-        {"after-the-end", "printf 'X\\002\\000\\000\\000noS'; exit 1", AUDIO_ISOLATED_BAD_AUDIO,
+        {"crash", "kill -SEGV $$", 30, AUDIO_ISOLATED_BAD_AUDIO, "ended on signal 11"},
+        {"abort", "kill -ABRT $$", 30, AUDIO_ISOLATED_BAD_AUDIO, "ended on signal 6"},
+        {"spins", "while :; do :; done", 0.5, AUDIO_ISOLATED_BAD_AUDIO,
+         "used more than 0.5 s of CPU time for 0 s of audio, the limit"},
+        {"over-its-rlimit", "ulimit -S -t 1; while :; do :; done", 30, AUDIO_ISOLATED_BAD_AUDIO,
+         "s of CPU time, the limit"},
+        {"hangs", "exec sleep 30", 0.5, AUDIO_ISOLATED_BAD_AUDIO, "took longer than 2 s for 0 s of audio, the limit"},
+        {"closes-and-lingers", "exec >&-; exec sleep 30", 0.5, AUDIO_ISOLATED_BAD_AUDIO,
+         "did not exit after its output ended"},
+        /* its child keeps the output open: the time runs out, and the
+         * whole process group is killed */
+        {"starts-a-child", "sleep 300 & exit 0", 0.5, AUDIO_ISOLATED_BAD_AUDIO, "took longer than 2 s"},
+        {"unknown-record", "printf 'Zjunk'", 30, AUDIO_ISOLATED_BAD_AUDIO, "unknown kind 0x5a"},
+        {"cut-short", "printf 'S\\004\\000\\000\\000\\000\\000'", 30, AUDIO_ISOLATED_BAD_AUDIO,
+         "before its end record"},
+        {"nothing", "exit 0", 30, AUDIO_ISOLATED_BAD_AUDIO, "before its end record"},
+        {"too-many-samples", "printf 'S\\000\\000\\020\\000'; head -c 1048576 /dev/zero", 30,
+         AUDIO_ISOLATED_BAD_AUDIO, "more than 17600 samples, the limit"},
+        {"after-the-end", "printf 'X\\002\\000\\000\\000noS'; exit 1", 30, AUDIO_ISOLATED_BAD_AUDIO,
          "bytes after its last record"},
-        {"refuses", "printf 'X\\016\\000\\000\\000upload: no\\033\\n!!'; exit 1", AUDIO_ISOLATED_BAD_AUDIO,
+        {"refuses", "printf 'X\\016\\000\\000\\000upload: no\\033\\n!!'; exit 1", 30, AUDIO_ISOLATED_BAD_AUDIO,
          "upload: no?" "?!!"},
-        {"cannot-start", "printf 'X\\005\\000\\000\\000hello'; exit 3", AUDIO_ISOLATED_FAILED,
-         "could not start: hello"},
-        {"not-a-decoder", "exit 2", AUDIO_ISOLATED_FAILED, "exited with status 2"},
+        {"cannot-start", "printf 'X\\005\\000\\000\\000hello'; exit 3", 30, AUDIO_ISOLATED_FAILED,
+         "could not run (the server's log says why)"},
+        {"another-protocol", "exit 2", 30, AUDIO_ISOLATED_FAILED, "could not run (the server's log says why)"},
     };
     char upload[] = "RIFF....WAVE";
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        /* 2 s of wall clock, but the CPU time case needs 1 s of CPU on a
-         * machine that may be busy with other tests */
-        double wall = strcmp(cases[c].name, "cpu") == 0 ? 60 : 2;
-        audio_isolation iso = {.decoder_path = fake_decoder(cases[c].name, cases[c].script), .wall_seconds = wall};
+        audio_isolation iso = {.decoder_path = fake_decoder(cases[c].name, cases[c].script),
+                               .cpu_seconds = cases[c].cpu_seconds,
+                               .wall_seconds = 1};
         audio_pcm pcm;
         r1_error err = {{0}};
         int rc = audio_load_memory_isolated(&iso, upload, sizeof upload, RATE, 0.1, &pcm, &err);
@@ -238,12 +275,33 @@ static void test_misbehaving_decoders(void **state) {
         assert_null(pcm.samples);
         assert_no_children();
     }
+    /* what the stand-in that started a child left behind: nothing (its
+     * process group was killed) */
+    assert_int_equal(system("pgrep -f '^sleep 300$' >/dev/null"), 256);
     audio_isolation missing = {.decoder_path = "/nonexistent/r1-audio-decoder"};
     audio_pcm pcm;
     r1_error err = {{0}};
     assert_int_equal(audio_load_memory_isolated(&missing, upload, sizeof upload, RATE, 1, &pcm, &err),
                      AUDIO_ISOLATED_FAILED);
-    assert_non_null(strstr(err.message, "cannot start the audio decoder /nonexistent/r1-audio-decoder"));
+    assert_non_null(strstr(err.message, "could not run (the server's log says why)"));
+}
+
+/* What the child writes on its standard error reaches r1's log as one
+ * line of printable text: it cannot forge lines of its own. */
+static void test_stderr_logged_as_one_line(void **state) {
+    (void)state;
+    const char *path = fake_decoder("forger", "printf 'oops\\n2026-12-02T00:00:00Z info  forged\\033[0m\\n' >&2; "
+                                              "printf 'X\\002\\000\\000\\000no'; exit 1");
+    audio_isolation iso = {.decoder_path = path};
+    r1_error err = {{0}};
+    int rc;
+    char *text = decode_catching_log(&iso, "RIFF", 4, &rc, &err);
+    assert_int_equal(rc, AUDIO_ISOLATED_BAD_AUDIO);
+    size_t size = strlen(text);
+    if (!strstr(text, "wrote on its standard error: oops|2026-12-02T00:00:00Z info  forged?[0m|\n"))
+        fail_msg("the log: %s", text);
+    assert_int_equal(strchr(text, '\n') - text + 1, (long)size); /* one line */
+    free(text);
 }
 
 static bool stop_now(void *user) {
@@ -273,6 +331,7 @@ int main(void) {
         cmocka_unit_test(test_memory_limit),
 #endif
         cmocka_unit_test(test_misbehaving_decoders),
+        cmocka_unit_test(test_stderr_logged_as_one_line),
         cmocka_unit_test(test_caller_stops),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
