@@ -45,7 +45,7 @@ int helper_program_spawn(const char *path, char *const argv[], const helper_stre
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, streams->in, STDIN_FILENO);
     posix_spawn_file_actions_adddup2(&actions, streams->out, STDOUT_FILENO);
-    if (streams->err >= 0) posix_spawn_file_actions_adddup2(&actions, streams->err, STDERR_FILENO);
+    if (streams->err != HELPER_SHARES_STDERR) posix_spawn_file_actions_adddup2(&actions, streams->err, STDERR_FILENO);
     /* a server blocks SIGTERM for its signal thread and ignores SIGPIPE */
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);

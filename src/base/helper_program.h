@@ -20,11 +20,14 @@ void helper_program_find(const char *name, const char *env_var, const char *give
  * start), else whether it is an executable file. */
 bool helper_program_runnable(const char *path);
 
+/* err of a helper that writes on r1's own standard error. */
+#define HELPER_SHARES_STDERR (-1)
+
 /* What a helper is started with. */
 typedef struct helper_streams {
-    int in, out;             /* its standard input and output */
-    int err;                 /* its standard error; < 0: r1's own */
-    bool own_process_group;  /* a group of its own, so that kill(-pid) ends whatever it started */
+    int in, out;            /* its standard input and output */
+    int err;                /* its standard error: a descriptor, or HELPER_SHARES_STDERR */
+    bool own_process_group; /* a group of its own, so that kill(-pid) ends whatever it started */
 } helper_streams;
 
 /* Starts path (by $PATH when it has no slash) with argv and streams, no

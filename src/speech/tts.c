@@ -162,7 +162,7 @@ static int start_worker(r1_tts *t, r1_error *err) {
         return r1_error_set(err, "cannot make a socket pair for the speech worker: %s", strerror(errno));
     char *argv[] = {t->worker_path, NULL};
     pid_t pid;
-    helper_streams streams = {.in = sv[1], .out = sv[1], .err = -1};
+    helper_streams streams = {.in = sv[1], .out = sv[1], .err = HELPER_SHARES_STDERR};
     int rc = helper_program_spawn(t->worker_path, argv, &streams, &pid);
     close(sv[1]);
     if (rc != 0) {

@@ -3,6 +3,7 @@
  * this process, the same refusals, the child confined as it says, and
  * every way a child can go wrong (played by small shell scripts standing in
  * for it) ends in one clear message with no process left behind. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -83,9 +84,12 @@ static char *decode_catching_log(const audio_isolation *iso, const void *bytes, 
     dup2(saved, STDERR_FILENO);
     close(saved);
     fclose(log);
-    size_t n;
-    char *text = test_read_file(log_path, &n);
+    size_t n = 0;
+    char *file = test_read_file(log_path, &n);
+    char *text = calloc(1, n + 1); /* as a string */
     assert_non_null(text);
+    if (file) memcpy(text, file, n);
+    free(file);
     return text;
 }
 
@@ -163,7 +167,7 @@ static void test_confinement(void **state) {
     assert_int_equal(pipe2(out, O_CLOEXEC), 0);
     char *argv[] = {DECODER, AUDIO_DECODER_PROTOCOL, "16000", "60", "300000000", "7", NULL};
     pid_t pid;
-    helper_streams streams = {.in = in[0], .out = out[1], .err = -1};
+    helper_streams streams = {.in = in[0], .out = out[1], .err = HELPER_SHARES_STDERR};
     assert_int_equal(helper_program_spawn(DECODER, argv, &streams, &pid), 0);
     close(in[0]);
     close(out[1]);
@@ -215,7 +219,7 @@ static void test_memory_limit(void **state) {
     int rc;
     char *log = decode_catching_log(&iso, bytes, size, &rc, &err);
     assert_int_equal(rc, AUDIO_ISOLATED_FAILED);
-    if (!strstr(err.message, "could not run (the server's log says why)")) fail_msg("%s", err.message);
+    if (!strstr(err.message, "the server could not decode the upload (its log says why)")) fail_msg("%s", err.message);
     if (!strstr(log, "cannot map the input: Cannot allocate memory")) fail_msg("the log: %s", log);
     free(log);
     free(bytes);
@@ -230,8 +234,29 @@ typedef struct misbehaviour {
     const char *message; /* a part of err */
 } misbehaviour;
 
+/* Whether a process runs `sleep 300.4242` (what the stand-in that starts a
+ * child leaves behind, unless its process group is killed). */
+static bool marked_sleep_runs(void) {
+    DIR *proc = opendir("/proc");
+    assert_non_null(proc);
+    bool found = false;
+    for (struct dirent *e; !found && (e = readdir(proc));) {
+        char path[300], line[64] = "";
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t n = fread(line, 1, sizeof line - 1, f);
+        fclose(f);
+        found = n == sizeof "sleep\0300.4242" && memcmp(line, "sleep\0300.4242", n) == 0;
+    }
+    closedir(proc);
+    return found;
+}
+
 /* Stand-ins that crash, spin, hang, linger, talk nonsense or too much. The
- * wall clock allows 1 s plus twice the CPU time. */
+ * wall clock allows 1 s plus twice the CPU time (30 s for the one that
+ * spins: its CPU time is what is watched, on a machine perhaps busy with
+ * other tests). */
 static void test_misbehaving_decoders(void **state) {
     (void)state;
     static const misbehaviour cases[] = {
@@ -239,14 +264,15 @@ static void test_misbehaving_decoders(void **state) {
         {"abort", "kill -ABRT $$", 30, AUDIO_ISOLATED_BAD_AUDIO, "ended on signal 6"},
         {"spins", "while :; do :; done", 0.5, AUDIO_ISOLATED_BAD_AUDIO,
          "used more than 0.5 s of CPU time for 0 s of audio, the limit"},
+        {"the-refusal-says-0", "printf 'X\\002\\000\\000\\000no'; exit 0", 30, AUDIO_ISOLATED_BAD_AUDIO, "no"},
         {"over-its-rlimit", "ulimit -S -t 1; while :; do :; done", 30, AUDIO_ISOLATED_BAD_AUDIO,
          "s of CPU time, the limit"},
-        {"hangs", "exec sleep 30", 0.5, AUDIO_ISOLATED_BAD_AUDIO, "took longer than 2 s for 0 s of audio, the limit"},
+        {"hangs", "exec sleep 30", 0.5, AUDIO_ISOLATED_BAD_AUDIO, "took longer than 2.0 s for 0 s of audio, the limit"},
         {"closes-and-lingers", "exec >&-; exec sleep 30", 0.5, AUDIO_ISOLATED_BAD_AUDIO,
          "did not exit after its output ended"},
         /* its child keeps the output open: the time runs out, and the
          * whole process group is killed */
-        {"starts-a-child", "sleep 300 & exit 0", 0.5, AUDIO_ISOLATED_BAD_AUDIO, "took longer than 2 s"},
+        {"starts-a-child", "sleep 300.4242 & exit 0", 0.5, AUDIO_ISOLATED_BAD_AUDIO, "took longer than 2.0 s"},
         {"unknown-record", "printf 'Zjunk'", 30, AUDIO_ISOLATED_BAD_AUDIO, "unknown kind 0x5a"},
         {"cut-short", "printf 'S\\004\\000\\000\\000\\000\\000'", 30, AUDIO_ISOLATED_BAD_AUDIO,
          "before its end record"},
@@ -258,14 +284,14 @@ static void test_misbehaving_decoders(void **state) {
         {"refuses", "printf 'X\\016\\000\\000\\000upload: no\\033\\n!!'; exit 1", 30, AUDIO_ISOLATED_BAD_AUDIO,
          "upload: no?" "?!!"},
         {"cannot-start", "printf 'X\\005\\000\\000\\000hello'; exit 3", 30, AUDIO_ISOLATED_FAILED,
-         "could not run (the server's log says why)"},
-        {"another-protocol", "exit 2", 30, AUDIO_ISOLATED_FAILED, "could not run (the server's log says why)"},
+         "the server could not decode the upload (its log says why)"},
+        {"another-protocol", "exit 2", 30, AUDIO_ISOLATED_FAILED, "the server could not decode the upload (its log says why)"},
     };
     char upload[] = "RIFF....WAVE";
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         audio_isolation iso = {.decoder_path = fake_decoder(cases[c].name, cases[c].script),
                                .cpu_seconds = cases[c].cpu_seconds,
-                               .wall_seconds = 1};
+                               .wall_seconds = strcmp(cases[c].name, "spins") == 0 ? 30 : 1};
         audio_pcm pcm;
         r1_error err = {{0}};
         int rc = audio_load_memory_isolated(&iso, upload, sizeof upload, RATE, 0.1, &pcm, &err);
@@ -277,13 +303,13 @@ static void test_misbehaving_decoders(void **state) {
     }
     /* what the stand-in that started a child left behind: nothing (its
      * process group was killed) */
-    assert_int_equal(system("pgrep -f '^sleep 300$' >/dev/null"), 256);
+    assert_false(marked_sleep_runs());
     audio_isolation missing = {.decoder_path = "/nonexistent/r1-audio-decoder"};
     audio_pcm pcm;
     r1_error err = {{0}};
     assert_int_equal(audio_load_memory_isolated(&missing, upload, sizeof upload, RATE, 1, &pcm, &err),
                      AUDIO_ISOLATED_FAILED);
-    assert_non_null(strstr(err.message, "could not run (the server's log says why)"));
+    assert_non_null(strstr(err.message, "the server could not decode the upload (its log says why)"));
 }
 
 /* What the child writes on its standard error reaches r1's log as one
@@ -291,6 +317,7 @@ static void test_misbehaving_decoders(void **state) {
 static void test_stderr_logged_as_one_line(void **state) {
     (void)state;
     const char *path = fake_decoder("forger", "printf 'oops\\n2026-12-02T00:00:00Z info  forged\\033[0m\\n' >&2; "
+                                              "head -c 5000 /dev/zero | tr '\\000' a >&2; "
                                               "printf 'X\\002\\000\\000\\000no'; exit 1");
     audio_isolation iso = {.decoder_path = path};
     r1_error err = {{0}};
@@ -298,10 +325,67 @@ static void test_stderr_logged_as_one_line(void **state) {
     char *text = decode_catching_log(&iso, "RIFF", 4, &rc, &err);
     assert_int_equal(rc, AUDIO_ISOLATED_BAD_AUDIO);
     size_t size = strlen(text);
-    if (!strstr(text, "wrote on its standard error: oops|2026-12-02T00:00:00Z info  forged?[0m|\n"))
+    if (!strstr(text, "wrote on its standard error: oops|2026-12-02T00:00:00Z info  forged?[0m|aaaa"))
         fail_msg("the log: %s", text);
-    assert_int_equal(strchr(text, '\n') - text + 1, (long)size); /* one line */
+    /* the first 1024 bytes are kept, and it says the rest was cut */
+    const char *kept = strstr(text, "standard error: ") + strlen("standard error: ");
+    assert_int_equal(strstr(kept, " (cut)\n") - kept, 1024);
+    if (strchr(text, '\n') - text + 1 != (long)size) fail_msg("more than one line: %s", text);
     free(text);
+}
+
+/* A child that closes its standard error early costs r1 nothing while it
+ * works on (the closed pipe once woke r1's wait for ever): r1's CPU time
+ * over the child's second of sleep stays far below that second. */
+static void test_stderr_closed_early(void **state) {
+    (void)state;
+    audio_isolation iso = {.decoder_path = fake_decoder("closes-stderr", "exec 2>&-; sleep 1; "
+                                                                         "printf 'X\\002\\000\\000\\000no'; exit 1")};
+    struct timespec cpu0, cpu1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
+    audio_pcm pcm;
+    r1_error err = {{0}};
+    assert_int_equal(audio_load_memory_isolated(&iso, "RIFF", 4, RATE, 1, &pcm, &err), AUDIO_ISOLATED_BAD_AUDIO);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu1);
+    assert_string_equal(err.message, "no");
+    double used = (double)(cpu1.tv_sec - cpu0.tv_sec) + (cpu1.tv_nsec - cpu0.tv_nsec) * 1e-9;
+    if (used > 0.5) fail_msg("r1 used %.2f s of CPU waiting for a child that slept 1 s", used);
+    assert_no_children();
+}
+
+/* CPU time is earned by audio: a stand-in that sends 10 s of samples,
+ * then spins, is stopped at 0.5 + 0.1 x 10 s of CPU. */
+static void test_cpu_earned_by_audio(void **state) {
+    (void)state;
+    /* one 'S' record of 160000 samples (640000 bytes: 00 c4 09 00) */
+    audio_isolation iso = {.decoder_path = fake_decoder("earns-then-spins", "printf 'S\\000\\304\\011\\000'; "
+                                                                          "head -c 640000 /dev/zero; while :; do :; done"),
+                           .cpu_seconds = 0.5,
+                           .cpu_per_audio_second = 0.1,
+                           .wall_seconds = 60};
+    audio_pcm pcm;
+    r1_error err = {{0}};
+    assert_int_equal(audio_load_memory_isolated(&iso, "RIFF", 4, RATE, 60, &pcm, &err), AUDIO_ISOLATED_BAD_AUDIO);
+    assert_string_equal(err.message, "upload: decoding used more than 1.5 s of CPU time for 10 s of audio, the limit");
+    assert_no_children();
+}
+
+/* The real decoder refuses arguments of another protocol version (a
+ * half-done upgrade), with exit status 2, and r1 takes that for its own
+ * failure. */
+static void test_other_protocol_refused(void **state) {
+    (void)state;
+    char *argv[] = {DECODER, "0", "16000", "60", "300000000", "7", NULL};
+    int in = open("/dev/null", O_RDONLY | O_CLOEXEC), out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    int err = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    helper_streams streams = {.in = in, .out = out, .err = err};
+    pid_t pid;
+    assert_int_equal(helper_program_spawn(DECODER, argv, &streams, &pid), 0);
+    close(in), close(out), close(err);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), AUDIO_DECODER_USAGE);
 }
 
 static bool stop_now(void *user) {
@@ -332,6 +416,9 @@ int main(void) {
 #endif
         cmocka_unit_test(test_misbehaving_decoders),
         cmocka_unit_test(test_stderr_logged_as_one_line),
+        cmocka_unit_test(test_stderr_closed_early),
+        cmocka_unit_test(test_cpu_earned_by_audio),
+        cmocka_unit_test(test_other_protocol_refused),
         cmocka_unit_test(test_caller_stops),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
