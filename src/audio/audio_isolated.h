@@ -45,7 +45,8 @@ typedef struct audio_isolation {
     double cpu_seconds;          /* CPU time before any audio; 0: the default */
     double cpu_per_audio_second; /* more CPU time per second of audio sent; 0: the default */
     double wall_seconds;         /* wall clock beyond twice the CPU time allowed; 0: the default */
-    /* asked every 0.2 s while the child works (may be NULL): true kills it */
+    /* asked between reads, at least every 0.2 s, while the child works (may
+     * be NULL): true kills it */
     bool (*should_stop)(void *user);
     void *user;
 } audio_isolation;

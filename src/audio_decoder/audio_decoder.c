@@ -21,7 +21,8 @@
  * reads a byte it confines itself:
  *   - address space MEMORY_BYTES and CPU time CPU_SECONDS (setrlimit: past
  *     the first, allocations fail; past the second, the kernel ends the
- *     process with SIGXCPU);
+ *     process with SIGXCPU; r1 passes the most the longest audio could
+ *     earn, and watches the finer allowance itself);
  *   - no file descriptors beyond its three (RLIMIT_NOFILE 3: nothing can
  *     be opened, no socket made), no core file, no file written, no child
  *     process (RLIMIT_NPROC 0, for users other than root), no privileges
