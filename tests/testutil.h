@@ -28,7 +28,8 @@ uint64_t test_rand_u64(uint64_t *state);
 float test_rand_uniform(uint64_t *state, float lo, float hi); /* [lo, hi) */
 float test_rand_normal(uint64_t *state);                       /* N(0,1) */
 
-/* Reads a whole file; NULL if it cannot. *size gets its length. Caller frees. */
+/* Reads a whole file; NULL if it cannot. *size gets its length; a NUL
+ * follows the bytes, so a text file can be used as a string. Caller frees. */
 void *test_read_file(const char *path, size_t *size);
 
 /* Writes a buffer to a file, true on success. */
