@@ -270,44 +270,44 @@ static int load(audio_input *in, int target_rate, double max_seconds, audio_pcm 
     return 0;
 }
 
-/* The whole of a path that is not a regular file (a pipe, /dev/stdin):
- * such input can be read only once, while choosing the decoder and then
- * decoding both read from the start. NULL with err set beyond
- * AUDIO_MAX_STREAM_BYTES. */
-static unsigned char *read_whole_stream(const char *path, size_t *size, r1_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        r1_error_set(err, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
+unsigned char *audio_read_stream(FILE *f, const char *name, size_t *size, r1_error *err) {
     unsigned char *bytes = NULL;
     size_t cap = 0;
     *size = 0;
-    bool ok = true, more_to_read = true;
-    while (ok && more_to_read) {
+    for (;;) {
         if (*size == cap) {
             size_t grown = cap ? 2 * cap : 1 << 20;
             unsigned char *larger = grown <= AUDIO_MAX_STREAM_BYTES ? realloc(bytes, grown) : NULL;
             if (!larger) {
-                r1_error_set(err, "%s: more than %d MB from a pipe (give a file instead)", path,
+                r1_error_set(err, "%s: more than %d MB from a pipe (give a file instead)", name,
                              AUDIO_MAX_STREAM_BYTES >> 20);
-                ok = false;
                 break;
             }
             bytes = larger, cap = grown;
         }
         size_t n = fread(bytes + *size, 1, cap - *size, f);
         *size += n;
-        more_to_read = n > 0;
-        if (n == 0 && ferror(f)) {
-            r1_error_set(err, "%s: %s", path, strerror(errno));
-            ok = false;
-        }
+        if (n > 0) continue;
+        if (!ferror(f)) return bytes; /* the end */
+        r1_error_set(err, "%s: %s", name, strerror(errno));
+        break;
     }
-    fclose(f);
-    if (ok) return bytes;
     free(bytes);
     return NULL;
+}
+
+/* The whole of a path that is not a regular file (a pipe, /dev/stdin):
+ * such input can be read only once, while choosing the decoder and then
+ * decoding both read from the start. */
+static unsigned char *read_whole_stream(const char *path, size_t *size, r1_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        r1_error_set(err, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    unsigned char *bytes = audio_read_stream(f, path, size, err);
+    fclose(f);
+    return bytes;
 }
 
 int audio_load_file_limited(const char *path, int target_rate, double max_seconds, audio_pcm *out, r1_error *err) {

@@ -22,6 +22,7 @@
 #define R1_AUDIO_AUDIO_FILE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "base/error.h"
 
@@ -74,6 +75,11 @@ typedef struct audio_stream_info {
  * business. */
 int audio_decode_memory_to(const void *data, size_t size, int target_rate, double max_seconds, audio_samples_fn sink,
                            void *user, audio_stream_info *info, r1_error *err);
+
+/* The whole of a stream that can be read only once (a pipe): malloc'd,
+ * with *size, or NULL with err naming it (name) beyond 1 GB or on a read
+ * error. */
+unsigned char *audio_read_stream(FILE *f, const char *name, size_t *size, r1_error *err);
 
 /* Frees the samples and zeroes *a; safe on a zeroed or freed audio_pcm. */
 void audio_pcm_free(audio_pcm *a);

@@ -50,9 +50,6 @@
 #include "audio/audio_file.h"
 #include "base/sanitizer.h"
 
-/* The most read from standard input when it is not a regular file. */
-#define MAX_INPUT_BYTES ((size_t)1 << 30)
-
 static int write_all(const void *bytes, size_t n) {
     const unsigned char *p = bytes;
     while (n > 0) {
@@ -170,31 +167,7 @@ static unsigned char *read_input(size_t *size, bool *mapped, r1_error *err) {
         *mapped = true;
         return p;
     }
-    unsigned char *bytes = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n == cap) {
-            size_t grown = cap ? 2 * cap : 1 << 20;
-            unsigned char *larger = grown <= MAX_INPUT_BYTES ? realloc(bytes, grown) : NULL;
-            if (!larger) {
-                free(bytes);
-                r1_error_set(err, "the input is over %zu MB, or memory ran out", MAX_INPUT_BYTES >> 20);
-                return NULL;
-            }
-            bytes = larger, cap = grown;
-        }
-        ssize_t got = read(STDIN_FILENO, bytes + n, cap - n);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) {
-            free(bytes);
-            r1_error_set(err, "reading the input: %s", strerror(errno));
-            return NULL;
-        }
-        if (got == 0) break;
-        n += (size_t)got;
-    }
-    *size = n;
-    return bytes;
+    return audio_read_stream(stdin, "standard input", size, err);
 }
 
 /* Ends main with code. Under a sanitizer without the leak check at
