@@ -6,6 +6,7 @@
  * from a model or a user can never make the synthesiser read junk.
  */
 #include "speech/tts_text.h"
+#include "text/tokenizer.h"
 
 #include "base/text_buffer.h"
 
@@ -27,16 +28,6 @@ static int32_t utf8_decode(const unsigned char *s, size_t n, size_t *size) {
     utf8proc_ssize_t len = utf8proc_iterate(s, n < 4 ? (utf8proc_ssize_t)n : 4, &c);
     *size = len > 0 ? (size_t)len : 1;
     return len > 0 ? c : -1;
-}
-
-/* Whether s[0..n) is the start of a character whose other bytes have not
- * arrived yet (streamed text may stop in the middle of one). */
-static bool utf8_incomplete(const unsigned char *s, size_t n) {
-    size_t need = s[0] >= 0xF5 ? 0 : s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 ? 2 : 0;
-    if (need == 0 || n >= need) return false;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80) return false;
-    return true;
 }
 
 static bool is_han(int32_t c) {
@@ -81,7 +72,8 @@ size_t tts_sentence_end(const char *text, size_t len, bool final) {
     for (size_t i = first; i < len;) {
         size_t size;
         int32_t c = utf8_decode(s + i, len - i, &size);
-        if (c < 0 && !final && utf8_incomplete(s + i, len - i)) return 0; /* wait for the rest of it */
+        if (c < 0 && !final && r1_utf8_char_len((const char *)s + i, len - i) == 0)
+            return 0; /* a character cut short: wait for the rest of it */
         size_t next = i + size;
         if (c == '\n') return skip_spaces(text, len, next);
         if (is_full_width_end(c)) return skip_spaces(text, len, next);
