@@ -120,9 +120,9 @@ static int open_failed(const char *name, r1_error *err) {
 
 static int check_path(const char *path, r1_error *err) {
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return r1_error_set(err, "%s: is a folder, not an audio file", path);
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
-        return r1_error_set(err, "%s: empty file (0 bytes)", path);
+    if (stat(path, &st) != 0) return 0; /* the open that follows says why */
+    if (S_ISDIR(st.st_mode)) return r1_error_set(err, "%s: is a folder, not an audio file", path);
+    if (S_ISREG(st.st_mode) && st.st_size == 0) return r1_error_set(err, "%s: empty file (0 bytes)", path);
     return 0;
 }
 
@@ -136,8 +136,12 @@ static int open_view(const audio_input *in, byte_view *view, r1_error *err) {
         return 0;
     }
     struct stat st;
-    if (stat(in->path, &st) != 0 || !(view->file = fopen(in->path, "rb")))
-        return r1_error_set(err, "%s: %s", in->name, strerror(errno));
+    if (!(view->file = fopen(in->path, "rb")) || fstat(fileno(view->file), &st) != 0) {
+        r1_error_set(err, "%s: %s", in->name, strerror(errno));
+        if (view->file) fclose(view->file);
+        view->file = NULL;
+        return -1;
+    }
     view->base = skip;
     view->size = skip < (sf_count_t)st.st_size ? (sf_count_t)st.st_size - skip : 0;
     return 0;

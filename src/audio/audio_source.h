@@ -62,7 +62,8 @@ int audio_vorbis_open(const audio_input *in, audio_source *out, r1_error *err);
 
 /* Whether in goes to audio_vorbis_open: an Ogg input whose first page
  * does not begin a stream of another codec libsndfile reads (Opus, FLAC,
- * Speex, PCM). Reads at most the first 64 KB of a path. */
+ * Speex, PCM). Reads at most the first 16 KB of the input (SNIFF_BYTES in
+ * audio_vorbis.c). */
 bool audio_reads_as_vorbis(const audio_input *in);
 
 /* Up to n bytes of in from offset at (past skip) into buf: the count. */
