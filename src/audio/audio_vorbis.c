@@ -307,15 +307,13 @@ static bool page_begins_other_codec(const ogg_page *page) {
 }
 
 bool audio_reads_as_vorbis(const audio_input *in) {
-    unsigned char *bytes = malloc(SNIFF_BYTES);
-    size_t n = bytes ? audio_input_read_at(in, 0, bytes, SNIFF_BYTES) : 0;
-    bool ours = n >= 4 && memcmp(bytes, "OggS", 4) == 0;
     ogg_sync_state sync;
     ogg_page page;
     ogg_sync_init(&sync);
-    char *into = ours ? ogg_sync_buffer(&sync, (long)n) : NULL;
-    if (into) {
-        memcpy(into, bytes, n);
+    unsigned char *into = (unsigned char *)ogg_sync_buffer(&sync, SNIFF_BYTES); /* read straight into libogg's */
+    size_t n = into ? audio_input_read_at(in, 0, into, SNIFF_BYTES) : 0;
+    bool ours = n >= 4 && memcmp(into, "OggS", 4) == 0;
+    if (ours) {
         ogg_sync_wrote(&sync, (long)n);
         int got = ogg_sync_pageout(&sync, &page);
         while (got < 0) /* bytes skipped to the first page */
@@ -323,6 +321,5 @@ bool audio_reads_as_vorbis(const audio_input *in) {
         if (got > 0 && page_begins_other_codec(&page)) ours = false;
     }
     ogg_sync_clear(&sync);
-    free(bytes);
     return ours;
 }
